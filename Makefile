@@ -1,0 +1,45 @@
+# One entry point for every workflow; each target creates the virtual environment it needs.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+MNIST_DATA_DIR ?= $(abspath ../shared/data/mnist)
+export MNIST_DATA_DIR
+
+.PHONY: test serve lint model compare venv-train venv-device clean
+
+$(VENV)/.installed-all: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[train,device,dev]'
+	touch $@
+
+$(VENV)/.installed-device: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[device]'
+	touch $@
+
+## Set up everything and run the whole test suite (what CI runs).
+test: $(VENV)/.installed-all
+	$(PY) -m ruff check .
+	$(PY) -m pytest -q
+
+## Set up the device side only and serve the shipped model on :8000.
+serve: $(VENV)/.installed-device
+	$(PY) -m device serve --host 0.0.0.0 --port 8000
+
+lint: $(VENV)/.installed-all
+	$(PY) -m ruff check .
+
+## Reproduce the shipped model from scratch: train, convert to int8, evaluate, write the model card.
+model: $(VENV)/.installed-all
+	$(PY) -m train --out runs/default
+	$(PY) -m convert runs/default/model.keras --out models/
+	$(PY) -m convert card models/
+
+## Train every registered architecture with one recipe and write docs/ARCHITECTURES.md.
+compare: $(VENV)/.installed-all
+	$(PY) -m convert compare --out runs/compare --doc docs/ARCHITECTURES.md
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .ruff_cache

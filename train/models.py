@@ -1,0 +1,127 @@
+"""The architecture registry: each entry is a short function that reads top to bottom."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import keras
+from keras import layers
+
+INPUT_SHAPE = (28, 28, 1)
+NUM_CLASSES = 10
+
+Builder = Callable[[], keras.Model]
+REGISTRY: dict[str, Builder] = {}
+DEFAULT_ARCH = "digitnet"
+
+
+def register(name: str) -> Callable[[Builder], Builder]:
+    def add(builder: Builder) -> Builder:
+        REGISTRY[name] = builder
+        return builder
+
+    return add
+
+
+def build(name: str) -> keras.Model:
+    if name not in REGISTRY:
+        raise KeyError(f"unknown architecture {name!r}; choose one of {', '.join(REGISTRY)}")
+    return REGISTRY[name]()
+
+
+@register("mlp")
+def mlp() -> keras.Model:
+    """The notebooks' baseline (101,770 parameters)."""
+    return keras.Sequential(
+        [
+            keras.Input(INPUT_SHAPE),
+            layers.Flatten(),
+            layers.Dense(128, activation="relu"),
+            layers.Dense(NUM_CLASSES, activation="softmax"),
+        ],
+        name="mlp",
+    )
+
+
+@register("keras-convnet")
+def keras_convnet() -> keras.Model:
+    """Keras's mnist_convnet.py example (34,826 parameters)."""
+    return keras.Sequential(
+        [
+            keras.Input(INPUT_SHAPE),
+            layers.Conv2D(32, 3, activation="relu"),
+            layers.MaxPooling2D(2),
+            layers.Conv2D(64, 3, activation="relu"),
+            layers.MaxPooling2D(2),
+            layers.Flatten(),
+            layers.Dropout(0.5),
+            layers.Dense(NUM_CLASSES, activation="softmax"),
+        ],
+        name="keras_convnet",
+    )
+
+
+@register("notebook-cnn")
+def notebook_cnn() -> keras.Model:
+    """The notebooks' three-conv CNN (121,994 parameters)."""
+    return keras.Sequential(
+        [
+            keras.Input(INPUT_SHAPE),
+            layers.Conv2D(32, 3, padding="same", activation="relu"),
+            layers.MaxPooling2D(2),
+            layers.Conv2D(64, 3, activation="relu"),
+            layers.MaxPooling2D(2),
+            layers.Conv2D(64, 3, activation="relu"),
+            layers.Flatten(),
+            layers.Dense(64, activation="relu"),
+            layers.Dense(NUM_CLASSES, activation="softmax"),
+        ],
+        name="notebook_cnn",
+    )
+
+
+@register("notebook-cnn-5x5")
+def notebook_cnn_5x5() -> keras.Model:
+    """The notebooks' TensorFlow-tutorial CNN with 5x5 kernels and a 1024-unit layer."""
+    return keras.Sequential(
+        [
+            keras.Input(INPUT_SHAPE),
+            layers.Conv2D(32, 5, padding="same", activation="relu"),
+            layers.MaxPooling2D(2),
+            layers.Conv2D(64, 5, padding="same", activation="relu"),
+            layers.MaxPooling2D(2),
+            layers.Flatten(),
+            layers.Dense(1024, activation="relu"),
+            layers.Dropout(0.5),
+            layers.Dense(NUM_CLASSES, activation="softmax"),
+        ],
+        name="notebook_cnn_5x5",
+    )
+
+
+def _conv_bn_relu(x: keras.KerasTensor, filters: int, padding: str = "same") -> keras.KerasTensor:
+    # Conv without bias + BatchNorm folds into one int8 conv at conversion; ReLU fuses into it.
+    x = layers.Conv2D(filters, 3, padding=padding, use_bias=False)(x)
+    x = layers.BatchNormalization()(x)
+    return layers.ReLU()(x)
+
+
+@register("digitnet")
+def digitnet() -> keras.Model:
+    """The product's default: VGG-style blocks with BatchNorm, global pooling, ~121k parameters.
+
+    Every layer maps to an integer TFLite kernel (Conv2D with fused BN/ReLU, MaxPool, Mean,
+    FullyConnected, Softmax), and the int8 file stays well under 150 KB.
+    """
+    inputs = keras.Input(INPUT_SHAPE)
+    x = _conv_bn_relu(inputs, 32)
+    x = _conv_bn_relu(x, 32)
+    x = layers.MaxPooling2D(2)(x)  # 14x14
+    x = _conv_bn_relu(x, 64)
+    x = _conv_bn_relu(x, 64)
+    x = layers.MaxPooling2D(2)(x)  # 7x7
+    x = _conv_bn_relu(x, 96, padding="valid")  # 5x5
+    x = layers.GlobalAveragePooling2D()(x)
+    x = layers.Dropout(0.25)(x)
+    outputs = layers.Dense(NUM_CLASSES, activation="softmax")(x)
+    return keras.Model(inputs, outputs, name="digitnet")
