@@ -1,0 +1,62 @@
+"""The FastAPI application: create_app(settings) wires settings, routes, errors and lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
+from fastapi import FastAPI
+
+from device.service.context import ServiceContext, build_context
+from device.service.errors import install_error_handlers
+from device.service.middleware import RequestMiddleware
+from device.service.routes import health, metrics, model, predict
+from device.service.settings import ServiceSettings
+
+log = logging.getLogger("device.service")
+
+
+def _announce_camera(context: ServiceContext) -> None:
+    camera = context.camera
+    if not camera.enabled:
+        log.info("camera disabled (--camera none): serving uploads only (POST /predict)")
+    elif camera.ready:
+        log.info("camera %s ready", camera.name)
+    else:
+        log.warning(
+            "camera not available (%s): serving uploads; retrying the camera every %g s",
+            camera.reason,
+            camera.retry_interval,
+        )
+
+
+def create_app(settings: ServiceSettings, context: ServiceContext | None = None) -> FastAPI:
+    """The app for `settings`. Pass a prebuilt `context` to load the model before serving."""
+    context = context or build_context(settings)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # Opening a camera can block for seconds (USB enumeration, libcamera): not on the loop.
+        await anyio.to_thread.run_sync(context.camera.start, settings.capture_timeout_s)
+        _announce_camera(context)
+        try:
+            yield
+        finally:
+            # Runs after uvicorn has let in-flight requests finish (graceful shutdown).
+            await anyio.to_thread.run_sync(context.camera.close)
+            log.info("camera released; shutting down")
+
+    app = FastAPI(
+        title="Pi digit reader",
+        summary="Reads handwritten digits from the camera or an uploaded image.",
+        version="1",
+        lifespan=lifespan,
+    )
+    app.state.context = context
+    install_error_handlers(app)
+    for module in (predict, health, model, metrics):
+        app.include_router(module.router)
+    app.add_middleware(RequestMiddleware, metrics=context.metrics, token=settings.token_value)
+    return app

@@ -1,0 +1,105 @@
+"""`python -m device serve`: flags over DIGITS_* variables over the env file over defaults."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+from pathlib import Path
+
+from device.service.settings import ServiceSettings, load_settings
+
+EPILOG = """\
+Every flag has an environment variable (and env-file line) of the same name:
+DIGITS_HOST, DIGITS_PORT, DIGITS_MODEL, DIGITS_CAMERA, DIGITS_ROI, DIGITS_THREADS,
+DIGITS_MAX_UPLOAD_BYTES, DIGITS_MAX_IMAGE_PIXELS, DIGITS_TOKEN, DIGITS_LOG_LEVEL, DIGITS_PREVIEW,
+DIGITS_CAPTURE_TIMEOUT_S, DIGITS_CAMERA_RETRY_S; the env file itself is --env-file or
+DIGITS_ENV_FILE. A flag wins over the environment, which wins over the env file.
+"""
+
+
+def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    """The serve flags; each defaults to None so that an unset flag leaves the env in charge."""
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = EPILOG
+    add = parser.add_argument
+    add("--env-file", type=Path, help="read DIGITS_* settings from this file")
+    add("--host", help="address to listen on (default 127.0.0.1; 0.0.0.0 for the network)")
+    add("--port", type=int, help="TCP port (default 8000)")
+    add("--model", type=Path, help="the .tflite model, its .json sidecar beside it")
+    add(
+        "--camera",
+        help="auto (default) | picamera2 | opencv:0 | opencv:/path/video.mp4 | opencv:rtsp://... "
+        "| file:/path/image_or_dir | none (uploads only)",
+    )
+    add(
+        "--roi", help="region of interest x,y,w,h as fractions of the frame, e.g. 0.25,0.25,0.5,0.5"
+    )
+    add("--threads", type=int, help="interpreter threads (default 2)")
+    add("--max-upload-bytes", type=int, help="largest accepted upload (default 8 MiB)")
+    add("--max-image-pixels", type=int, help="largest accepted width×height (default 40 MP)")
+    add("--token", help="require 'Authorization: Bearer TOKEN' on all but /healthz")
+    add("--log-level", choices=["debug", "info", "warning", "error"])
+    add(
+        "--preview",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="serve the live preview page at / (default on)",
+    )
+    add("--capture-timeout-s", type=float, help="a camera read slower than this is hung (5)")
+    add("--camera-retry-s", type=float, help="seconds between camera reopen attempts (2)")
+
+
+def _fail(message: str) -> int:
+    # One line: this is what a Pi owner reads in `journalctl -u digits`.
+    print(f"digits serve: error: {message}", file=sys.stderr)
+    return 2
+
+
+def _settings_from(args: argparse.Namespace) -> ServiceSettings:
+    from pydantic import ValidationError
+
+    flags = {k: v for k, v in vars(args).items() if k not in {"env_file", "command", "func"}}
+    try:
+        return load_settings(args.env_file, **flags)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'/'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ValueError(f"invalid setting ({problems}); see --help") from None
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    """Load the settings and the model, then serve; returns the process exit code."""
+    try:
+        settings = _settings_from(args)
+    except (ValueError, FileNotFoundError) as exc:
+        return _fail(str(exc))
+    # OpenCV reads this once at import: its own decoder then also refuses oversized images,
+    # a second guard behind the header check in uploads.py.
+    os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(settings.max_image_pixels))
+
+    from device.service.logs import configure_logging
+    from device.sidecar import ModelError
+
+    configure_logging(settings.log_level)
+    from device.service.context import build_context
+    from device.service.server import run
+
+    try:
+        context = build_context(settings)
+    except ModelError as exc:
+        return _fail(str(exc))
+    with contextlib.suppress(KeyboardInterrupt):
+        run(settings, context)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m device serve", description="Serve digit readings over HTTP."
+    )
+    add_serve_arguments(parser)
+    return run_serve(parser.parse_args(argv))

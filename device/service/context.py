@@ -1,0 +1,57 @@
+"""Everything a request needs, built once at start: settings, model, reader, camera, metrics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import anyio
+
+from device.service.camera_supervisor import CameraSupervisor
+from device.service.metrics import ServiceMetrics
+from device.service.settings import ServiceSettings
+
+# Decoding and reading are CPU work for the 2..4 cores of a Pi: more threads only queue in the
+# interpreter's lock and hold more decoded images in memory at once.
+CPU_WORKERS = 2
+
+
+@dataclass
+class ServiceContext:
+    settings: ServiceSettings
+    model: object  # device.runtime.DigitModel (imported lazily: LiteRT is slow to import)
+    reader: object  # device.reader.DigitReader
+    camera: CameraSupervisor
+    metrics: ServiceMetrics
+    cpu_limiter: anyio.CapacityLimiter = field(
+        default_factory=lambda: anyio.CapacityLimiter(CPU_WORKERS)
+    )
+
+
+def load_model(settings: ServiceSettings) -> object:
+    """The verified model; raises device.sidecar.ModelError with a user-facing message."""
+    from device.runtime import DigitModel
+
+    return DigitModel(settings.model, threads=settings.threads)
+
+
+def build_context(settings: ServiceSettings, model: object | None = None) -> ServiceContext:
+    """The context for `settings`; the camera is not started yet (the app's lifespan does it)."""
+    from device.reader import DigitReader
+
+    model = model if model is not None else load_model(settings)
+    metrics = ServiceMetrics()
+    metrics.model_info.labels(name=model.name, sha256=model.sha256, runtime=model.runtime).set(1)
+    camera = CameraSupervisor(
+        settings.camera,
+        read_timeout=settings.capture_timeout_s,
+        retry_interval=settings.camera_retry_s,
+        on_error=lambda kind: metrics.camera_errors.labels(kind=kind).inc(),
+        on_state=lambda up: metrics.camera_up.set(1 if up else 0),
+    )
+    return ServiceContext(
+        settings=settings,
+        model=model,
+        reader=DigitReader(model, roi=settings.roi),
+        camera=camera,
+        metrics=metrics,
+    )

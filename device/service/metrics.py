@@ -1,0 +1,69 @@
+"""Prometheus metrics, one registry per app so tests can build several apps in one process."""
+
+from __future__ import annotations
+
+from prometheus_client import CONTENT_TYPE_LATEST as PROMETHEUS_CONTENT_TYPE
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+__all__ = ["PROMETHEUS_CONTENT_TYPE", "ServiceMetrics"]
+
+# From a fast int8 inference (~1 ms) to a camera that takes seconds to deliver.
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class ServiceMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "digits_http_requests",
+            "HTTP requests by route template, method and status code",
+            ["endpoint", "method", "status"],
+            registry=self.registry,
+        )
+        self.request_seconds = Histogram(
+            "digits_http_request_duration_seconds",
+            "Time from request to response by route template",
+            ["endpoint"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.stage_seconds = Histogram(
+            "digits_stage_duration_seconds",
+            "Time spent per stage of a reading (capture, preprocess, inference, total)",
+            ["stage", "source"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.readings = Counter(
+            "digits_readings",
+            "Readings by the digit read ('none' when no digit was found)",
+            ["digit", "source"],
+            registry=self.registry,
+        )
+        self.camera_errors = Counter(
+            "digits_camera_errors",
+            "Camera failures by kind (open, read, timeout, empty)",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.camera_up = Gauge(
+            "digits_camera_up",
+            "1 when the camera delivered its last frame, 0 when it is failing or absent",
+            registry=self.registry,
+        )
+        self.model_info = Gauge(
+            "digits_model_info",
+            "The loaded model (always 1; the labels say which)",
+            ["name", "sha256", "runtime"],
+            registry=self.registry,
+        )
+        for kind in ("open", "read", "timeout", "empty"):
+            self.camera_errors.labels(kind=kind)
+
+    def observe_reading(self, source: str, digit: int | None, timings_ms: dict[str, float]) -> None:
+        self.readings.labels(digit="none" if digit is None else str(digit), source=source).inc()
+        for stage, ms in timings_ms.items():
+            self.stage_seconds.labels(stage=stage, source=source).observe(ms / 1000.0)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

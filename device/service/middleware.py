@@ -1,0 +1,91 @@
+"""Around every request: the bearer-token check, one JSON log line, and the request metrics.
+
+A plain ASGI middleware (not BaseHTTPMiddleware) so streamed bodies pass through untouched.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import time
+from typing import Any
+
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from device.service.errors import error_body
+from device.service.metrics import ServiceMetrics
+
+access_log = logging.getLogger("device.service.access")
+
+OPEN_PATHS = frozenset({"/healthz"})
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope.get("headers", []):
+        if key.lower() == name:
+            return value
+    return None
+
+
+class RequestMiddleware:
+    def __init__(self, app: ASGIApp, metrics: ServiceMetrics, token: str | None) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.token = token.encode() if token else None
+
+    def _authorized(self, scope: Scope) -> bool:
+        if self.token is None or scope["path"] in OPEN_PATHS:
+            return True
+        header = _header(scope, b"authorization") or b""
+        scheme, _, credentials = header.partition(b" ")
+        return scheme.lower() == b"bearer" and hmac.compare_digest(credentials.strip(), self.token)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+        scope.setdefault("state", {})
+
+        async def send_and_record(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            if self._authorized(scope):
+                await self.app(scope, receive, send_and_record)
+            else:
+                # Bearer header without a value, or a wrong one: the same answer, no hint which.
+                answer = JSONResponse(
+                    error_body(
+                        "unauthorized",
+                        "a valid bearer token is required",
+                        "an 'Authorization: Bearer <token>' header with the server's DIGITS_TOKEN",
+                    ),
+                    status_code=401,
+                    headers={"WWW-Authenticate": 'Bearer realm="digits"'},
+                )
+                await answer(scope, receive, send_and_record)
+        finally:
+            self._record(scope, status, time.perf_counter() - started)
+
+    def _record(self, scope: Scope, status: int, seconds: float) -> None:
+        route = scope.get("route")
+        endpoint = getattr(route, "path", None) or "unmatched"
+        method = scope["method"]
+        self.metrics.requests.labels(endpoint=endpoint, method=method, status=str(status)).inc()
+        self.metrics.request_seconds.labels(endpoint=endpoint).observe(seconds)
+        client = scope.get("client")
+        fields: dict[str, Any] = {
+            "method": method,
+            "path": scope["path"],
+            "status": status,
+            "duration_ms": round(seconds * 1000, 2),
+            "client": client[0] if client else None,
+        }
+        fields.update(scope["state"].get("log_fields", {}))
+        access_log.info("request", extra=fields)

@@ -1,0 +1,145 @@
+"""GET /predict reads the camera; POST /predict reads an uploaded image."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import anyio
+import numpy as np
+from fastapi import APIRouter, Request
+
+from device.service.camera_supervisor import CameraUnavailableError
+from device.service.context import ServiceContext
+from device.service.deps import ContextDep
+from device.service.errors import ServiceError
+from device.service.schemas import ErrorBody, Prediction
+from device.service.uploads import HOW_TO_UPLOAD, decode_image, read_upload
+
+router = APIRouter(tags=["predict"])
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "not a readable image, empty, or malformed"},
+    413: {"model": ErrorBody, "description": "upload or declared image size over the limit"},
+    415: {"model": ErrorBody, "description": "not an image type"},
+    422: {"model": ErrorBody, "description": "multipart body without a 'file' field"},
+    503: {"model": ErrorBody, "description": "the camera is absent, failing or hung"},
+}
+_UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": HOW_TO_UPLOAD,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                }
+            },
+            "image/*": {"schema": {"type": "string", "format": "binary"}},
+        },
+    }
+}
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000.0, 3)
+
+
+async def _read_frame(
+    context: ServiceContext, frame: np.ndarray, source: str, capture_ms: float, started: float
+) -> dict[str, Any]:
+    try:
+        reading = await anyio.to_thread.run_sync(
+            context.reader.read, frame, limiter=context.cpu_limiter
+        )
+    except ValueError as exc:  # the reader's word for a frame it cannot use (e.g. 1×1 pixels)
+        if source == "camera":
+            raise ServiceError(503, "camera_unavailable", f"unusable camera frame: {exc}") from None
+        raise ServiceError(400, "unusable_image", str(exc), HOW_TO_UPLOAD) from None
+    timings = {
+        "capture": capture_ms,
+        "preprocess": round(reading.timings_ms.get("preprocess", 0.0), 3),
+        "inference": round(reading.timings_ms.get("inference", 0.0), 3),
+        "total": _ms(time.perf_counter() - started),
+    }
+    context.metrics.observe_reading(source, reading.digit, timings)
+    return {
+        "digit": None if reading.digit is None else int(reading.digit),
+        "confidence": None if reading.confidence is None else float(reading.confidence),
+        "probabilities": (
+            None if reading.probabilities is None else [float(p) for p in reading.probabilities]
+        ),
+        "digits": [
+            {
+                "digit": int(found.digit),
+                "confidence": float(found.confidence),
+                "box": dict(zip("xywh", (int(v) for v in found.box), strict=True)),
+            }
+            for found in reading.digits
+        ],
+        "number": reading.number,
+        "reason": reading.reason,
+        "source": source,
+        "timings_ms": timings,
+        "model": {"name": context.model.name, "sha256": context.model.sha256},
+    }
+
+
+def _note(request: Request, answer: dict[str, Any]) -> dict[str, Any]:
+    """Adds the reading to this request's log line."""
+    request.state.log_fields = {
+        "source": answer["source"],
+        "digit": answer["digit"],
+        "number": answer["number"],
+        "total_ms": answer["timings_ms"]["total"],
+    }
+    return answer
+
+
+@router.get(
+    "/predict",
+    response_model=Prediction,
+    responses={503: _ERRORS[503]},
+    summary="Capture a frame from the camera and read the digits in it",
+)
+async def predict_camera(request: Request, context: ContextDep) -> dict[str, Any]:
+    started = time.perf_counter()
+    try:
+        frame = await context.camera.capture()
+    except CameraUnavailableError as exc:
+        if not context.camera.enabled:
+            raise ServiceError(
+                503,
+                "camera_disabled",
+                str(exc),
+                "POST an image to /predict, or start the service with a --camera source",
+            ) from None
+        raise ServiceError(
+            503,
+            "camera_unavailable",
+            str(exc),
+            "a working camera (it is reopened in the background), or POST an image to /predict",
+            headers={"Retry-After": str(max(1, round(context.settings.camera_retry_s)))},
+        ) from None
+    capture_ms = _ms(time.perf_counter() - started)
+    return _note(request, await _read_frame(context, frame, "camera", capture_ms, started))
+
+
+@router.post(
+    "/predict",
+    response_model=Prediction,
+    responses=_ERRORS,
+    openapi_extra=_UPLOAD_BODY,
+    summary="Read the digits in an uploaded image (multipart field 'file' or a raw image body)",
+)
+async def predict_upload(request: Request, context: ContextDep) -> dict[str, Any]:
+    data = await read_upload(request, context.settings.max_upload_bytes)
+    started = time.perf_counter()
+    frame = await anyio.to_thread.run_sync(
+        decode_image, data, context.settings.max_image_pixels, limiter=context.cpu_limiter
+    )
+    del data  # the encoded bytes are no longer needed while the frame is read
+    capture_ms = _ms(time.perf_counter() - started)
+    return _note(request, await _read_frame(context, frame, "upload", capture_ms, started))

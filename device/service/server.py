@@ -1,0 +1,84 @@
+"""Run the app on uvicorn, programmatically, with a hook for "the socket is listening".
+
+systemd's `Type=notify` wants READY=1 only once the model is loaded *and* the port accepts
+connections, so the hook waits for `uvicorn.Server.started` (set after the lifespan startup and
+the bind). Then it sends READY=1 and starts the watchdog task, which pings WATCHDOG=1 every half
+`WatchdogSec=` only while the event loop runs (the task itself is on it) and the camera loop's
+heartbeat is fresh. Outside systemd (no $NOTIFY_SOCKET) both are no-ops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+import uvicorn
+
+from device import systemd_notify
+from device.service.app import create_app
+from device.service.context import ServiceContext
+from device.service.settings import ServiceSettings
+
+log = logging.getLogger("device.service")
+
+# Long enough for a camera read in flight to finish; short enough that systemd's stop is quick.
+GRACEFUL_SHUTDOWN_S = 10
+
+ListeningHook = Callable[[], Awaitable[None]]
+
+
+def systemd_hooks(context: ServiceContext) -> ListeningHook:
+    """READY=1 now, then WATCHDOG=1 while the loop and the camera loop are healthy."""
+
+    async def on_listening() -> None:
+        settings = context.settings
+        systemd_notify.notify(
+            f"READY=1\nSTATUS=serving {context.model.name} on {settings.host}:{settings.port}"
+        )
+        await systemd_notify.watchdog_loop(context.camera.healthy)
+
+    return on_listening
+
+
+async def _wait_until_listening(server: uvicorn.Server, serving: asyncio.Task) -> bool:
+    while not server.started:
+        if serving.done():
+            return False
+        await asyncio.sleep(0.02)
+    return True
+
+
+async def serve(
+    server: uvicorn.Server, on_listening: list[ListeningHook] | tuple[ListeningHook, ...] = ()
+) -> None:
+    """Run `server` until it exits; each hook runs as a task once the socket listens."""
+    serving = asyncio.create_task(server.serve())
+    hooks: list[asyncio.Task] = []
+    if await _wait_until_listening(server, serving):
+        hooks = [asyncio.create_task(hook()) for hook in on_listening]
+    try:
+        await serving
+    finally:
+        systemd_notify.notify("STOPPING=1")
+        for task in hooks:
+            task.cancel()
+        for task in hooks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+
+def run(settings: ServiceSettings, context: ServiceContext) -> None:
+    """Serve until SIGTERM/SIGINT; in-flight requests finish, then the camera is released."""
+    config = uvicorn.Config(
+        create_app(settings, context),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,  # ours: JSON lines (device.service.logs)
+        access_log=False,  # one line per request is written by our middleware
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+        server_header=False,
+    )
+    server = uvicorn.Server(config)
+    asyncio.run(serve(server, [systemd_hooks(context)]))

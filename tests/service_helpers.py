@@ -1,0 +1,116 @@
+"""Run the real service (`python -m device serve`) on loopback for the HTTP tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import httpx
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHIPPED_MODEL = REPO / "models" / "digitnet_int8.tflite"
+HANDWRITING = REPO.parent / "shared" / "data" / "handwriting_dev"
+
+
+def service_model() -> Path:
+    """The shipped model (or $DIGITS_TEST_MODEL while it is being trained)."""
+    path = Path(os.environ.get("DIGITS_TEST_MODEL", SHIPPED_MODEL))
+    if not path.is_file():
+        pytest.fail(f"model {path} not found: run `make model` or set DIGITS_TEST_MODEL")
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def handwritten_png(label: int, index: int = 0) -> bytes:
+    """A real scanned handwritten digit (handwriting_dev has 0..7), as PNG bytes."""
+    files = sorted((HANDWRITING / "images").glob(f"{label}_*.png"))
+    return files[index].read_bytes()
+
+
+def digit_scene(label: int, size: tuple[int, int] = (480, 640)) -> np.ndarray:
+    """A camera-like gray frame: one handwritten digit on a lighter, uneven sheet."""
+    digit = cv2.imdecode(np.frombuffer(handwritten_png(label), np.uint8), cv2.IMREAD_GRAYSCALE)
+    height, width = size
+    frame = np.full((height, width), 210, np.uint8)
+    scale = (height * 0.5) / digit.shape[0]
+    digit = cv2.resize(digit, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    y, x = (height - digit.shape[0]) // 2, (width - digit.shape[1]) // 2
+    frame[y : y + digit.shape[0], x : x + digit.shape[1]] = np.minimum(
+        frame[y : y + digit.shape[0], x : x + digit.shape[1]], digit
+    )
+    return frame
+
+
+class Service:
+    """One `python -m device serve` process; stderr (its JSON log) goes to a file."""
+
+    def __init__(self, tmp: Path, *args: str, env: dict[str, str] | None = None) -> None:
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.log_path = tmp / f"service-{self.port}.log"
+        command = [sys.executable, "-m", "device", "serve", "--host", "127.0.0.1"]
+        command += ["--port", str(self.port), *args]
+        if "--model" not in args:
+            command += ["--model", str(service_model())]
+        full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                command, cwd=REPO, env=full_env, stdout=log, stderr=subprocess.STDOUT
+            )
+
+    def wait_listening(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"service exited {self.process.returncode}:\n{self.log()}")
+            try:
+                httpx.get(self.base_url + "/healthz", timeout=1.0)
+            except httpx.TransportError:
+                time.sleep(0.1)
+                continue
+            return
+        raise AssertionError(f"service did not listen within {timeout} s:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def rss_kib(self) -> int:
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        raise AssertionError("no VmRSS line")
+
+    def stop(self, timeout: float = 20.0) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+                raise AssertionError(f"service ignored SIGTERM for {timeout} s") from None
+        return self.process.returncode
+
+
+def running(tmp: Path, *args: str, env: dict[str, str] | None = None) -> Iterator[Service]:
+    """Generator for fixtures: a listening service, stopped (SIGTERM) afterwards."""
+    service = Service(tmp, *args, env=env)
+    try:
+        service.wait_listening()
+        yield service
+    finally:
+        service.stop()

@@ -1,0 +1,119 @@
+"""Decoding uploads: what a client can send, and what is refused before it costs memory."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from device.service.errors import ServiceError
+from device.service.uploads import decode_image
+
+LIMIT = 40_000_000
+
+
+def _png_header_only(width: int, height: int) -> bytes:
+    """A valid PNG signature + IHDR declaring width×height, and a tiny IDAT: a decompression bomb
+    as far as any decoder that trusts the header is concerned."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 1024))
+        + chunk(b"IEND", b"")
+    )
+
+
+def _encoded(image: Image.Image, fmt: str) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, fmt)
+    return buffer.getvalue()
+
+
+def _error(data: bytes) -> ServiceError:
+    with pytest.raises(ServiceError) as caught:
+        decode_image(data, LIMIT)
+    return caught.value
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "BMP", "WEBP", "TIFF"])
+def test_common_formats_decode_to_the_same_picture(fmt: str) -> None:
+    picture = np.zeros((40, 60), np.uint8)
+    picture[10:30, 20:40] = 255
+    frame = decode_image(_encoded(Image.fromarray(picture), fmt), LIMIT)
+    gray = frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+    assert gray.shape == (40, 60)
+    assert np.abs(gray.astype(int) - picture).mean() < 8  # JPEG/WebP are lossy
+
+
+def test_bomb_is_refused_from_its_header() -> None:
+    error = _error(_png_header_only(50_000, 50_000))
+    assert error.status == 413
+    assert error.code == "image_too_large"
+    assert "50000×50000" in error.detail or "pixels" in error.detail
+
+
+def test_image_just_over_the_pixel_limit_is_refused_before_decoding() -> None:
+    with pytest.raises(ServiceError) as caught:
+        decode_image(_png_header_only(2001, 1000), max_pixels=2_000_000)
+    assert caught.value.status == 413
+
+
+def test_transparent_background_becomes_white_paper() -> None:
+    # A dark stroke on a transparent canvas, as a drawing app exports it: the colour channels of
+    # transparent pixels are black, so dropping alpha would give an all-black frame.
+    rgba = np.zeros((30, 30, 4), np.uint8)
+    rgba[10:20, 14:16] = (0, 0, 0, 255)
+    frame = decode_image(_encoded(Image.fromarray(rgba, "RGBA"), "PNG"), LIMIT)
+    gray = frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+    assert gray[0, 0] == 255
+    assert gray[15, 15] == 0
+
+
+def test_sixteen_bit_png_is_scaled_to_eight_bits() -> None:
+    deep = np.full((8, 8), 65535, np.uint16)
+    ok, png = cv2.imencode(".png", deep)
+    assert ok
+    frame = decode_image(png.tobytes(), LIMIT)
+    assert frame.dtype == np.uint8
+    assert frame.max() == 255
+
+
+@pytest.mark.parametrize(
+    ("data", "status", "code"),
+    [
+        (b"hello, this is text", 415, "not_an_image"),
+        (b"GIF89a" + b"\0" * 40, 400, "corrupt_image"),
+        (_png_header_only(64, 64)[:30], 400, "corrupt_image"),
+    ],
+    ids=["text", "damaged-gif", "cut-header"],
+)
+def test_non_images_are_client_errors(data: bytes, status: int, code: str) -> None:
+    error = _error(data)
+    assert (error.status, error.code) == (status, code)
+    assert error.expected  # says what would have worked
+
+
+def test_truncated_png_body_is_a_400() -> None:
+    picture = (np.random.default_rng(0).random((64, 64)) * 255).astype(np.uint8)
+    png = _encoded(Image.fromarray(picture), "PNG")
+    error = _error(png[: len(png) // 2])
+    assert error.status == 400
+    assert error.code == "corrupt_image"
+
+
+def test_unsupported_format_is_a_415() -> None:
+    ico = _encoded(Image.new("L", (16, 16)), "ICO")
+    error = _error(ico)
+    assert (error.status, error.code) == (415, "unsupported_image_format")
