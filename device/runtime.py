@@ -1,0 +1,175 @@
+"""Run the int8 TFLite digit model with LiteRT: verified, quantized, batched, thread-safe."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from device.sidecar import ModelError, Sidecar, file_sha256
+
+log = logging.getLogger(__name__)
+
+INPUT_SHAPE = (28, 28, 1)
+# One interpreter per batch size seen; a reader sees few distinct sizes (1..3 digits per frame).
+MAX_CACHED_BATCH_SIZES = 8
+
+
+def load_interpreter_class() -> tuple[Any, str]:
+    """The first TFLite interpreter available: LiteRT, then tflite_runtime, then TensorFlow.
+
+    TensorFlow is imported only when both light runtimes are missing, so a Pi never pays for it.
+    """
+    for module_name, runtime in (
+        ("ai_edge_litert.interpreter", "ai_edge_litert"),
+        ("tflite_runtime.interpreter", "tflite_runtime"),
+    ):
+        try:
+            return importlib.import_module(module_name).Interpreter, runtime
+        except ImportError:
+            continue
+    try:
+        # A string import keeps the ban on `import tensorflow` in device/ meaningful: this line
+        # runs only on a workstation that has neither light runtime.
+        return importlib.import_module("tensorflow").lite.Interpreter, "tensorflow.lite"
+    except ImportError as exc:
+        raise ModelError(
+            "no TFLite runtime found; install one with `pip install ai-edge-litert`"
+        ) from exc
+
+
+def _quantize(x: np.ndarray, details: dict) -> np.ndarray:
+    dtype = np.dtype(details["dtype"])
+    scale, zero_point = details["quantization"]
+    if not np.issubdtype(dtype, np.integer):
+        return x.astype(dtype)
+    if scale == 0:
+        raise ModelError("the model's integer input has no quantization scale; re-convert it")
+    info = np.iinfo(dtype)
+    q = np.round(x / scale + zero_point)
+    return np.clip(q, info.min, info.max).astype(dtype)
+
+
+def _dequantize(q: np.ndarray, details: dict) -> np.ndarray:
+    scale, zero_point = details["quantization"]
+    if np.issubdtype(np.dtype(details["dtype"]), np.integer) and scale != 0:
+        return (q.astype(np.float32) - zero_point) * np.float32(scale)
+    return q.astype(np.float32)
+
+
+def _as_probabilities(out: np.ndarray) -> np.ndarray:
+    # The exported model ends in softmax, but int8 rounding leaves rows summing to ~0.996..1.004;
+    # a model exported without softmax (logits) is still read correctly.
+    if (out < -1e-3).any() or not np.allclose(out.sum(axis=1), 1.0, atol=0.05):
+        out = np.exp(out - out.max(axis=1, keepdims=True))
+    out = np.clip(out, 0.0, None)
+    return (out / np.maximum(out.sum(axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+
+class DigitModel:
+    """A verified TFLite digit classifier: (N,28,28,1) floats in [0,1] → (N,10) probabilities."""
+
+    def __init__(self, model_path: Path, sidecar_path: Path | None = None, threads: int = 2):
+        model_path = Path(model_path)
+        sidecar_path = Path(sidecar_path) if sidecar_path else model_path.with_suffix(".json")
+        if not model_path.is_file():
+            raise ModelError(
+                f"model file {model_path} not found; pass --model PATH or run `make model`"
+            )
+        if threads < 1:
+            raise ModelError(f"threads must be at least 1, got {threads}")
+        self.sidecar = Sidecar.load(sidecar_path)
+        self.sha256 = file_sha256(model_path)
+        if self.sha256 != self.sidecar.sha256:
+            raise ModelError(
+                f"model file {model_path} does not match its sidecar {sidecar_path} "
+                f"(sha256 {self.sha256[:12]}… vs {self.sidecar.sha256[:12]}…); the two were not "
+                "exported together: copy both from the same `python -m convert` run"
+            )
+        self.name = model_path.stem
+        self.path = model_path
+        self.threads = threads
+        self._content = model_path.read_bytes()
+        self._interpreter_class, self.runtime = load_interpreter_class()
+        log.info("model %s runs on %s with %d thread(s)", self.name, self.runtime, threads)
+        self._lock = threading.Lock()
+        self._by_batch: OrderedDict[int, Any] = OrderedDict()
+        self._resizable = True
+        first = self._interpreter_for(1)
+        self._input = first.get_input_details()[0]
+        self._output = first.get_output_details()[0]
+        self._check_shapes(model_path)
+
+    def _check_shapes(self, model_path: Path) -> None:
+        in_shape = tuple(int(d) for d in self._input["shape"][1:])
+        if in_shape != INPUT_SHAPE:
+            raise ModelError(f"model {model_path} takes inputs {in_shape}, expected {INPUT_SHAPE}")
+        classes = int(self._output["shape"][-1])
+        if classes != len(self.sidecar.labels):
+            raise ModelError(
+                f"model {model_path} has {classes} outputs but its sidecar lists "
+                f"{len(self.sidecar.labels)} labels; re-export the pair"
+            )
+
+    def _new_interpreter(self, batch: int) -> Any:
+        try:
+            interpreter = self._interpreter_class(
+                model_content=self._content, num_threads=self.threads
+            )
+            if batch != 1:
+                index = interpreter.get_input_details()[0]["index"]
+                interpreter.resize_tensor_input(index, [batch, *INPUT_SHAPE])
+            interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:
+            if batch != 1:
+                raise
+            raise ModelError(
+                f"model file {self.path} is not a loadable TFLite model ({exc}); re-export it"
+            ) from exc
+        return interpreter
+
+    def _interpreter_for(self, batch: int) -> Any:
+        if batch in self._by_batch:
+            self._by_batch.move_to_end(batch)
+            return self._by_batch[batch]
+        interpreter = self._new_interpreter(batch)
+        self._by_batch[batch] = interpreter
+        if len(self._by_batch) > MAX_CACHED_BATCH_SIZES:
+            # Never evict batch 1: it is the fallback when a model refuses to resize.
+            oldest = next(k for k in self._by_batch if k != 1)
+            del self._by_batch[oldest]
+        return interpreter
+
+    def _invoke(self, interpreter: Any, x: np.ndarray) -> np.ndarray:
+        interpreter.set_tensor(self._input["index"], _quantize(x, self._input))
+        interpreter.invoke()
+        return _dequantize(interpreter.get_tensor(self._output["index"]), self._output)
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        """Probabilities (N, classes) for N MNIST-style inputs (white digit on black, [0,1])."""
+        x = np.asarray(batch, dtype=np.float32)
+        if x.ndim == 3:
+            x = x[..., np.newaxis]
+        if x.ndim != 4 or tuple(x.shape[1:]) != INPUT_SHAPE:
+            raise ValueError(f"expected a batch of shape (N, 28, 28, 1), got {x.shape}")
+        n = len(x)
+        if n == 0:
+            return np.zeros((0, len(self.sidecar.labels)), dtype=np.float32)
+        with self._lock:
+            if self._resizable and n > 1:
+                try:
+                    out = self._invoke(self._interpreter_for(n), x)
+                except (ValueError, RuntimeError) as exc:
+                    log.warning("model cannot run batches (%s); running digits one by one", exc)
+                    self._resizable = False
+                    self._by_batch = OrderedDict([(1, self._interpreter_for(1))])
+                else:
+                    return _as_probabilities(out)
+            single = self._interpreter_for(1)
+            out = np.concatenate([self._invoke(single, x[i : i + 1]) for i in range(n)])
+        return _as_probabilities(out)

@@ -1,0 +1,62 @@
+"""The model's JSON sidecar: the only contract between the workstation and the device."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SUPPORTED_FORMAT_VERSION = 1
+_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+
+
+class ModelError(Exception):
+    """The model or its sidecar is missing, unreadable or inconsistent (message says how to fix)."""
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class Sidecar:
+    raw: dict
+    sha256: str
+    labels: list[str]
+    preprocessing: dict = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: Path) -> Sidecar:
+        """Parse and validate ``<model>.json``; raises ModelError naming the file and the fault."""
+        path = Path(path)
+        fix = "re-export it with `python -m convert` or copy it from models/"
+        if not path.is_file():
+            raise ModelError(f"model sidecar {path} not found; {fix}")
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ModelError(f"model sidecar {path} is not valid JSON ({exc}); {fix}") from exc
+        if not isinstance(raw, dict):
+            raise ModelError(f"model sidecar {path} must hold a JSON object; {fix}")
+        version = raw.get("format_version")
+        if version != SUPPORTED_FORMAT_VERSION:
+            raise ModelError(
+                f"model sidecar {path} has format_version {version!r}, this device reads "
+                f"{SUPPORTED_FORMAT_VERSION}; {fix}"
+            )
+        sha = raw.get("sha256")
+        if not isinstance(sha, str) or not _SHA256_RE.match(sha):
+            raise ModelError(f"model sidecar {path}: 'sha256' is not a sha256 hex digest; {fix}")
+        labels = raw.get("labels")
+        if not (isinstance(labels, list) and labels and all(isinstance(x, str) for x in labels)):
+            raise ModelError(f"model sidecar {path}: 'labels' must be a list of strings; {fix}")
+        preprocessing = raw.get("preprocessing", {})
+        if not isinstance(preprocessing, dict):
+            raise ModelError(f"model sidecar {path}: 'preprocessing' must be an object; {fix}")
+        return cls(raw=raw, sha256=sha, labels=list(labels), preprocessing=dict(preprocessing))

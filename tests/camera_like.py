@@ -1,0 +1,204 @@
+"""A deterministic camera-like test set: MNIST *test* digits photographed on paper, simulated.
+
+Each frame is paper (tint, texture, a lighting gradient, vignetting) with MNIST test digits drawn
+on it in dark ink of various colours, at varied size, position and small rotation, then blurred,
+noised and JPEG-compressed like a cheap camera would. Some frames carry two or three digits side
+by side (the truth is the number string), some carry no digit at all (blank paper, ruled paper,
+specks): the truth for those is "".
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from train.data import read_idx_images, read_idx_labels
+
+FRAME_SIZES = ((240, 320), (300, 400), (360, 480))
+INKS_BGR = (
+    (25, 25, 25),  # black pen
+    (110, 40, 20),  # blue ballpoint
+    (60, 60, 60),  # pencil-ish grey
+    (30, 30, 140),  # red
+    (40, 80, 30),  # green
+)
+
+
+@dataclass(frozen=True)
+class Frame:
+    image: np.ndarray  # (H, W, 3) uint8 BGR
+    truth: str  # the digits left to right, "" when the frame holds none
+    kind: str  # "digits" or the kind of empty frame
+
+
+@functools.cache
+def mnist_test(mnist_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    """MNIST test images (N,28,28) uint8 and labels, read straight from the IDX files."""
+    images = read_idx_images(Path(mnist_dir) / "t10k-images-idx3-ubyte.gz")
+    labels = read_idx_labels(Path(mnist_dir) / "t10k-labels-idx1-ubyte.gz")
+    return images, labels
+
+
+@functools.cache
+def _noise_bank() -> np.ndarray:
+    """One large field of unit Gaussian noise; frames take random windows of it (fast)."""
+    return np.random.default_rng(12345).standard_normal((600, 800, 3), dtype=np.float32)
+
+
+def _noise(rng: np.random.Generator, h: int, w: int, channels: int = 3) -> np.ndarray:
+    bank = _noise_bank()
+    y = int(rng.integers(0, bank.shape[0] - h + 1))
+    x = int(rng.integers(0, bank.shape[1] - w + 1))
+    return bank[y : y + h, x : x + w, :channels]
+
+
+def _smooth_noise(rng: np.random.Generator, h: int, w: int, cells: int) -> np.ndarray:
+    coarse = rng.standard_normal((cells, cells)).astype(np.float32)
+    return cv2.resize(coarse, (w, h), interpolation=cv2.INTER_CUBIC)
+
+
+def paper(rng: np.random.Generator, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """Paper albedo (H,W,3) in [0,1] and an illumination field (H,W,1): gradient × vignette."""
+    tint = rng.uniform(0.78, 0.97) * (1 - rng.uniform(0, 0.06, 3))
+    texture = 0.02 * _smooth_noise(rng, h, w, 24)[..., None] + 0.012 * _noise(rng, h, w, 1)
+    albedo = np.clip(tint.astype(np.float32)[None, None, :] + texture, 0, 1)
+    yy, xx = np.ogrid[0:h, 0:w]
+    yy, xx = yy.astype(np.float32), xx.astype(np.float32)
+    angle = rng.uniform(0, 2 * np.pi)
+    ramp = (np.cos(angle) * (xx / w - 0.5) + np.sin(angle) * (yy / h - 0.5)) * 2
+    light = 1.0 - rng.uniform(0.0, 0.35) * (ramp + 1) / 2
+    r2 = ((xx - w / 2) / (w / 2)) ** 2 + ((yy - h / 2) / (h / 2)) ** 2
+    light *= 1.0 - rng.uniform(0.0, 0.3) * r2 / 2
+    light *= rng.uniform(0.75, 1.05)
+    return albedo, light[..., None].astype(np.float32)
+
+
+def _digit_alpha(image: np.ndarray, height: int, turn_degrees: float) -> np.ndarray:
+    """An MNIST digit scaled so its ink is ``height`` px tall, slightly rotated, cropped tight."""
+    ys, xs = np.nonzero(image > 30)
+    ink = image[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+    scale = height / ink.shape[0]
+    big = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
+    centre = (big.shape[1] / 2, big.shape[0] / 2)
+    turn = cv2.getRotationMatrix2D(centre, turn_degrees, 1.0)
+    big = cv2.warpAffine(big, turn, (big.shape[1], big.shape[0]))
+    alpha = np.clip(big.astype(np.float32) / 255.0, 0, 1)
+    ys, xs = np.nonzero(alpha > 0.1)
+    return alpha[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+
+
+def _draw_lines(rng: np.random.Generator, albedo: np.ndarray) -> None:
+    h, w = albedo.shape[:2]
+    colour = np.array(rng.choice([(0.75, 0.6, 0.5), (0.6, 0.6, 0.6), (0.8, 0.55, 0.45)]))
+    spacing = int(rng.integers(24, 40))
+    for y in range(int(rng.integers(5, spacing)), h, spacing):
+        cv2.line(albedo, (0, y), (w - 1, y + int(rng.integers(-3, 4))), colour.tolist(), 1)
+    if rng.random() < 0.5:  # a margin line
+        x = int(rng.integers(w // 10, w // 5))
+        cv2.line(albedo, (x, 0), (x, h - 1), (0.5, 0.5, 0.85), 1)
+
+
+def _draw_specks(rng: np.random.Generator, albedo: np.ndarray, count: int) -> None:
+    h, w = albedo.shape[:2]
+    for _ in range(count):
+        centre = (int(rng.integers(0, w)), int(rng.integers(0, h)))
+        shade = float(rng.uniform(0.2, 0.6))
+        cv2.circle(albedo, centre, int(rng.integers(1, 3)), (shade, shade, shade), -1)
+
+
+def _camera(rng: np.random.Generator, frame: np.ndarray) -> np.ndarray:
+    """Blur, sensor noise and JPEG compression."""
+    sigma = rng.uniform(0.3, 1.3)
+    frame = cv2.GaussianBlur(frame, (0, 0), sigma)
+    noise = _noise(rng, *frame.shape[:2]) * rng.uniform(0.005, 0.03)
+    frame = cv2.convertScaleAbs(frame + noise, alpha=255.0)
+    quality = int(rng.integers(35, 90))
+    encoded = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, quality])[1]
+    return cv2.imdecode(encoded, cv2.IMREAD_COLOR)
+
+
+def paper_frame(
+    digit_images: list[np.ndarray], seed: int, size: tuple[int, int] = (240, 320)
+) -> np.ndarray:
+    """The given MNIST digits on paper, left to right, through the camera simulation."""
+    rng = np.random.default_rng(seed)
+    return _compose(rng, digit_images, size, lines=False, specks=0)
+
+
+def _compose(
+    rng: np.random.Generator,
+    digit_images: list[np.ndarray],
+    size: tuple[int, int],
+    *,
+    lines: bool,
+    specks: int,
+) -> np.ndarray:
+    h, w = size
+    albedo, light = paper(rng, h, w)
+    if lines:
+        _draw_lines(rng, albedo)
+    _draw_specks(rng, albedo, specks)
+    if digit_images:
+        n = len(digit_images)
+        # Digits need room side by side: the more digits, the smaller each may be.
+        max_height = min(0.7 * h, 0.95 * w / (0.85 * n + 0.3 * (n - 1)))
+        height = int(rng.uniform(0.3 * h, max_height))
+        margin = int(0.04 * min(h, w))
+        turns = rng.uniform(-12, 12, n)
+        gap_fractions = rng.uniform(0.15, 0.4, n - 1)
+        while True:  # shrink until the digits fit side by side (wide digits, wide rotations)
+            pairs = zip(digit_images, turns, strict=True)
+            alphas = [_digit_alpha(im, height, t) for im, t in pairs]
+            gaps = [int(g * height) for g in gap_fractions]
+            total = sum(a.shape[1] for a in alphas) + sum(gaps)
+            if total <= w - 2 * margin:
+                break
+            height = int(height * 0.9)
+        x = int(rng.integers(margin, max(margin + 1, w - total - margin)))
+        ink = np.array(INKS_BGR[int(rng.integers(len(INKS_BGR)))], np.float32) / 255.0
+        tallest = max(a.shape[0] for a in alphas)
+        row_y = int(rng.integers(margin, max(margin + 1, h - tallest - margin)))
+        for i, alpha in enumerate(alphas):
+            ah, aw = alpha.shape
+            # Digits of one number share a line, give or take a little handwriting wobble.
+            wobble = int(rng.uniform(-0.08, 0.08) * height) + (tallest - ah) // 2
+            y = int(np.clip(row_y + wobble, margin, h - ah - margin))
+            region = albedo[y : y + ah, x : x + aw]
+            a = alpha[..., None] * rng.uniform(0.85, 1.0)
+            region[:] = region * (1 - a) + ink * a
+            x += aw + (gaps[i] if i < n - 1 else 0)
+    return _camera(rng, albedo * light)
+
+
+def camera_like_set(mnist_dir: Path, count: int = 600, seed: int = 0) -> list[Frame]:
+    """``count`` frames: ~65% one digit, 15% two, 10% three, 10% no digit (deterministic)."""
+    images, labels = mnist_test(mnist_dir)
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(images))
+    next_digit = 0
+    frames = []
+    for i in range(count):
+        size = FRAME_SIZES[int(rng.integers(len(FRAME_SIZES)))]
+        roll = (i * 0.618034) % 1.0  # evenly spread frame types, independent of count
+        if roll < 0.10:
+            kind = ("blank", "ruled", "specks", "ruled+specks")[i % 4]
+            specks = int(rng.integers(5, 40)) if "specks" in kind else 0
+            image = _compose(rng, [], size, lines="ruled" in kind, specks=specks)
+            frames.append(Frame(image, "", kind))
+            continue
+        n = 1 if roll < 0.75 else (2 if roll < 0.90 else 3)
+        picks = order[next_digit : next_digit + n]
+        next_digit += n
+        image = _compose(
+            rng,
+            [images[j] for j in picks],
+            size,
+            lines=rng.random() < 0.15,
+            specks=int(rng.integers(0, 6)),
+        )
+        frames.append(Frame(image, "".join(str(int(labels[j])) for j in picks), "digits"))
+    return frames

@@ -1,0 +1,179 @@
+"""DigitModel (verified, quantized, batched, thread-safe) and DigitReader on top of it."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import sys
+import threading
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from device.reader import DigitReader
+from device.runtime import DigitModel, load_interpreter_class
+from device.sidecar import ModelError, Sidecar
+from tests.camera_like import mnist_test, paper_frame
+
+
+@pytest.fixture(scope="module")
+def model(digit_model_path: Path) -> DigitModel:
+    return DigitModel(digit_model_path, threads=2)
+
+
+@pytest.fixture(scope="module")
+def digits(mnist_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    images, labels = mnist_test(mnist_dir)
+    return images[:300, ..., None].astype(np.float32) / 255.0, labels[:300]
+
+
+@pytest.fixture
+def model_copy(tmp_path: Path, digit_model_path: Path) -> Path:
+    target = tmp_path / "m.tflite"
+    shutil.copy(digit_model_path, target)
+    shutil.copy(digit_model_path.with_suffix(".json"), target.with_suffix(".json"))
+    return target
+
+
+def test_reads_mnist_through_litert(model: DigitModel, digits) -> None:
+    x, y = digits
+    probs = model.predict(x)
+    assert model.runtime == "ai_edge_litert"
+    assert probs.shape == (300, 10) and probs.dtype == np.float32
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    assert (probs.argmax(axis=1) == y).mean() >= 0.85
+
+
+def test_batches_of_any_size_match_single_predictions(model: DigitModel, digits) -> None:
+    x, _ = digits
+    singles = np.concatenate([model.predict(x[i : i + 1]) for i in range(7)])
+    for n in (3, 7, 1, 3):  # revisits cached sizes
+        np.testing.assert_allclose(model.predict(x[:n]), singles[:n], atol=1e-6)
+    assert model.predict(x[:0]).shape == (0, 10)
+
+
+def test_concurrent_callers_get_their_own_answers(model: DigitModel, digits) -> None:
+    x, _ = digits
+    chunks = [x[i * 20 : i * 20 + 1 + i] for i in range(6)]  # different batch sizes per thread
+    expected = [model.predict(c) for c in chunks]
+    results: dict[int, list[np.ndarray]] = {i: [] for i in range(6)}
+
+    def worker(i: int) -> None:
+        for _ in range(15):
+            results[i].append(model.predict(chunks[i]))
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for i in range(6):
+        for got in results[i]:
+            np.testing.assert_allclose(got, expected[i], atol=1e-6)
+
+
+def test_rejects_wrong_input_shape(model: DigitModel) -> None:
+    with pytest.raises(ValueError, match=r"\(N, 28, 28, 1\)"):
+        model.predict(np.zeros((2, 32, 32, 1), np.float32))
+
+
+def test_missing_model_says_how_to_fix(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match=r"not found.*--model"):
+        DigitModel(tmp_path / "absent.tflite")
+
+
+def test_missing_or_corrupt_sidecar(model_copy: Path) -> None:
+    sidecar = model_copy.with_suffix(".json")
+    sidecar.write_text("{not json")
+    with pytest.raises(ModelError, match="not valid JSON"):
+        DigitModel(model_copy)
+    sidecar.unlink()
+    with pytest.raises(ModelError, match=r"sidecar .* not found"):
+        DigitModel(model_copy)
+
+
+def test_sidecar_fields_are_validated(model_copy: Path) -> None:
+    sidecar = model_copy.with_suffix(".json")
+    raw = json.loads(sidecar.read_text())
+    for key, bad, message in (
+        ("format_version", 9, "format_version 9"),
+        ("sha256", "abc", "not a sha256"),
+        ("labels", "0123456789", "labels"),
+    ):
+        sidecar.write_text(json.dumps({**raw, key: bad}))
+        with pytest.raises(ModelError, match=message):
+            Sidecar.load(sidecar)
+
+
+def test_model_that_does_not_match_its_sidecar_is_refused(model_copy: Path) -> None:
+    data = bytearray(model_copy.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    model_copy.write_bytes(bytes(data))
+    with pytest.raises(ModelError, match="does not match its sidecar"):
+        DigitModel(model_copy)
+
+
+def test_corrupt_model_with_matching_sha_is_refused(model_copy: Path) -> None:
+    import hashlib
+
+    model_copy.write_bytes(b"this is not a flatbuffer" * 10)
+    sidecar = model_copy.with_suffix(".json")
+    raw = json.loads(sidecar.read_text())
+    raw["sha256"] = hashlib.sha256(model_copy.read_bytes()).hexdigest()
+    sidecar.write_text(json.dumps(raw))
+    with pytest.raises(ModelError, match="not a loadable TFLite model"):
+        DigitModel(model_copy)
+
+
+def test_falls_back_to_tensorflow_lite_only_when_light_runtimes_are_missing(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    sentinel = object()
+    fake_tf = types.ModuleType("tensorflow")
+    fake_tf.lite = types.SimpleNamespace(Interpreter=sentinel)
+    monkeypatch.setitem(sys.modules, "tensorflow", fake_tf)
+    assert load_interpreter_class()[1] == "ai_edge_litert"  # TF present but not chosen
+    monkeypatch.setitem(sys.modules, "ai_edge_litert.interpreter", None)
+    monkeypatch.setitem(sys.modules, "tflite_runtime.interpreter", None)
+    assert load_interpreter_class() == (sentinel, "tensorflow.lite")
+    monkeypatch.setitem(sys.modules, "tensorflow", None)
+    with pytest.raises(ModelError, match="pip install ai-edge-litert"):
+        load_interpreter_class()
+
+
+def test_logs_the_runtime_in_use(digit_model_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="device.runtime"):
+        DigitModel(digit_model_path, threads=1)
+    assert "runs on ai_edge_litert with 1 thread" in caplog.text
+
+
+def test_reader_reads_a_number_left_to_right_in_one_batch(model: DigitModel, mnist_dir) -> None:
+    images, labels = mnist_test(mnist_dir)
+    # Clear, well-formed test digits: 1, 4 and 7 rendered on paper, read as "147".
+    picks = [int(np.flatnonzero(labels == d)[0]) for d in (1, 4, 7)]
+    frame = paper_frame([images[i] for i in picks], seed=3)
+    calls = []
+    original = model.predict
+    model.predict = lambda batch: calls.append(len(batch)) or original(batch)  # type: ignore[method-assign]
+    try:
+        reading = DigitReader(model).read(frame)
+    finally:
+        del model.predict
+    assert calls == [3]
+    assert reading.number == "147"
+    assert [d.digit for d in reading.digits] == [1, 4, 7]
+    assert reading.digit in (1, 4, 7) and reading.reason is None
+    assert 0 < reading.confidence <= 1 and len(reading.probabilities) == 10
+    xs = [d.box[0] for d in reading.digits]
+    assert xs == sorted(xs)
+    assert set(reading.timings_ms) == {"preprocess", "inference"}
+
+
+def test_reader_says_why_when_there_is_no_digit(model: DigitModel) -> None:
+    blank = np.full((240, 320), 200, np.uint8)
+    reading = DigitReader(model).read(blank)
+    assert reading.digits == [] and reading.digit is None and reading.number is None
+    assert reading.reason and "no ink" in reading.reason
