@@ -1,0 +1,82 @@
+"""Run a .tflite model through the LiteRT interpreter (what the Pi uses) on MNIST's test set."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from train.report import classification_metrics
+
+BATCH = 500
+
+
+class TFLiteClassifier:
+    """A LiteRT interpreter that takes float images in [0, 1] whatever the model's input type."""
+
+    def __init__(self, model: Path | bytes, threads: int = 1) -> None:
+        from ai_edge_litert.interpreter import Interpreter
+
+        source = {"model_content": model} if isinstance(model, bytes) else {
+            "model_path": str(model)}
+        self.interpreter = Interpreter(num_threads=threads, **source)
+        self.input = self.interpreter.get_input_details()[0]
+        self.output = self.interpreter.get_output_details()[0]
+        self.batch = 0
+
+    def _resize(self, batch: int) -> None:
+        if batch != self.batch:
+            self.interpreter.resize_tensor_input(self.input["index"], [batch, 28, 28, 1])
+            self.interpreter.allocate_tensors()
+            self.batch = batch
+
+    def _quantize(self, x: np.ndarray) -> np.ndarray:
+        dtype = self.input["dtype"]
+        if np.issubdtype(dtype, np.integer):
+            scale, zero_point = self.input["quantization"]
+            info = np.iinfo(dtype)
+            return np.clip(np.round(x / scale + zero_point), info.min, info.max).astype(dtype)
+        return x.astype(dtype)
+
+    def _dequantize(self, y: np.ndarray) -> np.ndarray:
+        if np.issubdtype(y.dtype, np.integer):
+            scale, zero_point = self.output["quantization"]
+            return (y.astype(np.float32) - zero_point) * scale
+        return y.astype(np.float32)
+
+    def probabilities(self, x: np.ndarray) -> np.ndarray:
+        self._resize(len(x))
+        self.interpreter.set_tensor(self.input["index"], self._quantize(x))
+        self.interpreter.invoke()
+        return self._dequantize(self.interpreter.get_tensor(self.output["index"]))
+
+    def predict_all(self, x: np.ndarray, batch: int = BATCH) -> np.ndarray:
+        return np.concatenate([self.probabilities(x[i : i + batch])
+                               for i in range(0, len(x), batch)])
+
+    def median_us_per_digit(self, x: np.ndarray, repeats: int = 500) -> float:
+        """Median wall time of one single-digit invocation, the Pi's per-request case."""
+        self._resize(1)
+        times = []
+        for image in x[:repeats]:
+            started = time.perf_counter()
+            self.probabilities(image[np.newaxis])
+            times.append(time.perf_counter() - started)
+        return float(np.median(times) * 1e6)
+
+
+def evaluate_tflite(model_path: Path, x_test: np.ndarray, y_test: np.ndarray,
+                    keras_probs: np.ndarray | None = None, threads: int = 1) -> dict:
+    """Accuracy, per-class report, confusion matrix, size and speed of a .tflite model."""
+    classifier = TFLiteClassifier(model_path, threads=threads)
+    probs = classifier.predict_all(x_test)
+    metrics = classification_metrics(y_test, probs)
+    metrics["bytes"] = model_path.stat().st_size
+    metrics["median_us_per_digit"] = round(classifier.median_us_per_digit(x_test), 1)
+    metrics["threads"] = threads
+    if keras_probs is not None:
+        agree = probs.argmax(1) == keras_probs.argmax(1)
+        metrics["agreement_with_keras"] = round(float(agree.mean()), 6)
+        metrics["disagreements_with_keras"] = int((~agree).sum())
+    return metrics

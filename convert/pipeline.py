@@ -1,0 +1,88 @@
+"""Keras model → .tflite + sidecar, evaluated with LiteRT against the float model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import keras
+
+from convert import sidecar
+from convert.evaluate import evaluate_tflite
+from convert.tflite import ConversionError, convert, representative_data
+from train.data import Mnist
+
+# Post-training int8 may cost at most this much accuracy against the float model.
+MAX_INT8_DROP_PP = 0.05
+
+
+def load_keras(path: Path) -> keras.Model:
+    if not path.is_file():
+        raise ConversionError(f"model file {path} does not exist; train one with python -m train")
+    try:
+        return keras.models.load_model(path)
+    except Exception as exc:  # Keras raises ValueError, OSError, zipfile errors...
+        raise ConversionError(f"{path} is not a readable Keras model ({exc})") from exc
+
+
+def source_metrics(model_path: Path) -> dict:
+    """The training run's metrics.json beside the model, when there is one."""
+    path = model_path.parent / "metrics.json"
+    if not path.is_file():
+        return {}
+    metrics = json.loads(path.read_text())
+    keep = ("arch", "params", "train_seconds", "epochs_run", "val_accuracy", "test_accuracy",
+            "seed", "recipe", "data_checksum", "versions")
+    return {k: metrics[k] for k in keep if k in metrics}
+
+
+def convert_and_verify(model_path: Path, out_dir: Path, quant: str, mnist: Mnist,
+                       name: str | None = None) -> tuple[Path, dict]:
+    """Convert, write, evaluate on all 10,000 test digits and write the sidecar."""
+    model = load_keras(model_path)
+    trained = source_metrics(model_path)
+    arch = trained.get("arch", model.name)
+    calibration = representative_data(mnist.train.x) if quant == "int8" else None
+    flatbuffer = convert(model, quant, calibration)
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tflite_path = out_dir / f"{name or arch.replace('-', '_')}_{quant}.tflite"
+    tflite_path.write_bytes(flatbuffer)
+
+    keras_probs = model.predict(mnist.test.x, batch_size=1024, verbose=0)
+    float_accuracy = float((keras_probs.argmax(1) == mnist.test.y).mean())
+    evaluation = evaluate_tflite(tflite_path, mnist.test.x, mnist.test.y, keras_probs)
+    drop_pp = (float_accuracy - evaluation["test_accuracy"]) * 100
+    metrics = {
+        "tflite_test_accuracy": evaluation["test_accuracy"],
+        "float_test_accuracy": round(float_accuracy, 6),
+        "drop_pp": round(drop_pp, 4),
+        "test_errors": evaluation["errors"],
+        "agreement_with_keras": evaluation["agreement_with_keras"],
+        "median_us_per_digit": evaluation["median_us_per_digit"],
+        "per_class": evaluation["per_class"],
+        "confusion_matrix": evaluation["confusion_matrix"],
+        "test_set": "MNIST t10k (10,000 digits)",
+        "data_checksum": mnist.checksum,
+        "training": trained,
+    }
+    versions = trained.get("versions", {})
+    versions = {f"{k}_version": v for k, v in versions.items()}
+    card = sidecar.build(tflite_path, quant=quant, arch=arch, metrics=metrics,
+                         versions=versions, source_model=str(model_path))
+    sidecar.write(tflite_path, card)
+    return tflite_path, card
+
+
+def int8_within_budget(card: dict) -> bool:
+    return card["quantization"] != "int8" or card["metrics"]["drop_pp"] <= MAX_INT8_DROP_PP
+
+
+def summary_line(card: dict) -> str:
+    m = card["metrics"]
+    return (f"{card['model_file']}: {card['bytes']:,} bytes, LiteRT test accuracy "
+            f"{m['tflite_test_accuracy']:.4%} (float {m['float_test_accuracy']:.4%}, "
+            f"drop {m['drop_pp']:+.3f} pp, agreement {m['agreement_with_keras']:.4%}), "
+            f"{m['median_us_per_digit']:.0f} µs/digit, input {card['input']['dtype']}, "
+            f"output {card['output']['dtype']}")
+

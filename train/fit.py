@@ -1,0 +1,170 @@
+"""Two ways to train one model on one data set: Keras ``fit`` and an explicit GradientTape loop.
+
+Both honour the same recipe (early stopping and learning-rate reduction on validation loss,
+best weights restored) and return the same history dictionary.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from train.augment import augment_dataset
+from train.data import Split
+
+OPTIMIZERS = ("adam", "rmsprop", "sgd")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    epochs: int = 20
+    batch_size: int = 128
+    optimizer: str = "adam"
+    learning_rate: float = 1e-3
+    augment: bool = True
+    seed: int = 42
+    patience: int = 6  # epochs without val_loss improvement before stopping
+    lr_patience: int = 2  # epochs without improvement before halving the learning rate
+    lr_factor: float = 0.5
+    min_lr: float = 1e-5
+
+
+def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimizer:
+    if name == "adam":
+        return keras.optimizers.Adam(learning_rate)
+    if name == "rmsprop":
+        return keras.optimizers.RMSprop(learning_rate)
+    if name == "sgd":
+        return keras.optimizers.SGD(learning_rate, momentum=0.9, nesterov=True)
+    raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
+
+
+def strategy() -> tf.distribute.Strategy:
+    """Several GPUs → MirroredStrategy; otherwise the default (one device) strategy."""
+    if len(tf.config.list_logical_devices("GPU")) > 1:
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def datasets(train: Split, val: Split, recipe: Recipe) -> tuple[tf.data.Dataset, tf.data.Dataset]:
+    train_ds = (
+        tf.data.Dataset.from_tensor_slices((train.x, train.y))
+        .shuffle(len(train), seed=recipe.seed, reshuffle_each_iteration=True)
+        .batch(recipe.batch_size)
+    )
+    if recipe.augment:
+        train_ds = augment_dataset(train_ds, recipe.seed)
+    val_ds = tf.data.Dataset.from_tensor_slices((val.x, val.y)).batch(512)
+    return train_ds.prefetch(2), val_ds.prefetch(2)
+
+
+def compile_model(model: keras.Model, recipe: Recipe) -> None:
+    model.compile(
+        optimizer=make_optimizer(recipe.optimizer, recipe.learning_rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+
+
+def fit_keras(model: keras.Model, train: Split, val: Split, recipe: Recipe) -> dict[str, list]:
+    train_ds, val_ds = datasets(train, val, recipe)
+    callbacks = [
+        keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=recipe.patience, restore_best_weights=True
+        ),
+        keras.callbacks.ReduceLROnPlateau(
+            monitor="val_loss",
+            factor=recipe.lr_factor,
+            patience=recipe.lr_patience,
+            min_lr=recipe.min_lr,
+        ),
+    ]
+    history = model.fit(
+        train_ds, validation_data=val_ds, epochs=recipe.epochs, callbacks=callbacks, verbose=1
+    )
+    return _clean_history(history.history)
+
+
+def _clean_history(history: dict) -> dict[str, list]:
+    renamed = {"learning_rate": "lr"}
+    return {renamed.get(k, k): [float(v) for v in vs] for k, vs in history.items()}
+
+
+class _Plateau:
+    """The bookkeeping of EarlyStopping + ReduceLROnPlateau, for the custom loop."""
+
+    def __init__(self, recipe: Recipe) -> None:
+        self.recipe = recipe
+        self.best = math.inf
+        self.best_weights: list[np.ndarray] | None = None
+        self.since_best = 0
+        self.since_lr_change = 0
+
+    def update(self, val_loss: float, model: keras.Model, optimizer) -> bool:
+        """Record one epoch; return True when training should stop."""
+        if val_loss < self.best:
+            self.best, self.since_best, self.since_lr_change = val_loss, 0, 0
+            self.best_weights = model.get_weights()
+            return False
+        self.since_best += 1
+        self.since_lr_change += 1
+        if self.since_lr_change >= self.recipe.lr_patience:
+            lr = float(optimizer.learning_rate)
+            optimizer.learning_rate = max(lr * self.recipe.lr_factor, self.recipe.min_lr)
+            self.since_lr_change = 0
+        return self.since_best >= self.recipe.patience
+
+
+def fit_custom(model: keras.Model, train: Split, val: Split, recipe: Recipe) -> dict[str, list]:
+    """The notebook's explicit loop: forward under a GradientTape, gradients, optimizer step."""
+    train_ds, val_ds = datasets(train, val, recipe)
+    optimizer = make_optimizer(recipe.optimizer, recipe.learning_rate)
+    loss_fn = keras.losses.SparseCategoricalCrossentropy()
+    steps = math.ceil(len(train) / recipe.batch_size)
+
+    @tf.function(reduce_retracing=True)
+    def train_step(x, y):
+        with tf.GradientTape() as tape:
+            probs = model(x, training=True)
+            loss = loss_fn(y, probs)
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
+        return loss, probs
+
+    @tf.function(reduce_retracing=True)
+    def eval_step(x, y):
+        probs = model(x, training=False)
+        return loss_fn(y, probs), probs
+
+    def run(dataset, step, progress: keras.utils.Progbar | None) -> tuple[float, float]:
+        total_loss = correct = seen = 0.0
+        for i, (x, y) in enumerate(dataset):
+            loss, probs = step(x, y)
+            n = float(tf.shape(y)[0])
+            total_loss += float(loss) * n
+            correct += float(tf.reduce_sum(tf.cast(tf.argmax(probs, 1) == y, tf.float32)))
+            seen += n
+            if progress is not None:
+                progress.update(i + 1, [("loss", total_loss / seen), ("accuracy", correct / seen)])
+        return total_loss / seen, correct / seen
+
+    history: dict[str, list] = {k: [] for k in ("loss", "accuracy", "val_loss", "val_accuracy")}
+    history["lr"] = []
+    plateau = _Plateau(recipe)
+    for epoch in range(recipe.epochs):
+        print(f"Epoch {epoch + 1}/{recipe.epochs}")
+        lr = float(optimizer.learning_rate)
+        loss, acc = run(train_ds, train_step, keras.utils.Progbar(steps))
+        val_loss, val_acc = run(val_ds, eval_step, None)
+        print(f"  val_loss {val_loss:.4f} - val_accuracy {val_acc:.4f} - lr {lr:.2e}")
+        for key, value in zip(history, (loss, acc, val_loss, val_acc, lr), strict=True):
+            history[key].append(value)
+        if plateau.update(val_loss, model, optimizer):
+            break
+    if plateau.best_weights is not None:
+        model.set_weights(plateau.best_weights)
+    return history

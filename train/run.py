@@ -1,0 +1,109 @@
+"""One training run, end to end: data → model → fit → evaluate → reports in --out."""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from train import models
+from train.augment import augment_dataset
+from train.data import Mnist, Split, split_validation
+from train.fit import Recipe, compile_model, fit_custom, fit_keras, strategy
+from train.report import write_reports
+
+
+def versions() -> dict[str, str]:
+    return {
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": np.__version__,
+    }
+
+
+def make_deterministic(seed: int) -> None:
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+def limit(split: Split, n: int | None) -> Split:
+    return split if not n else Split(split.x[:n], split.y[:n])
+
+
+def augmented_samples(train: Split, recipe: Recipe, n: int = 40) -> tuple[np.ndarray, np.ndarray]:
+    if not recipe.augment:
+        return train.x[:n], train.y[:n]
+    small = tf.data.Dataset.from_tensor_slices((train.x[:n], train.y[:n])).batch(n)
+    x, y = next(iter(augment_dataset(small, recipe.seed)))
+    return x.numpy(), y.numpy()
+
+
+def train_and_report(mnist: Mnist, *, arch: str, recipe: Recipe, out: Path, val_split: float,
+                     loop: str = "fit", limit_n: int | None = None) -> dict:
+    make_deterministic(recipe.seed)
+    train, val = split_validation(limit(mnist.train, limit_n), val_split, recipe.seed)
+    test = limit(mnist.test, limit_n)
+    with strategy().scope():
+        model = models.build(arch)
+        compile_model(model, recipe)
+    started = time.perf_counter()
+    fit = fit_keras if loop == "fit" else fit_custom
+    history = fit(model, train, val, recipe)
+    train_seconds = time.perf_counter() - started
+
+    out.mkdir(parents=True, exist_ok=True)
+    model.save(out / "model.keras")
+    lines: list[str] = []
+    model.summary(print_fn=lambda line, **_: lines.append(line))
+    (out / "summary.txt").write_text("\n".join(lines) + "\n")
+
+    val_probs = model.predict(val.x, batch_size=1024, verbose=0)
+    probs = model.predict(test.x, batch_size=1024, verbose=0)
+    x_samples, y_samples = augmented_samples(train, recipe)
+    return write_reports(
+        out,
+        x_test=test.x,
+        y_test=test.y,
+        probs=probs,
+        history=history,
+        x_samples=x_samples,
+        y_samples=y_samples,
+        extra={
+            "arch": arch,
+            "params": int(model.count_params()),
+            "train_seconds": round(train_seconds, 1),
+            "epochs_run": len(history["loss"]),
+            "val_accuracy": round(float((val_probs.argmax(1) == val.y).mean()), 6),
+            "train_size": len(train),
+            "val_size": len(val),
+            "test_size": len(test),
+            "seed": recipe.seed,
+            "loop": loop,
+            "recipe": asdict(recipe),
+            "data_source": mnist.source,
+            "data_checksum": mnist.checksum,
+            "versions": versions(),
+        },
+    )
+
+
+def evaluate_saved(model_path: Path, mnist: Mnist, out: Path) -> dict:
+    """Re-evaluate a saved .keras model on the full test set, writing the same reports."""
+    model = keras.models.load_model(model_path)
+    probs = model.predict(mnist.test.x, batch_size=1024, verbose=0)
+    return write_reports(
+        out, x_test=mnist.test.x, y_test=mnist.test.y, probs=probs, history=None,
+        extra={"model": str(model_path), "params": int(model.count_params()),
+               "data_checksum": mnist.checksum, "versions": versions()},
+    )
+
+
+def load_json(path: Path) -> dict:
+    return json.loads(path.read_text())
