@@ -1,0 +1,52 @@
+"""OpenCV VideoCapture: a USB camera index, a video file (looped) or a stream URL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from device.cameras.base import Camera, CameraError
+
+
+class OpenCVCamera(Camera):
+    def __init__(self, source: int | str) -> None:
+        super().__init__()
+        self.source = source
+        self.name = f"opencv:{source}"
+        self._is_file = isinstance(source, str) and Path(source).is_file()
+        self._capture: Any = None
+
+    def _open(self) -> None:
+        source = self.source
+        if isinstance(source, str) and "://" not in source and not Path(source).exists():
+            raise CameraError(f"{self.name}: video file {self.source} does not exist")
+        capture = cv2.VideoCapture(self.source)
+        if not capture.isOpened():
+            capture.release()
+            hint = "is it plugged in and free?" if isinstance(self.source, int) else ""
+            raise CameraError(f"{self.name}: cannot be opened {hint}".rstrip())
+        self._capture = capture
+
+    def _grab(self) -> np.ndarray | None:
+        ok, frame = self._capture.read()
+        return frame if ok and frame is not None and frame.size else None
+
+    def _read(self) -> np.ndarray:
+        frame = self._grab()
+        if frame is None and self._is_file:
+            # End of the file: start it again, so a video serves as an endless camera.
+            self._capture.release()
+            self._capture = None
+            self._open()
+            frame = self._grab()
+        if frame is None:
+            raise CameraError(f"{self.name}: no frame (the device stopped or the stream ended)")
+        return frame
+
+    def _close(self) -> None:
+        capture, self._capture = self._capture, None
+        if capture is not None:
+            capture.release()

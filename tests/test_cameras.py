@@ -1,0 +1,228 @@
+"""Camera backends: picamera2 against a faithful fake, OpenCV on a generated video, files, none."""
+
+from __future__ import annotations
+
+import sys
+import types
+from pathlib import Path
+from typing import ClassVar
+
+import cv2
+import numpy as np
+import pytest
+
+from device.cameras import Camera, CameraError, make_camera, open_camera
+from device.cameras.picamera2 import Picamera2Camera
+from device.reader import DigitReader
+from device.runtime import DigitModel
+from tests.camera_like import mnist_test, paper_frame
+
+
+class FakePicamera2:
+    """Mirrors picamera2.Picamera2's calls and its YUV420 buffer layout (row stride > width)."""
+
+    instances: ClassVar[list[FakePicamera2]] = []
+    fail_next_capture = False
+
+    def __init__(self, camera_num: int = 0) -> None:
+        self.calls: list[str] = []
+        self.camera_config: dict | None = None
+        self.frame_no = 0
+        FakePicamera2.instances.append(self)
+
+    def create_video_configuration(self, main=None, lores=None, buffer_count=6, **_):
+        return {"main": dict(main or {}), "lores": dict(lores) if lores else None,
+                "buffer_count": buffer_count, "use_case": "video"}
+
+    def configure(self, config) -> None:
+        self.calls.append("configure")
+        lores = dict(config["lores"])
+        width = lores["size"][0]
+        lores["stride"] = (width + 63) // 64 * 64  # like libcamera: rows padded to 64 bytes
+        self.camera_config = {**config, "lores": lores}
+
+    def camera_configuration(self) -> dict:
+        return self.camera_config
+
+    def start(self) -> None:
+        self.calls.append("start")
+
+    def capture_array(self, name: str = "main") -> np.ndarray:
+        self.calls.append(f"capture_array:{name}")
+        if FakePicamera2.fail_next_capture:
+            FakePicamera2.fail_next_capture = False
+            raise RuntimeError("Camera frontend has timed out!")
+        lores = self.camera_config[name]
+        assert lores["format"] == "YUV420"
+        (width, height), stride = lores["size"], lores["stride"]
+        buffer = np.full((height * 3 // 2, stride), 255, np.uint8)  # padding: garbage
+        buffer[:height, :width] = luma(width, height, self.frame_no)
+        buffer[height:, :width] = 128  # U and V planes
+        self.frame_no += 1
+        return buffer
+
+    def stop(self) -> None:
+        self.calls.append("stop")
+
+    def close(self) -> None:
+        self.calls.append("close")
+
+
+def luma(width: int, height: int, frame_no: int) -> np.ndarray:
+    return ((np.arange(width)[None, :] + np.arange(height)[:, None] + frame_no) % 200).astype(
+        np.uint8
+    )
+
+
+@pytest.fixture
+def fake_picamera2(monkeypatch: pytest.MonkeyPatch) -> type[FakePicamera2]:
+    FakePicamera2.instances = []
+    FakePicamera2.fail_next_capture = False
+    module = types.ModuleType("picamera2")
+    module.Picamera2 = FakePicamera2
+    monkeypatch.setitem(sys.modules, "picamera2", module)
+    return FakePicamera2
+
+
+def test_picamera2_reads_the_y_plane_without_stride_padding(fake_picamera2) -> None:
+    camera = Picamera2Camera(size=(100, 60))
+    camera.open()
+    first, second = camera.read(), camera.read()
+    assert first.shape == (60, 100) and first.dtype == np.uint8
+    np.testing.assert_array_equal(first, luma(100, 60, 0))
+    np.testing.assert_array_equal(second, luma(100, 60, 1))
+    assert len(fake_picamera2.instances) == 1  # one long-lived Picamera2 object
+    assert fake_picamera2.instances[0].calls == [
+        "configure", "start", "capture_array:lores", "capture_array:lores",
+    ]
+    camera.close()
+    camera.close()  # idempotent
+    assert fake_picamera2.instances[0].calls[-2:] == ["stop", "close"]
+
+
+def test_picamera2_failure_is_reopened_on_the_next_read(fake_picamera2) -> None:
+    camera = open_camera("picamera2")
+    camera.read()
+    fake_picamera2.fail_next_capture = True
+    with pytest.raises(CameraError, match="timed out"):
+        camera.read()
+    assert fake_picamera2.instances[0].calls[-2:] == ["stop", "close"]
+    assert camera.read().shape == (480, 640)
+    assert len(fake_picamera2.instances) == 2
+
+
+def test_picamera2_missing_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "picamera2", None)
+    with pytest.raises(CameraError, match="apt install python3-picamera2"):
+        open_camera("picamera2")
+
+
+def test_auto_prefers_picamera2(fake_picamera2) -> None:
+    camera = open_camera("auto")
+    assert camera.name == "picamera2"
+    camera.close()
+
+
+def test_auto_without_any_camera_explains_each_failure(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "picamera2", None)
+    monkeypatch.setattr(cv2, "VideoCapture", lambda *_: _ClosedCapture())
+    with pytest.raises(CameraError, match=r"no camera found.*picamera2.*opencv:0"):
+        open_camera("auto")
+
+
+class _ClosedCapture:
+    def isOpened(self) -> bool:  # noqa: N802 - OpenCV's name
+        return False
+
+    def release(self) -> None:
+        pass
+
+
+def _write_video(path: Path, frames: list[np.ndarray]) -> None:
+    h, w = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 5, (w, h))
+    assert writer.isOpened()
+    for frame in frames:
+        writer.write(frame)
+    writer.release()
+
+
+def test_opencv_reads_a_video_of_digits_and_loops(
+    tmp_path: Path, mnist_dir: Path, digit_model_path: Path
+) -> None:
+    images, labels = mnist_test(mnist_dir)
+    wanted = (3, 8, 5)
+    picks = [int(np.flatnonzero(labels == d)[1]) for d in wanted]
+    frames = [paper_frame([images[i]], seed=i) for i in picks]
+    video = tmp_path / "digits.avi"
+    _write_video(video, frames)
+    reader = DigitReader(DigitModel(digit_model_path))
+    camera = open_camera(f"opencv:{video}")
+    read = [reader.read(camera.read()).number for _ in range(len(wanted) + 2)]
+    camera.close()
+    assert read == ["3", "8", "5", "3", "8"]  # the end of the file starts it again
+
+
+def test_opencv_missing_file_is_a_camera_error(tmp_path: Path) -> None:
+    with pytest.raises(CameraError, match="does not exist"):
+        open_camera(f"opencv:{tmp_path / 'absent.mp4'}")
+
+
+def test_files_cycle_a_folder_and_skip_a_bad_image(tmp_path: Path) -> None:
+    for name, value in (("a.png", 10), ("b.png", 20)):
+        cv2.imwrite(str(tmp_path / name), np.full((8, 8), value, np.uint8))
+    (tmp_path / "c.png").write_bytes(b"not a png")
+    (tmp_path / "notes.txt").write_text("ignored")
+    camera = open_camera(f"file:{tmp_path}")
+    assert camera.read()[0, 0, 0] == 10
+    assert camera.read()[0, 0, 0] == 20
+    with pytest.raises(CameraError, match=r"c\.png is not a readable image"):
+        camera.read()
+    assert camera.read()[0, 0, 0] == 10  # reopened, and the cycle went on
+
+
+def test_files_errors(tmp_path: Path) -> None:
+    with pytest.raises(CameraError, match="no such file"):
+        open_camera(f"file:{tmp_path / 'absent'}")
+    with pytest.raises(CameraError, match="holds no images"):
+        open_camera(f"file:{tmp_path}")
+
+
+def test_none_and_unknown_specs() -> None:
+    with pytest.raises(CameraError, match="no camera configured"):
+        open_camera("none")
+    with pytest.raises(CameraError, match="unknown camera spec 'webcam'"):
+        make_camera("webcam")
+
+
+class FlakyCamera(Camera):
+    name = "flaky"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.opens = self.closes = 0
+        self.fail = False
+
+    def _open(self) -> None:
+        self.opens += 1
+
+    def _read(self) -> np.ndarray:
+        if self.fail:
+            self.fail = False
+            raise OSError("USB disconnect")
+        return np.zeros((4, 4), np.uint8)
+
+    def _close(self) -> None:
+        self.closes += 1
+
+
+def test_any_failed_read_closes_and_the_next_read_reopens() -> None:
+    camera = FlakyCamera()
+    camera.open()
+    camera.read()
+    camera.fail = True
+    with pytest.raises(CameraError, match="flaky: reading a frame failed \\(USB disconnect\\)"):
+        camera.read()
+    assert (camera.opens, camera.closes, camera.is_open) == (1, 1, False)
+    camera.read()
+    assert (camera.opens, camera.is_open) == (2, True)
