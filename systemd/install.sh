@@ -22,6 +22,8 @@ CAMERA_PACKAGE=python3-picamera2
 MODEL_FILES=(digitnet_int8.tflite digitnet_int8.json)
 
 ARGS=("$@")
+STAGE="" # a temporary copy of the source, removed on exit
+trap '[[ -z $STAGE ]] || rm -rf "$STAGE"' EXIT
 ROOT=""
 DRY_RUN=0
 UNINSTALL=0
@@ -192,8 +194,17 @@ install_venv() {
         echo "    no system numpy found for $PYTHON; pip chooses one"
         write "$constraints" ""
     fi
+    # Built from a copy of just the device side: the build writes into the tree it builds
+    # (build/, *.egg-info), and your checkout should not get root-owned files; nor does the
+    # Pi need the workstation's train/ and convert/.
+    local stage=/tmp/pi-digits-src.XXXXXX
+    if ((DRY_RUN == 0)); then
+        stage=$(mktemp -d /tmp/pi-digits-src.XXXXXX)
+        STAGE=$stage
+    fi
+    run cp -RL "$SOURCE_DIR/pyproject.toml" "$SOURCE_DIR/README.md" "$SOURCE_DIR/device" "$stage/"
     run "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
-        --constraint "$constraints" "${SOURCE_DIR}[device]"
+        --constraint "$constraints" "${stage}[device]"
     # Bytecode now, because the service may not write under /opt (ProtectSystem=strict).
     run "$venv/bin/python" -m compileall -q "$venv/lib"
 }

@@ -17,6 +17,7 @@ UNIT = "etc/systemd/system/pi-digits.service"
 ENV_FILE = "etc/pi-digits/digits.env"
 MODELS = "opt/pi-digits/models"
 VENV = "opt/pi-digits/venv"
+SOURCE_ENTRIES = ("pyproject.toml", "README.md", "device", "systemd", "models")
 
 
 @pytest.fixture
@@ -28,7 +29,7 @@ def source(tmp_path: Path) -> Path:
     """
     src = tmp_path / "src"
     src.mkdir()
-    for name in ("pyproject.toml", "README.md", "device", "systemd"):
+    for name in SOURCE_ENTRIES[:-1]:
         (src / name).symlink_to(REPO / name)
     (src / "models").mkdir()
     (src / "models" / "digitnet_int8.tflite").write_bytes(b"TFL3 model bytes")
@@ -187,3 +188,5 @@ def test_the_venv_gets_the_device_side_and_keeps_the_systems_numpy(tmp_path: Pat
     assert version == numpy_version
     assert not location.startswith(str(root))  # the system's numpy, not a pip copy in the venv
     assert (root / "opt/pi-digits/constraints.txt").read_text() == f"numpy=={numpy_version}\n"
+    # The build ran on a copy: nothing new in the checkout (no build/, no *.egg-info).
+    assert sorted(path.name for path in source.iterdir()) == sorted(SOURCE_ENTRIES)
