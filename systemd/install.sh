@@ -261,7 +261,11 @@ print_url() {
     fi
     address=$(hostname -I 2>/dev/null | awk '{print $1}')
     echo
-    echo "Done. Try:"
+    if ((DRY_RUN)); then
+        echo "Dry run: nothing was changed. After a real run, try:"
+    else
+        echo "Done. Try:"
+    fi
     echo "    curl http://${address:-localhost}:$port/predict"
     echo "Logs: journalctl -u $NAME -f    Settings: $ENV_FILE (then: sudo systemctl restart $NAME)"
 }
