@@ -9,7 +9,8 @@ so no number here is tuned to one data set.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import itertools
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -18,9 +19,12 @@ from device.sidecar import ModelError
 
 CANVAS = 28
 DIGIT_BOX = 20
-# MNIST strokes are about 2.5 px wide at 28×28 (measured on the training digits); thin pen
+# MNIST strokes are about 2.2 px wide at 28×28 (2A/P of test digits binarised at 50%); thin pen
 # strokes on a large photo would shrink to a hairline, so strokes are grown toward this width.
-MNIST_STROKE_PX = 2.5
+MNIST_STROKE_PX = 2.2
+# Printed rules and grid lines are at most this thick (px, in the searched image); a digit
+# large enough to have a bar across half the frame has thicker strokes than that.
+LINE_MAX_THICKNESS = 6
 MAX_WORK_SIDE = 640  # frames are searched at most this large; boxes map back to full size
 
 
@@ -36,6 +40,10 @@ class Extraction:
     gray: np.ndarray  # the grayscale (ROI-cropped) image that was searched
     mask: np.ndarray  # the binary threshold mask (uint8 0/255), same size as gray
     reason: str | None  # why nothing was found (None when candidates exist)
+    # joins[i]: candidates i and i+1 taken as one digit. Offered when two pieces sit so close
+    # that they may be one digit written with a gap (a 4 whose stem does not meet its bar);
+    # the reader keeps whichever reading the model is more confident of.
+    joins: dict[int, Candidate] = field(default_factory=dict)
 
 
 @dataclass
@@ -154,28 +162,52 @@ def threshold_ink(ink: np.ndarray) -> np.ndarray:
     return (keep[labels] * 255).astype(np.uint8)
 
 
-def remove_ruled_lines(mask: np.ndarray) -> tuple[np.ndarray, bool]:
-    """Remove straight lines spanning most of the frame (ruled paper, grid); True if any."""
-    h, w = mask.shape
-    horizontal = cv2.morphologyEx(
-        mask, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (max(15, int(w * 0.6)), 1))
+def _open(image: np.ndarray, kernel: tuple[int, int]) -> np.ndarray:
+    return cv2.morphologyEx(
+        image,
+        cv2.MORPH_OPEN,
+        cv2.getStructuringElement(cv2.MORPH_RECT, kernel),
+        borderType=cv2.BORDER_CONSTANT,
+        borderValue=0,
     )
-    vertical = cv2.morphologyEx(
-        mask, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, max(15, int(h * 0.85))))
-    )
-    lines = cv2.dilate(cv2.bitwise_or(horizontal, vertical), np.ones((3, 3), np.uint8))
+
+
+def remove_ruled_lines(ink: np.ndarray) -> tuple[np.ndarray, bool]:
+    """Subtract straight lines spanning most of the frame (ruled paper, grid, paper edges).
+
+    Works on the ink strength, before thresholding: a grey-level opening with a long thin
+    kernel keeps only what a line contributes, so a stroke crossing a line keeps its own ink
+    and is not cut in two. Returns the cleaned ink and whether any line was found.
+    """
+    h, w = ink.shape
+    lines = np.zeros_like(ink)
+    horizontal = ((max(15, int(w * 0.5)), 1), (1, LINE_MAX_THICKNESS + 1))  # (along, across)
+    vertical = ((1, max(15, int(h * 0.85))), (LINE_MAX_THICKNESS + 1, 1))
+    for along_kernel, across_kernel in (horizontal, vertical):
+        # Outside the frame counts as no ink; OpenCV's default border would let any stroke that
+        # touches the edge pass for a long line.
+        along = _open(ink, along_kernel)
+        # A digit's own long bar (a big 7) is thicker than a printed line: keep what is thick.
+        lines = cv2.max(lines, cv2.subtract(along, _open(along, across_kernel)))
     if not lines.any():
-        return mask, False
-    return cv2.bitwise_and(mask, cv2.bitwise_not(lines)), True
+        return ink, False
+    # Lines are blurred a pixel or two wider than the opening keeps.
+    lines = cv2.dilate(lines, np.ones((3, 3), np.uint8))
+    # Texture and noise never survive a long opening (it keeps a run's minimum), so any clear
+    # level left means a real line.
+    return cv2.subtract(ink, lines), bool((lines > 16).any())
 
 
 def stroke_width(mask: np.ndarray) -> float:
-    """Mean stroke width of a binary shape: twice the mean distance-to-edge along its ridge."""
-    if not mask.any():
+    """Mean stroke width of a binary shape: area over half the outline length (2A/P)."""
+    area = float(np.count_nonzero(mask))
+    if area == 0:
         return 0.0
-    dist = cv2.distanceTransform((mask > 0).astype(np.uint8), cv2.DIST_L2, 3)
-    ridge = (dist >= cv2.dilate(dist, np.ones((3, 3), np.uint8))) & (dist > 0)
-    return float(2.0 * np.median(dist[ridge]))
+    contours, _ = cv2.findContours(
+        (mask > 0).astype(np.uint8), cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE
+    )
+    perimeter = sum(cv2.arcLength(c, closed=True) for c in contours)
+    return 2.0 * area / max(perimeter, 1.0)
 
 
 def _components(mask: np.ndarray) -> tuple[np.ndarray, list[_Blob]]:
@@ -193,9 +225,30 @@ def _overlap_x(a: _Blob, b: _Blob) -> float:
     return overlap / max(1, min(a.w, b.w))
 
 
-def merge_broken(blobs: list[_Blob]) -> list[_Blob]:
-    """Join pieces of one digit (a 5's loose top bar, a 4 with a gap): pieces that share most
-    of their horizontal extent and sit close vertically. Side-by-side digits barely overlap."""
+def group_nearby(labels: np.ndarray, blobs: list[_Blob], reach: int) -> list[_Blob]:
+    """Join pieces closer than ``reach`` px (a stroke broken by faint ink, a 4 with a gap).
+
+    ``reach`` is a fraction of the stroke width, far less than the space between two digits.
+    """
+    if reach < 1 or len(blobs) < 2:
+        return blobs
+    ids = np.zeros(int(labels.max()) + 1, np.uint8)
+    for b in blobs:
+        ids[b.labels] = 1
+    pieces = (ids[labels] * 255).astype(np.uint8)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1))
+    _, joined = cv2.connectedComponents(cv2.dilate(pieces, kernel), connectivity=8)
+    by_group: dict[int, _Blob] = {}
+    for b in blobs:
+        ys, xs = np.nonzero(labels[b.y : b.y2, b.x : b.x2] == b.labels[0])
+        group = int(joined[b.y + ys[0], b.x + xs[0]])
+        by_group[group] = by_group[group].merged(b) if group in by_group else b
+    return list(by_group.values())
+
+
+def merge_overlapping(blobs: list[_Blob]) -> list[_Blob]:
+    """Join pieces of one digit that share most of their horizontal extent and sit close
+    vertically (a 5's loose top bar). Side-by-side digits barely overlap horizontally."""
     groups = sorted(blobs, key=lambda b: b.x)
     merged = True
     while merged:
@@ -204,7 +257,8 @@ def merge_broken(blobs: list[_Blob]) -> list[_Blob]:
             for j in range(i + 1, len(groups)):
                 a, b = groups[i], groups[j]
                 gap_y = max(a.y, b.y) - min(a.y2, b.y2)
-                if _overlap_x(a, b) >= 0.5 and gap_y <= 0.5 * max(a.h, b.h):
+                short = min(a.h, b.h) < 0.75 * max(a.h, b.h)  # a fragment, not a digit
+                if short and _overlap_x(a, b) >= 0.5 and gap_y <= 0.5 * max(a.h, b.h):
                     groups[i] = a.merged(b)
                     del groups[j]
                     merged = True
@@ -214,18 +268,21 @@ def merge_broken(blobs: list[_Blob]) -> list[_Blob]:
     return sorted(groups, key=lambda b: b.x)
 
 
-def _border_contact(labels: np.ndarray, blob: _Blob) -> tuple[int, int]:
-    """How many frame sides the blob touches, and how many of its pixels lie on them."""
+def _border_spans(labels: np.ndarray, blob: _Blob) -> list[int]:
+    """For each frame side (top, bottom, left, right), how far apart the blob's first and last
+    pixels on it are (0 when it does not touch that side)."""
     h, w = labels.shape
     ids = np.array(blob.labels)
-    sides = (labels[0, :], labels[h - 1, :], labels[:, 0], labels[:, w - 1])
-    contact = [int(np.isin(side, ids).sum()) for side in sides]
-    return sum(c > 0 for c in contact), sum(contact)
+    spans = []
+    for side in (labels[0, :], labels[h - 1, :], labels[:, 0], labels[:, w - 1]):
+        on = np.flatnonzero(np.isin(side, ids))
+        spans.append(int(on[-1] - on[0] + 1) if len(on) else 0)
+    return spans
 
 
 def _adjust_stroke(piece: np.ndarray, scale: float) -> np.ndarray:
     """Grow thin strokes (and thin very thick ones) so that after scaling they are MNIST-wide."""
-    width_after = stroke_width(piece) * scale
+    width_after = stroke_width(piece > 127) * scale
     if width_after < MNIST_STROKE_PX * 0.8:
         grow = round((MNIST_STROKE_PX - width_after) / scale / 2)
         if grow > 0:
@@ -236,13 +293,14 @@ def _adjust_stroke(piece: np.ndarray, scale: float) -> np.ndarray:
         if shrink > 0:
             k = 2 * shrink + 1
             thinner = cv2.erode(piece, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
-            if cv2.connectedComponents(thinner)[0] == cv2.connectedComponents(piece)[0]:
+            pieces_before = cv2.connectedComponents((piece > 127).astype(np.uint8))[0]
+            if cv2.connectedComponents((thinner > 127).astype(np.uint8))[0] == pieces_before:
                 return thinner  # only when erosion does not break the digit apart
     return piece
 
 
 def render_mnist(piece: np.ndarray) -> np.ndarray:
-    """A binary digit crop (uint8 0/255) → (28,28,1) float32 white-on-black, MNIST-style."""
+    """A digit's ink (uint8, 255 = full ink) → (28,28,1) float32 white-on-black, MNIST-style."""
     scale = DIGIT_BOX / max(piece.shape)
     pad = 2 + int(MNIST_STROKE_PX / scale)  # room for the strokes to grow
     piece = cv2.copyMakeBorder(piece, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
@@ -269,20 +327,46 @@ def render_mnist(piece: np.ndarray) -> np.ndarray:
     return np.clip(canvas, 0.0, 1.0)[..., np.newaxis]
 
 
-def _reject_reason(
-    blob: _Blob, labels: np.ndarray, frame_w: int, frame_h: int, stroke: float
-) -> str | None:
+def _ink_piece(ink: np.ndarray, labels: np.ndarray, blob: _Blob) -> np.ndarray:
+    """The blob's own ink, grey levels kept (soft stroke edges like MNIST's anti-aliasing),
+    scaled so the stroke core is full white; other marks in its box are left out."""
+    h, w = ink.shape
+    x0, y0 = max(0, blob.x - 2), max(0, blob.y - 2)
+    x1, y1 = min(w, blob.x2 + 2), min(h, blob.y2 + 2)
+    crop_labels = labels[y0:y1, x0:x1]
+    own = np.isin(crop_labels, blob.labels)
+    near = cv2.dilate(own.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    near &= (crop_labels == 0) | own
+    values = ink[y0:y1, x0:x1].astype(np.float32)
+    core = max(float(np.percentile(values[own], 75)), 1.0)
+    return (np.clip(values / core, 0.0, 1.0) * near * 255).astype(np.uint8)
+
+
+def _reject_reason(blob: _Blob, labels: np.ndarray, stroke: float) -> str | None:
     """Why a merged blob cannot be a digit, or None if it can."""
-    if blob.w > 4 * blob.h:
+    frame_h = labels.shape[0]
+    if blob.w > 4 * blob.h or (blob.h > 6 * blob.w and blob.h > 0.9 * frame_h):
         return "line"
-    sides, contact = _border_contact(labels, blob)
-    # A stroke tip clipped by the frame edge is fine; a long contact is a paper edge, a grid
-    # line, a hand, or a digit too cut off to read.
-    if sides >= 2 or contact > 3 * max(stroke, 2.0):
-        return "border"
-    if blob.w > 0.9 * frame_w or blob.h > 0.97 * frame_h:
+    if _cut_by_border(blob, labels, stroke):
         return "border"
     return None
+
+
+def _cut_by_border(blob: _Blob, labels: np.ndarray, stroke: float) -> bool:
+    """A blob the frame edge cuts through: touching an edge over a long stretch (a digit half
+    out of the picture, whose strokes leave it far apart; a paper edge; a hand; a sheet's
+    grid), reaching from edge to opposite edge, or touching three sides. A digit that grazes an
+    edge, or whose stroke tip is clipped, is still readable."""
+    top, bottom, left, right = _border_spans(labels, blob)
+    stroke = max(stroke, 2.0)
+    along = ((top, blob.w), (bottom, blob.w), (left, blob.h), (right, blob.h))
+    return (
+        # a slanted stroke meets the edge over a few stroke widths, a grazing curve over more
+        any(span > max(6 * stroke, 0.6 * extent) for span, extent in along)
+        or bool(top and bottom and top + bottom > 4 * stroke)
+        or bool(left and right and left + right > 4 * stroke)
+        or sum(span > 0 for span in (top, bottom, left, right)) > 2
+    )
 
 
 REASONS = {
@@ -312,7 +396,8 @@ def extract_digits(
         gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA
     )
     wh, ww = work.shape
-    mask, had_lines = remove_ruled_lines(threshold_ink(ink_map(work)))
+    ink, had_lines = remove_ruled_lines(ink_map(work))
+    mask = threshold_ink(ink)
     full_mask = mask if scale == 1.0 else cv2.resize(mask, (w, h), interpolation=cv2.INTER_NEAREST)
 
     def nothing(reason: str) -> Extraction:
@@ -326,34 +411,45 @@ def extract_digits(
     if not blobs:
         return nothing("speck")
     stroke = stroke_width(mask)
-    groups = merge_broken(blobs)
+    groups = merge_overlapping(group_nearby(labels, blobs, round(0.25 * stroke)))
     rejected: dict[str, int] = {}
     digits = []
     for g in groups:
-        why = _reject_reason(g, labels, ww, wh, stroke)
+        why = _reject_reason(g, labels, stroke)
         if why:
             rejected[why] = rejected.get(why, 0) + 1
         else:
             digits.append(g)
     if not digits:
-        return nothing(max(rejected, key=rejected.get))
+        return nothing(max(rejected, key=rejected.__getitem__))
     tallest = max(g.h for g in digits)
     min_height = max(10.0, 0.08 * min(wh, ww), 0.4 * tallest)
     digits = [g for g in digits if g.h >= min_height]
     if not digits:
         return nothing("small" if tallest >= speck_side else "speck")
-    candidates = []
-    for g in digits:
-        crop = labels[g.y : g.y2, g.x : g.x2]
-        piece = (np.isin(crop, g.labels) * 255).astype(np.uint8)
+    def candidate(g: _Blob) -> Candidate:
         box = (
             ox + int(g.x / scale),
             oy + int(g.y / scale),
             max(1, round(g.w / scale)),
             max(1, round(g.h / scale)),
         )
-        candidates.append(Candidate(box=box, input=render_mnist(piece)))
-    return Extraction(candidates, gray, full_mask, None)
+        return Candidate(box=box, input=render_mnist(_ink_piece(ink, labels, g)))
+
+    joins = {
+        i: candidate(a.merged(b))
+        for i, (a, b) in enumerate(itertools.pairwise(digits))
+        if _may_be_one_digit(a, b, stroke)
+    }
+    return Extraction([candidate(g) for g in digits], gray, full_mask, None, joins)
+
+
+def _may_be_one_digit(a: _Blob, b: _Blob, stroke: float) -> bool:
+    """Neighbours closer than a stroke width, side by side, and together no wider than a digit."""
+    gap = b.x - a.x2
+    overlap_y = min(a.y2, b.y2) - max(a.y, b.y)
+    merged = a.merged(b)
+    return gap <= stroke and overlap_y > 0.3 * min(a.h, b.h) and merged.w <= 1.2 * merged.h
 
 
 _CONTRACT = {

@@ -40,6 +40,15 @@ class DigitReader:
         self.roi = roi
         self._labels = [int(label) for label in model.sidecar.labels]
 
+    def _reading(self, probs: np.ndarray, box: tuple[int, int, int, int]) -> DigitReading:
+        best = int(np.argmax(probs))
+        return DigitReading(
+            digit=self._labels[best],
+            confidence=float(probs[best]),
+            probabilities=[float(p) for p in probs],
+            box=box,
+        )
+
     def read(self, frame: np.ndarray) -> Reading:
         """Read a (H,W) gray or (H,W,3) BGR uint8 frame. Raises ValueError for a bad frame."""
         start = time.perf_counter()
@@ -47,18 +56,20 @@ class DigitReader:
         preprocessed = time.perf_counter()
         digits: list[DigitReading] = []
         if extraction.candidates:
-            batch = np.stack([c.input for c in extraction.candidates])
-            probabilities = self.model.predict(batch)
-            for candidate, probs in zip(extraction.candidates, probabilities, strict=True):
-                best = int(np.argmax(probs))
-                digits.append(
-                    DigitReading(
-                        digit=self._labels[best],
-                        confidence=float(probs[best]),
-                        probabilities=[float(p) for p in probs],
-                        box=candidate.box,
-                    )
+            joins = sorted(extraction.joins.items())
+            inputs = [c.input for c in extraction.candidates] + [c.input for _, c in joins]
+            readings = [
+                self._reading(probs, c.box)
+                for probs, c in zip(
+                    self.model.predict(np.stack(inputs)),
+                    extraction.candidates + [c for _, c in joins],
+                    strict=True,
                 )
+            ]
+            n = len(extraction.candidates)
+            digits = _resolve_joins(
+                readings[:n], {i: r for (i, _), r in zip(joins, readings[n:], strict=True)}
+            )
         inferred = time.perf_counter()
         timings = {
             "preprocess": (preprocessed - start) * 1000.0,
@@ -77,3 +88,27 @@ class DigitReader:
             timings_ms=timings,
             extraction=extraction,
         )
+
+
+def _resolve_joins(
+    pieces: list[DigitReading], joins: dict[int, DigitReading]
+) -> list[DigitReading]:
+    """Keep a join of pieces i and i+1 where the model is surer of it as one digit than of the
+    two pieces as two digits (a 4 with a gap reads as a sure 4 but as an unsure "41")."""
+    gains = {
+        i: joined.confidence - pieces[i].confidence * pieces[i + 1].confidence
+        for i, joined in joins.items()
+    }
+    taken: dict[int, DigitReading] = {}
+    used: set[int] = set()
+    for i in sorted((i for i, gain in gains.items() if gain > 0), key=gains.__getitem__)[::-1]:
+        if i not in used and i + 1 not in used:
+            taken[i] = joins[i]
+            used |= {i, i + 1}
+    result = []
+    for i, piece in enumerate(pieces):
+        if i in taken:
+            result.append(taken[i])
+        elif i not in used:
+            result.append(piece)
+    return result

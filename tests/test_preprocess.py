@@ -1,0 +1,190 @@
+"""Frame → MNIST-style inputs: polarity, uneven light, lines, specks, borders, broken digits."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from device.preprocess import extract_digits, stroke_width, to_gray
+from device.sidecar import ModelError
+from tests.camera_like import mnist_test, paper_frame
+
+SIDECAR_CONTRACT = {
+    "polarity": "light_on_dark",
+    "value_range": [0, 1],
+    "canvas": 28,
+    "digit_box": 20,
+    "centering": "center_of_mass",
+}
+
+
+def paper(h: int = 240, w: int = 320, level: int = 215) -> np.ndarray:
+    return np.full((h, w), level, np.uint8)
+
+
+def write(img: np.ndarray, text: str, org: tuple[int, int], scale: float = 3.0) -> np.ndarray:
+    cv2.putText(img, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, 30, 8, cv2.LINE_AA)
+    return img
+
+
+@pytest.fixture(scope="module")
+def mnist(mnist_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    return mnist_test(mnist_dir)
+
+
+def test_output_is_mnist_style(mnist) -> None:
+    images, _ = mnist
+    frame = paper_frame([images[0]], seed=1, size=(300, 400))
+    (candidate,) = extract_digits(frame, SIDECAR_CONTRACT).candidates
+    x = candidate.input
+    assert x.shape == (28, 28, 1) and x.dtype == np.float32
+    assert x.min() >= 0.0 and x.max() <= 1.0 and x.max() > 0.9
+    ys, xs = np.nonzero(x[..., 0] > 0.3)
+    assert 17 <= max(np.ptp(ys), np.ptp(xs)) + 1 <= 22  # longer side fitted to ~20 px
+    total = x.sum()
+    cy, cx = (np.indices((28, 28)) * x[..., 0]).reshape(2, -1).sum(axis=1) / total
+    assert abs(cy - 13.5) < 0.6 and abs(cx - 13.5) < 0.6  # centre of mass in the middle
+
+
+def test_both_ink_polarities_give_the_same_input() -> None:
+    dark_on_light = write(paper(), "3", (120, 170))
+    light_on_dark = 255 - dark_on_light
+    a = extract_digits(dark_on_light).candidates
+    b = extract_digits(light_on_dark).candidates
+    assert len(a) == len(b) == 1
+    assert np.abs(a[0].input - b[0].input).mean() < 0.02
+
+
+def test_uneven_light_finds_digits_in_the_bright_and_the_dark_half() -> None:
+    frame = write(write(paper(w=480), "2", (60, 170)), "7", (330, 170)).astype(np.float32)
+    light = np.linspace(1.0, 0.3, frame.shape[1])[None, :]  # a strong shadow to the right
+    frame = (frame * light).astype(np.uint8)
+    extraction = extract_digits(frame)
+    assert len(extraction.candidates) == 2
+    xs = [c.box[0] for c in extraction.candidates]
+    assert xs == sorted(xs)
+    assert xs[0] < 150 and xs[1] > 300
+
+
+def test_several_digits_come_left_to_right_with_frame_boxes(mnist) -> None:
+    images, labels = mnist
+    picks = [int(np.flatnonzero(labels == d)[0]) for d in (4, 0, 9)]
+    extraction = extract_digits(paper_frame([images[i] for i in picks], seed=5, size=(300, 480)))
+    boxes = [c.box for c in extraction.candidates]
+    assert len(boxes) == 3
+    for left, right in itertools.pairwise(boxes):
+        assert left[0] + left[2] <= right[0] + 2  # side by side, in order
+    assert all(x >= 0 and x + w <= 480 and y >= 0 and y + h <= 300 for x, y, w, h in boxes)
+
+
+def test_thin_pen_strokes_are_thickened_to_mnist_width() -> None:
+    frame = np.full((600, 800), 220, np.uint8)
+    cv2.putText(frame, "7", (330, 420), cv2.FONT_HERSHEY_SIMPLEX, 10, 20, 2, cv2.LINE_AA)
+    (candidate,) = extract_digits(frame).candidates
+    width = stroke_width((candidate.input[..., 0] > 0.5).astype(np.uint8) * 255)
+    assert 1.6 <= width <= 3.2  # not a hairline after shrinking a 2 px stroke by ~15x
+
+
+def test_a_line_through_a_digit_is_removed_without_cutting_it() -> None:
+    frame = write(paper(), "8", (120, 170))
+    for y in (40, 90, 140, 190):
+        cv2.line(frame, (0, y), (319, y + 2), 120, 2)
+    extraction = extract_digits(frame)
+    assert len(extraction.candidates) == 1
+    height = extraction.candidates[0].box[3]
+    assert 50 < height < 110  # the digit alone, not the ruled lines
+
+
+def test_detached_top_bar_of_a_5_is_merged() -> None:
+    frame = write(paper(), "5", (120, 170))
+    frame[70:82, 110:200] = 215  # cut the bar off the body
+    extraction = extract_digits(frame)
+    assert len(extraction.candidates) == 1
+
+
+def test_a_4_with_a_gap_is_offered_as_one_digit() -> None:
+    frame = paper()
+    cv2.line(frame, (150, 60), (120, 140), 30, 7)  # the open "L" of a 4
+    cv2.line(frame, (120, 140), (175, 140), 30, 7)
+    cv2.line(frame, (192, 70), (192, 190), 30, 7)  # the stem, a gap away from the bar
+    extraction = extract_digits(frame)
+    assert len(extraction.candidates) == 2
+    assert set(extraction.joins) == {0}
+    assert extraction.joins[0].box[2] > max(c.box[2] for c in extraction.candidates)
+
+
+def _ruled() -> np.ndarray:
+    frame = paper()
+    for y in range(20, 240, 30):
+        cv2.line(frame, (0, y), (319, y + 1), 150, 1)
+    cv2.line(frame, (40, 0), (40, 239), 150, 1)
+    return frame
+
+
+def _specks() -> np.ndarray:
+    frame = paper()
+    rng = np.random.default_rng(0)
+    for _ in range(25):
+        cv2.circle(frame, (int(rng.integers(0, 320)), int(rng.integers(0, 240))), 1, 40, -1)
+    return frame
+
+
+def _table_beyond_the_sheet() -> np.ndarray:
+    frame = paper()
+    frame[:, 250:] = 40
+    return frame
+
+
+def _digit_cut_by_the_frame() -> np.ndarray:
+    frame = paper()
+    cv2.circle(frame, (10, 120), 80, 30, 12)  # an 0 half out of the picture
+    return frame
+
+
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [
+        (paper, "no ink"),
+        (lambda: paper(level=90), "no ink"),
+        (_ruled, "only lines"),
+        (_specks, "only specks"),
+        (_table_beyond_the_sheet, "edges"),
+        (_digit_cut_by_the_frame, "touch the border"),
+    ],
+)
+def test_frames_without_a_digit_say_why(make, reason: str) -> None:
+    extraction = extract_digits(make())
+    assert extraction.candidates == []
+    assert reason in extraction.reason
+    assert extraction.mask.shape == extraction.gray.shape and extraction.mask.dtype == np.uint8
+
+
+def test_noise_on_blank_paper_is_not_a_digit() -> None:
+    rng = np.random.default_rng(1)
+    frame = np.clip(rng.normal(200, 6, (240, 320)), 0, 255).astype(np.uint8)
+    frame = cv2.GaussianBlur(frame, (3, 3), 0)
+    assert extract_digits(frame).candidates == []
+
+
+def test_roi_crops_and_boxes_stay_in_frame_coordinates() -> None:
+    frame = write(write(paper(w=480), "1", (40, 170)), "6", (300, 170))
+    extraction = extract_digits(frame, roi=(0.5, 0.0, 0.5, 1.0))
+    assert extraction.gray.shape == (240, 240)
+    (candidate,) = extraction.candidates
+    assert candidate.box[0] >= 290  # the 6, in full-frame x
+    with pytest.raises(ValueError, match="fractions"):
+        extract_digits(frame, roi=(0.5, 0.0, 0.8, 1.0 + 0.5))
+
+
+def test_bad_frames_and_contracts_are_refused() -> None:
+    with pytest.raises(ValueError, match="uint8"):
+        to_gray(np.zeros((10, 10), np.float32))
+    with pytest.raises(ValueError, match="shape"):
+        to_gray(np.zeros((10, 10, 2), np.uint8))
+    assert to_gray(np.zeros((10, 10, 4), np.uint8)).shape == (10, 10)
+    with pytest.raises(ModelError, match="polarity"):
+        extract_digits(paper(), {"polarity": "dark_on_light"})
