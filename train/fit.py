@@ -84,7 +84,8 @@ def fit_keras(model: keras.Model, train: Split, val: Split, recipe: Recipe) -> d
         ),
     ]
     history = model.fit(
-        train_ds, validation_data=val_ds, epochs=recipe.epochs, callbacks=callbacks, verbose=1
+        train_ds, validation_data=val_ds, epochs=recipe.epochs, callbacks=callbacks, verbose=1,
+        shuffle=False,  # the tf.data pipeline already reshuffles every epoch
     )
     return _clean_history(history.history)
 

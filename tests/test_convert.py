@@ -1,0 +1,102 @@
+"""Conversion: every precision, the integer-only proof, and clear errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.test_train import run_cli
+
+pytest.importorskip("tensorflow")
+
+from convert.tflite import ConversionError, convert, float_operators
+from train import models
+from train.data import load_mnist
+from train.fit import Recipe
+from train.run import train_and_report
+
+
+@pytest.fixture(scope="module")
+def mnist(mnist_dir: Path):
+    return load_mnist(mnist_dir, download=False)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, mnist) -> Path:
+    """A small model, freshly trained, with its metrics.json beside it."""
+    out = tmp_path_factory.mktemp("trained")
+    train_and_report(mnist, arch="keras-convnet", out=out, val_split=0.1,
+                     recipe=Recipe(epochs=1, seed=1, augment=False), limit_n=3000)
+    return out / "model.keras"
+
+
+@pytest.mark.parametrize("quant", ["int8", "float16", "dynamic", "float32"])
+def test_every_precision_converts_and_reads_digits(quant: str, trained: Path, mnist,
+                                                   mnist_dir: Path, tmp_path: Path) -> None:
+    result = run_cli(str(trained), "--out", str(tmp_path), "--quant", quant, "--allow-drop",
+                     "--data-dir", str(mnist_dir), module="convert")
+    assert result.returncode == 0, result.stderr[-2000:]
+    tflite = tmp_path / f"keras_convnet_{quant}.tflite"
+    card = json.loads(tflite.with_suffix(".json").read_text())
+    assert card["quantization"] == quant
+    assert card["bytes"] == tflite.stat().st_size
+    assert card["metrics"]["agreement_with_keras"] > 0.95
+    if quant == "int8":
+        assert card["input"]["dtype"] == card["output"]["dtype"] == "int8"
+        assert float_operators(tflite.read_bytes()) == []
+    else:
+        assert card["input"]["dtype"] == "float32"
+
+
+def test_default_architecture_is_integer_only_and_small(mnist) -> None:
+    from convert.tflite import representative_data
+
+    flatbuffer = convert(models.build(models.DEFAULT_ARCH), "int8",
+                         representative_data(mnist.train.x, count=50))
+    assert float_operators(flatbuffer) == []
+    assert len(flatbuffer) <= 150 * 1024
+
+
+def test_the_integer_check_catches_float_kernels(trained: Path) -> None:
+    import keras
+
+    flatbuffer = convert(keras.models.load_model(trained), "float32")
+    offending = float_operators(flatbuffer)
+    assert any("CONV_2D" in op for op in offending)
+
+
+def test_unknown_quant_is_refused(trained: Path) -> None:
+    with pytest.raises(ConversionError, match="unknown --quant"):
+        convert(None, "int4")  # type: ignore[arg-type]
+    result = run_cli(str(trained), "--quant", "int4", module="convert")
+    assert result.returncode == 2
+    assert "invalid choice" in result.stderr
+
+
+def test_missing_and_corrupt_models_get_one_line(tmp_path: Path) -> None:
+    result = run_cli(str(tmp_path / "absent.keras"), module="convert")
+    assert result.returncode == 1
+    assert "does not exist" in result.stderr
+    corrupt = tmp_path / "corrupt.keras"
+    corrupt.write_bytes(b"PK\x03\x04 this is not a model")
+    result = run_cli(str(corrupt), "--out", str(tmp_path), module="convert")
+    assert result.returncode == 1
+    assert "not a readable Keras model" in result.stderr
+    assert "Traceback" not in result.stderr
+    broken = tmp_path / "broken.tflite"
+    broken.write_bytes(b"not a flatbuffer")
+    result = run_cli("evaluate", str(broken), module="convert")
+    assert result.returncode == 1
+    assert "not a loadable TFLite model" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_representative_draw_is_seeded(mnist) -> None:
+    from convert.tflite import representative_data
+
+    a = representative_data(mnist.train.x, seed=3, count=50)
+    b = representative_data(mnist.train.x, seed=3, count=50)
+    assert np.array_equal(a, b) and a.shape == (50, 28, 28, 1)

@@ -1,0 +1,133 @@
+"""Training: the registry, a short real run that writes every artifact, both loops, determinism."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import REPO
+
+keras = pytest.importorskip("keras")
+
+from train import models  # noqa: E402
+from train.data import load_mnist  # noqa: E402
+from train.fit import Recipe  # noqa: E402
+from train.run import train_and_report  # noqa: E402
+
+ARTIFACTS = ("model.keras", "history.json", "metrics.json", "summary.txt", "curves.png",
+             "confusion_matrix.png", "samples.png", "misclassified.png")
+METRIC_KEYS = ("test_accuracy", "test_loss", "params", "train_seconds", "per_class",
+               "confusion_matrix", "seed", "versions", "data_checksum")
+
+
+def run_cli(*args: str, module: str = "train") -> subprocess.CompletedProcess:
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=600, check=False)
+
+
+@pytest.mark.parametrize(("arch", "params"), [
+    ("mlp", 101_770), ("keras-convnet", 34_826), ("notebook-cnn", 121_994),
+    ("notebook-cnn-5x5", 3_274_634),
+])
+def test_published_parameter_counts(arch: str, params: int) -> None:
+    assert models.build(arch).count_params() == params
+
+
+def test_default_architecture_fits_the_int8_budget() -> None:
+    # One byte per weight as int8: 150 KB leaves room for biases, scales and the flatbuffer.
+    assert models.build(models.DEFAULT_ARCH).count_params() < 140_000
+
+
+def test_unknown_architecture_names_the_choices() -> None:
+    with pytest.raises(KeyError, match="digitnet"):
+        models.build("resnet-9000")
+
+
+@pytest.fixture(scope="module")
+def short_run(tmp_path_factory, mnist_dir: Path) -> Path:
+    out = tmp_path_factory.mktemp("run")
+    result = run_cli("--arch", "keras-convnet", "--limit", "1500", "--epochs", "2",
+                     "--data-dir", str(mnist_dir), "--out", str(out))
+    assert result.returncode == 0, result.stderr[-2000:]
+    return out
+
+
+def test_short_run_writes_every_artifact(short_run: Path) -> None:
+    for name in ARTIFACTS:
+        assert (short_run / name).stat().st_size > 0, name
+    metrics = json.loads((short_run / "metrics.json").read_text())
+    for key in METRIC_KEYS:
+        assert key in metrics, key
+    assert metrics["params"] == 34_826
+    assert metrics["test_size"] == 1500
+    assert np.array(metrics["confusion_matrix"]).sum() == 1500
+    assert set(metrics["per_class"]["3"]) == {"precision", "recall", "f1", "support"}
+    history = json.loads((short_run / "history.json").read_text())
+    assert len(history["loss"]) == len(history["val_loss"]) == metrics["epochs_run"]
+    # Even two epochs on 1,350 digits must learn something.
+    assert metrics["test_accuracy"] > 0.5
+
+
+def test_evaluate_re_reads_a_saved_model(short_run: Path, mnist_dir: Path) -> None:
+    result = run_cli("evaluate", str(short_run / "model.keras"), "--data-dir", str(mnist_dir),
+                     "--out", str(short_run / "eval"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    full = json.loads((short_run / "eval" / "metrics.json").read_text())
+    assert np.array(full["confusion_matrix"]).sum() == 10_000
+    assert "test accuracy" in result.stdout
+
+
+@pytest.fixture(scope="module")
+def small_mnist(mnist_dir: Path):
+    return load_mnist(mnist_dir, download=False)
+
+
+def _weights_after(small_mnist, out: Path, loop: str) -> tuple[list[np.ndarray], dict]:
+    metrics = train_and_report(small_mnist, arch="keras-convnet", out=out, val_split=0.1,
+                               recipe=Recipe(epochs=1, batch_size=64, seed=7), loop=loop,
+                               limit_n=600)
+    return keras.models.load_model(out / "model.keras").get_weights(), metrics
+
+
+def test_same_seed_same_weights(small_mnist, tmp_path: Path) -> None:
+    first, _ = _weights_after(small_mnist, tmp_path / "a", "fit")
+    second, _ = _weights_after(small_mnist, tmp_path / "b", "fit")
+    assert all(np.array_equal(a, b) for a, b in zip(first, second, strict=True))
+
+
+def test_custom_loop_writes_the_same_artifacts(small_mnist, tmp_path: Path) -> None:
+    weights, metrics = _weights_after(small_mnist, tmp_path, "custom")
+    for name in ARTIFACTS:
+        assert (tmp_path / name).is_file(), name
+    history = json.loads((tmp_path / "history.json").read_text())
+    assert set(history) >= {"loss", "accuracy", "val_loss", "val_accuracy", "lr"}
+    assert metrics["loop"] == "custom"
+    assert metrics["test_accuracy"] > 0.3
+    assert any(np.abs(w).sum() > 0 for w in weights)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--epochs", "0"], "positive integer"),
+    (["--optimizer", "lbfgs"], "invalid choice"),
+    (["--val-split", "1.5"], "between 0 and 1"),
+    (["--arch", "nope"], "invalid choice"),
+])
+def test_bad_flags_exit_2_with_a_reason(args: list[str], message: str) -> None:
+    result = run_cli(*args)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_data_is_one_clear_line(tmp_path: Path) -> None:
+    result = run_cli("--data-dir", str(tmp_path / "absent"), "--limit", "10")
+    assert result.returncode == 1
+    assert "does not exist" in result.stderr
+    assert "Traceback" not in result.stderr
