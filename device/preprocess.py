@@ -338,7 +338,7 @@ def _ink_piece(ink: np.ndarray, labels: np.ndarray, blob: _Blob) -> np.ndarray:
     near = cv2.dilate(own.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
     near &= (crop_labels == 0) | own
     values = ink[y0:y1, x0:x1].astype(np.float32)
-    core = max(float(np.percentile(values[own], 75)), 1.0)
+    core = max(float(np.percentile(values[own], 50)), 1.0)
     return (np.clip(values / core, 0.0, 1.0) * near * 255).astype(np.uint8)
 
 

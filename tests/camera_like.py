@@ -10,7 +10,7 @@ specks): the truth for those is "".
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -33,6 +33,7 @@ class Frame:
     image: np.ndarray  # (H, W, 3) uint8 BGR
     truth: str  # the digits left to right, "" when the frame holds none
     kind: str  # "digits" or the kind of empty frame
+    sources: tuple[int, ...] = ()  # indices of the MNIST test digits drawn, left to right
 
 
 @functools.cache
@@ -200,5 +201,73 @@ def camera_like_set(mnist_dir: Path, count: int = 600, seed: int = 0) -> list[Fr
             lines=rng.random() < 0.15,
             specks=int(rng.integers(0, 6)),
         )
-        frames.append(Frame(image, "".join(str(int(labels[j])) for j in picks), "digits"))
+        truth = "".join(str(int(labels[j])) for j in picks)
+        frames.append(Frame(image, truth, "digits", tuple(int(j) for j in picks)))
     return frames
+
+
+def handwriting_samples(folder: Path) -> list[tuple[str, np.ndarray, str]]:
+    """handwriting_dev as (file, BGR image, label) in LABELS.csv order."""
+    import csv
+
+    with (Path(folder) / "LABELS.csv").open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    samples = []
+    for row in rows:
+        image = cv2.imread(str(Path(folder) / row["file"]), cv2.IMREAD_COLOR)
+        if image is None:
+            raise FileNotFoundError(f"{folder / row['file']} is missing or unreadable")
+        samples.append((row["file"], image, row["label"]))
+    return samples
+
+
+@dataclass
+class Score:
+    """Whole-path results. Digits are scored in place: a frame read with the wrong number of
+    digits scores all of its digits wrong. Frames without a digit count separately."""
+
+    per_digit: dict[str, list[int]] = field(default_factory=dict)  # label → [correct, total]
+    frames_correct: int = 0
+    frames: int = 0
+    multi_correct: int = 0  # frames with several digits read exactly, in order
+    multi: int = 0
+    empty_read_as_digit: int = 0
+    empty: int = 0
+    failures: list[tuple[str, str, str]] = field(default_factory=list)  # (name, truth, read)
+
+    @property
+    def digits_correct(self) -> int:
+        return sum(c for c, _ in self.per_digit.values())
+
+    @property
+    def digits(self) -> int:
+        return sum(t for _, t in self.per_digit.values())
+
+    @property
+    def accuracy(self) -> float:
+        return self.digits_correct / max(1, self.digits)
+
+    def record(self, name: str, truth: str, read: str) -> None:
+        if not truth:
+            self.empty += 1
+            self.empty_read_as_digit += bool(read)
+            if read:
+                self.failures.append((name, truth, read))
+            return
+        self.frames += 1
+        self.frames_correct += read == truth
+        if len(truth) > 1:
+            self.multi += 1
+            self.multi_correct += read == truth
+        aligned = len(read) == len(truth)
+        for i, label in enumerate(truth):
+            tally = self.per_digit.setdefault(label, [0, 0])
+            tally[0] += aligned and read[i] == label
+            tally[1] += 1
+        if read != truth:
+            self.failures.append((name, truth, read))
+
+    def table(self) -> str:
+        return ", ".join(
+            f"{label}: {c}/{t}" for label, (c, t) in sorted(self.per_digit.items())
+        )
