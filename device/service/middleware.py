@@ -9,8 +9,10 @@ import hmac
 import logging
 import time
 from typing import Any
+from urllib.parse import unquote
 
-from starlette.responses import JSONResponse
+from starlette.requests import cookie_parser
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from device.service.errors import error_body
@@ -19,6 +21,9 @@ from device.service.metrics import ServiceMetrics
 access_log = logging.getLogger("device.service.access")
 
 OPEN_PATHS = frozenset({"/healthz"})
+# A browser cannot put a header on <img src="/stream.mjpg">: the preview page's login box keeps
+# the token in this cookie (SameSite=Strict, so other sites' pages cannot send it).
+TOKEN_COOKIE = "digits_token"
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:
@@ -28,18 +33,49 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
     return None
 
 
+def _cookie(scope: Scope, name: str) -> bytes | None:
+    header = _header(scope, b"cookie")
+    value = cookie_parser(header.decode("latin-1")).get(name) if header else None
+    return unquote(value).encode() if value is not None else None
+
+
 class RequestMiddleware:
-    def __init__(self, app: ASGIApp, metrics: ServiceMetrics, token: str | None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        metrics: ServiceMetrics,
+        token: str | None,
+        login_page: bytes | None = None,
+    ) -> None:
         self.app = app
         self.metrics = metrics
         self.token = token.encode() if token else None
+        self.login_page = login_page  # answered instead of the 401 JSON on GET /
 
     def _authorized(self, scope: Scope) -> bool:
         if self.token is None or scope["path"] in OPEN_PATHS:
             return True
         header = _header(scope, b"authorization") or b""
         scheme, _, credentials = header.partition(b" ")
-        return scheme.lower() == b"bearer" and hmac.compare_digest(credentials.strip(), self.token)
+        if scheme.lower() == b"bearer" and hmac.compare_digest(credentials.strip(), self.token):
+            return True
+        return hmac.compare_digest(_cookie(scope, TOKEN_COOKIE) or b"", self.token)
+
+    def _unauthorized(self, scope: Scope) -> Response:
+        # Bearer header without a value, or a wrong one: the same answer, no hint which.
+        headers = {"WWW-Authenticate": 'Bearer realm="digits"'}
+        if self.login_page is not None and scope["path"] == "/":
+            # A person opening the preview page gets its login box rather than JSON.
+            return HTMLResponse(self.login_page, status_code=401, headers=headers)
+        return JSONResponse(
+            error_body(
+                "unauthorized",
+                "a valid bearer token is required",
+                "an 'Authorization: Bearer <token>' header with the server's DIGITS_TOKEN",
+            ),
+            status_code=401,
+            headers=headers,
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -59,17 +95,7 @@ class RequestMiddleware:
             if self._authorized(scope):
                 await self.app(scope, receive, send_and_record)
             else:
-                # Bearer header without a value, or a wrong one: the same answer, no hint which.
-                answer = JSONResponse(
-                    error_body(
-                        "unauthorized",
-                        "a valid bearer token is required",
-                        "an 'Authorization: Bearer <token>' header with the server's DIGITS_TOKEN",
-                    ),
-                    status_code=401,
-                    headers={"WWW-Authenticate": 'Bearer realm="digits"'},
-                )
-                await answer(scope, receive, send_and_record)
+                await self._unauthorized(scope)(scope, receive, send_and_record)
         finally:
             self._record(scope, status, time.perf_counter() - started)
 

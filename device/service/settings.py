@@ -47,6 +47,9 @@ class ServiceSettings(BaseSettings):
     token: SecretStr | None = Field(None, description="bearer token required on all but /healthz")
     log_level: Literal["debug", "info", "warning", "error"] = Field("info")
     preview: bool = Field(True, description="serve the live preview page at /")
+    preview_fps: float = Field(
+        5.0, gt=0, le=30, description="frame-rate cap of the preview stream /stream.mjpg"
+    )
     capture_timeout_s: float = Field(
         5.0, gt=0, description="a camera read slower than this is hung"
     )
