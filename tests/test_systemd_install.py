@@ -185,6 +185,12 @@ def test_the_venv_gets_the_device_side_and_keeps_the_systems_numpy(tmp_path: Pat
     )
     assert result.returncode == 0, result.stderr
     version, location = result.stdout.split()
+    serve_help = subprocess.run(
+        [str(python), "-m", "device", "serve", "--help"],
+        capture_output=True, text=True, cwd=tmp_path, check=False,
+    )
+    assert serve_help.returncode == 0, serve_help.stderr
+    assert "--camera" in serve_help.stdout
     assert version == numpy_version
     assert not location.startswith(str(root))  # the system's numpy, not a pip copy in the venv
     assert (root / "opt/pi-digits/constraints.txt").read_text() == f"numpy=={numpy_version}\n"
