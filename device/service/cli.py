@@ -85,6 +85,9 @@ def run_serve(args: argparse.Namespace) -> int:
     from device.sidecar import ModelError
 
     configure_logging(settings.log_level)
+    from device.service.memory import return_big_buffers_to_os
+
+    return_big_buffers_to_os()  # before LiteRT and the worker threads start
     from device.service.context import build_context
     from device.service.server import run
 
