@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+from service_helpers import camera_scene_dir, served  # noqa: F401  (HTTP service fixtures)
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"

@@ -17,16 +17,7 @@ import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-SHIPPED_MODEL = REPO / "models" / "digitnet_int8.tflite"
 HANDWRITING = REPO.parent / "shared" / "data" / "handwriting_dev"
-
-
-def service_model() -> Path:
-    """The shipped model (or $DIGITS_TEST_MODEL while it is being trained)."""
-    path = Path(os.environ.get("DIGITS_TEST_MODEL", SHIPPED_MODEL))
-    if not path.is_file():
-        pytest.fail(f"model {path} not found: run `make model` or set DIGITS_TEST_MODEL")
-    return path
 
 
 def free_port() -> int:
@@ -41,7 +32,7 @@ def handwritten_png(label: int, index: int = 0) -> bytes:
     return files[index].read_bytes()
 
 
-def digit_scene(label: int, size: tuple[int, int] = (480, 640)) -> np.ndarray:
+def digit_scene(label: int, size: tuple[int, int] = (240, 320)) -> np.ndarray:
     """A camera-like gray frame: one handwritten digit on a lighter, uneven sheet."""
     digit = cv2.imdecode(np.frombuffer(handwritten_png(label), np.uint8), cv2.IMREAD_GRAYSCALE)
     height, width = size
@@ -58,14 +49,14 @@ def digit_scene(label: int, size: tuple[int, int] = (480, 640)) -> np.ndarray:
 class Service:
     """One `python -m device serve` process; stderr (its JSON log) goes to a file."""
 
-    def __init__(self, tmp: Path, *args: str, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, tmp: Path, model: Path, *args: str, env: dict[str, str] | None = None
+    ) -> None:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.log_path = tmp / f"service-{self.port}.log"
         command = [sys.executable, "-m", "device", "serve", "--host", "127.0.0.1"]
-        command += ["--port", str(self.port), *args]
-        if "--model" not in args:
-            command += ["--model", str(service_model())]
+        command += ["--port", str(self.port), "--model", str(model), *args]
         full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
@@ -106,11 +97,33 @@ class Service:
         return self.process.returncode
 
 
-def running(tmp: Path, *args: str, env: dict[str, str] | None = None) -> Iterator[Service]:
+def running(
+    tmp: Path, model: Path, *args: str, env: dict[str, str] | None = None
+) -> Iterator[Service]:
     """Generator for fixtures: a listening service, stopped (SIGTERM) afterwards."""
-    service = Service(tmp, *args, env=env)
+    service = Service(tmp, model, *args, env=env)
     try:
         service.wait_listening()
         yield service
     finally:
         service.stop()
+
+
+SCENE_DIGIT = 3
+
+
+@pytest.fixture(scope="session")
+def camera_scene_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """What the file camera of the shared service sees: one handwritten 3 on a sheet."""
+    folder = tmp_path_factory.mktemp("camera")
+    cv2.imwrite(str(folder / "scene.png"), digit_scene(SCENE_DIGIT))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def served(
+    tmp_path_factory: pytest.TempPathFactory, digit_model_path: Path, camera_scene_dir: Path
+) -> Iterator[Service]:
+    """The service most HTTP tests share: real uvicorn on loopback, a file camera, no token."""
+    tmp = tmp_path_factory.mktemp("served")
+    yield from running(tmp, digit_model_path, "--camera", f"file:{camera_scene_dir}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -12,7 +13,7 @@ from fastapi import FastAPI
 from device.service.context import ServiceContext, build_context
 from device.service.errors import install_error_handlers
 from device.service.middleware import RequestMiddleware
-from device.service.routes import health, metrics, model, predict
+from device.service.routes import health, metrics, model, predict, preview
 from device.service.settings import ServiceSettings
 
 log = logging.getLogger("device.service")
@@ -32,6 +33,14 @@ def _announce_camera(context: ServiceContext) -> None:
         )
 
 
+async def _measure_loop_lag(context: ServiceContext, period: float = 0.25) -> None:
+    loop = asyncio.get_running_loop()
+    while True:
+        scheduled = loop.time() + period
+        await asyncio.sleep(period)
+        context.metrics.loop_lag.observe(max(0.0, loop.time() - scheduled))
+
+
 def create_app(settings: ServiceSettings, context: ServiceContext | None = None) -> FastAPI:
     """The app for `settings`. Pass a prebuilt `context` to load the model before serving."""
     context = context or build_context(settings)
@@ -41,9 +50,11 @@ def create_app(settings: ServiceSettings, context: ServiceContext | None = None)
         # Opening a camera can block for seconds (USB enumeration, libcamera): not on the loop.
         await anyio.to_thread.run_sync(context.camera.start, settings.capture_timeout_s)
         _announce_camera(context)
+        lag_probe = asyncio.create_task(_measure_loop_lag(context))
         try:
             yield
         finally:
+            lag_probe.cancel()
             # Runs after uvicorn has let in-flight requests finish (graceful shutdown).
             await anyio.to_thread.run_sync(context.camera.close)
             log.info("camera released; shutting down")
@@ -58,5 +69,12 @@ def create_app(settings: ServiceSettings, context: ServiceContext | None = None)
     install_error_handlers(app)
     for module in (predict, health, model, metrics):
         app.include_router(module.router)
-    app.add_middleware(RequestMiddleware, metrics=context.metrics, token=settings.token_value)
+    if settings.preview:  # off: /, /stream.mjpg and /preview/latest are plain 404s
+        app.include_router(preview.router)
+    app.add_middleware(
+        RequestMiddleware,
+        metrics=context.metrics,
+        token=settings.token_value,
+        login_page=preview.static_file("login.html") if settings.preview else None,
+    )
     return app

@@ -53,7 +53,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _fail(message: str) -> int:
     # One line: this is what a Pi owner reads in `journalctl -u digits`.
-    print(f"digits serve: error: {message}", file=sys.stderr)
+    print(f"python -m device serve: error: {message}", file=sys.stderr)
     return 2
 
 
@@ -77,9 +77,12 @@ def run_serve(args: argparse.Namespace) -> int:
         settings = _settings_from(args)
     except (ValueError, FileNotFoundError) as exc:
         return _fail(str(exc))
-    # OpenCV reads this once at import: its own decoder then also refuses oversized images,
+    # OpenCV reads these once at import: its own decoder then also refuses oversized images,
     # a second guard behind the header check in uploads.py.
     os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(settings.max_image_pixels))
+    # A damaged upload is answered with a 400; OpenCV's own warning about it would only add a
+    # non-JSON line to the journal. Errors still get through.
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
 
     from device.service.logs import configure_logging
     from device.sidecar import ModelError

@@ -8,6 +8,7 @@ import anyio
 
 from device.service.camera_supervisor import CameraSupervisor
 from device.service.metrics import ServiceMetrics
+from device.service.readings import SharedFrameReadings
 from device.service.settings import ServiceSettings
 
 # Decoding and reading are CPU work for the 2..4 cores of a Pi: more threads only queue in the
@@ -25,6 +26,10 @@ class ServiceContext:
     cpu_limiter: anyio.CapacityLimiter = field(
         default_factory=lambda: anyio.CapacityLimiter(CPU_WORKERS)
     )
+    camera_readings: SharedFrameReadings = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.camera_readings = SharedFrameReadings(self.reader, self.cpu_limiter)
 
 
 def load_model(settings: ServiceSettings) -> object:

@@ -9,7 +9,8 @@ from fastapi import Depends, Request
 from device.service.context import ServiceContext
 
 
-def get_context(request: Request) -> ServiceContext:
+async def get_context(request: Request) -> ServiceContext:
+    # async: a plain def dependency would be run in a worker thread for every request
     return request.app.state.context
 
 

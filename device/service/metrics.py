@@ -57,6 +57,12 @@ class ServiceMetrics:
             ["name", "sha256", "runtime"],
             registry=self.registry,
         )
+        self.loop_lag = Histogram(
+            "digits_event_loop_lag_seconds",
+            "How late a 0.25 s timer on the event loop fires (a blocked loop shows here)",
+            buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+            registry=self.registry,
+        )
         for kind in ("open", "read", "timeout", "empty"):
             self.camera_errors.labels(kind=kind)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 from collections.abc import Awaitable, Callable
 
 import uvicorn
@@ -25,6 +26,12 @@ log = logging.getLogger("device.service")
 
 # Long enough for a camera read in flight to finish; short enough that systemd's stop is quick.
 GRACEFUL_SHUTDOWN_S = 10
+
+# Longer than the idle expiry of common client pools (httpx, aiohttp: 5 s; uvicorn's default is
+# also 5 s). When both sides give up at the same moment, a client can send a request on a
+# connection the server is just closing and see it dropped; a longer server timeout means the
+# client always retires an idle connection first.
+KEEP_ALIVE_S = 15
 
 ListeningHook = Callable[[], Awaitable[None]]
 
@@ -78,7 +85,11 @@ def run(settings: ServiceSettings, context: ServiceContext) -> None:
         log_config=None,  # ours: JSON lines (device.service.logs)
         access_log=False,  # one line per request is written by our middleware
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+        timeout_keep_alive=KEEP_ALIVE_S,
         server_header=False,
     )
     server = uvicorn.Server(config)
+    # uvicorn handles SIGTERM (graceful shutdown), then re-raises it once done so the default
+    # action can run. By then everything is closed: a no-op handler lets the process exit 0.
+    signal.signal(signal.SIGTERM, lambda *_: None)
     asyncio.run(serve(server, [systemd_hooks(context)]))

@@ -51,9 +51,12 @@ async def _read_frame(
     context: ServiceContext, frame: np.ndarray, source: str, capture_ms: float, started: float
 ) -> dict[str, Any]:
     try:
-        reading = await anyio.to_thread.run_sync(
-            context.reader.read, frame, limiter=context.cpu_limiter
-        )
+        if source == "camera":
+            reading = await context.camera_readings.read(frame)
+        else:
+            reading = await anyio.to_thread.run_sync(
+                context.reader.read, frame, limiter=context.cpu_limiter
+            )
     except ValueError as exc:  # the reader's word for a frame it cannot use (e.g. 1×1 pixels)
         if source == "camera":
             raise ServiceError(503, "camera_unavailable", f"unusable camera frame: {exc}") from None

@@ -1,0 +1,329 @@
+"""The HTTP service as a client sees it: a real uvicorn process on loopback, every endpoint and
+every kind of bad input."""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+import time
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+from service_helpers import SCENE_DIGIT, Service, handwritten_png, running
+
+from device.reader import DigitReader
+from device.runtime import DigitModel
+
+TOKEN = "s3cret-token"
+
+
+def _bomb_png(width: int, height: int) -> bytes:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = struct.pack(">I", zlib.crc32(kind + data))
+        return struct.pack(">I", len(data)) + kind + data + crc
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    idat = zlib.compress(b"\0" * 4096)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def _png(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def client(served: Service) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=served.base_url, timeout=30) as http:
+        yield http
+
+
+def _assert_error(response: httpx.Response, status: int, code: str) -> dict:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["error"] == code, body
+    assert body["detail"]
+    return body
+
+
+# ---- the endpoints --------------------------------------------------------------------------
+
+
+def test_healthz_says_alive(client: httpx.Client) -> None:
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "alive"}
+
+
+def test_readyz_reports_model_and_camera(client: httpx.Client, digit_model_path: Path) -> None:
+    response = client.get("/readyz")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["ready"] is True
+    assert body["model"]["name"] == digit_model_path.stem
+    assert body["camera"]["enabled"] is True
+    assert body["camera"]["ready"] is True
+
+
+def _check_prediction(body: dict, source: str) -> None:
+    assert body["source"] == source
+    assert len(body["probabilities"]) == 10
+    assert sum(body["probabilities"]) == pytest.approx(1.0, abs=0.02)
+    assert body["confidence"] == pytest.approx(max(body["probabilities"]))
+    assert body["digit"] == int(np.argmax(body["probabilities"]))
+    assert body["number"] == "".join(str(found["digit"]) for found in body["digits"])
+    assert set(body["timings_ms"]) == {"capture", "preprocess", "inference", "total"}
+    assert body["timings_ms"]["total"] >= body["timings_ms"]["inference"]
+    assert body["reason"] is None
+
+
+def test_get_predict_reads_the_camera(client: httpx.Client, digit_model_path: Path) -> None:
+    response = client.get("/predict")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    _check_prediction(body, "camera")
+    assert body["digit"] == SCENE_DIGIT
+    assert body["model"]["name"] == digit_model_path.stem
+    box = body["digits"][0]["box"]
+    # The digit sits in the middle of the 320×240 scene.
+    assert 80 < box["x"] + box["w"] / 2 < 240
+    assert 60 < box["y"] + box["h"] / 2 < 180
+
+
+@pytest.fixture(scope="module")
+def local_reader(digit_model_path: Path) -> DigitReader:
+    return DigitReader(DigitModel(digit_model_path))
+
+
+def test_post_multipart_answers_what_the_reader_reads(
+    client: httpx.Client, local_reader: DigitReader
+) -> None:
+    correct = 0
+    for label in range(8):  # handwriting_dev has the digits 0..7
+        png = handwritten_png(label)
+        response = client.post("/predict", files={"file": ("digit.png", png)})
+        assert response.status_code == 200, response.text
+        body = response.json()
+        _check_prediction(body, "upload")
+        local = local_reader.read(cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR))
+        assert body["digit"] == local.digit
+        assert body["probabilities"] == pytest.approx(local.probabilities, abs=1e-6)
+        assert [d["box"] for d in body["digits"]] == [
+            dict(zip("xywh", d.box, strict=True)) for d in local.digits
+        ]
+        correct += body["digit"] == label
+    assert correct >= 6, f"only {correct} of 8 real handwritten digits read right"
+
+
+def test_raw_body_and_multipart_give_the_same_reading(client: httpx.Client) -> None:
+    png = handwritten_png(2, 3)
+    raw = client.post("/predict", content=png, headers={"Content-Type": "image/png"}).json()
+    form = client.post("/predict", files={"file": ("d.png", png, "image/png")}).json()
+    assert raw["probabilities"] == form["probabilities"]
+    assert raw["digits"] == form["digits"]
+
+
+def test_jpeg_upload_is_read(client: httpx.Client) -> None:
+    gray = np.array(Image.open(io.BytesIO(handwritten_png(6))).convert("L"))
+    buffer = io.BytesIO()
+    Image.fromarray(gray).save(buffer, "JPEG", quality=90)
+    response = client.post(
+        "/predict", content=buffer.getvalue(), headers={"Content-Type": "image/jpeg"}
+    )
+    assert response.status_code == 200
+    assert response.json()["digit"] == 6
+
+
+def test_blank_page_is_200_with_no_digit_and_a_reason(client: httpx.Client) -> None:
+    blank = np.full((120, 160), 230, np.uint8)
+    response = client.post("/predict", files={"file": ("blank.png", _png(blank))})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["digit"] is None
+    assert body["number"] is None
+    assert body["digits"] == []
+    assert body["reason"]
+
+
+def test_model_endpoint_returns_the_sidecar(client: httpx.Client, digit_model_path: Path) -> None:
+    body = client.get("/model").json()
+    sidecar = json.loads(digit_model_path.with_suffix(".json").read_text())
+    assert body["sidecar"] == sidecar
+    assert body["sha256"] == sidecar["sha256"]
+    assert body["runtime"] == "ai_edge_litert"
+
+
+def test_metrics_count_requests_stages_and_readings(client: httpx.Client) -> None:
+    client.post("/predict", files={"file": ("d.png", handwritten_png(5))})
+    text = client.get("/metrics").text
+    assert 'digits_http_requests_total{endpoint="/predict",method="POST",status="200"}' in text
+    assert 'digits_readings_total{digit="5",source="upload"}' in text
+    for stage in ("capture", "preprocess", "inference", "total"):
+        assert f'digits_stage_duration_seconds_count{{source="upload",stage="{stage}"}}' in text
+    assert 'digits_camera_errors_total{kind="timeout"}' in text
+    assert "digits_model_info{" in text
+
+
+def test_docs_and_openapi_describe_both_upload_forms(client: httpx.Client) -> None:
+    assert "swagger" in client.get("/docs").text.lower()
+    spec = client.get("/openapi.json").json()
+    content = spec["paths"]["/predict"]["post"]["requestBody"]["content"]
+    assert {"multipart/form-data", "image/*"} <= set(content)
+    assert "get" in spec["paths"]["/predict"]
+
+
+def test_one_json_log_line_per_request(client: httpx.Client, served: Service) -> None:
+    marker = f"/healthz?probe={time.time_ns()}"
+    client.get(marker)
+    client.get("/no-such-page-" + marker[-8:])
+    lines = [json.loads(line) for line in served.log().splitlines() if line.startswith("{")]
+    access = [entry for entry in lines if entry["logger"] == "device.service.access"]
+    health = [entry for entry in access if entry["path"] == "/healthz"]
+    assert health
+    assert health[-1]["status"] == 200
+    assert health[-1]["duration_ms"] >= 0
+    assert any(entry["status"] == 404 for entry in access)
+
+
+# ---- bad input: always a JSON 4xx that says what was expected, never a 500 ------------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "status", "code"),
+    [
+        ({"content": b"just text", "headers": {"Content-Type": "text/plain"}}, 415,
+         "unsupported_media_type"),
+        ({"content": b"just text", "headers": {"Content-Type": "image/png"}}, 415, "not_an_image"),
+        ({"content": b"", "headers": {"Content-Type": "image/png"}}, 400, "empty_upload"),
+        ({"data": {"note": "hello"}, "files": {"other": ("a.png", b"x")}}, 422,
+         "missing_file_field"),
+        ({"files": {"file": ("empty.png", b"")}}, 400, "empty_upload"),
+        ({"files": {"file": ("bomb.png", _bomb_png(50_000, 50_000))}}, 413, "image_too_large"),
+        ({"content": b"--zz\r\nnonsense", "headers": {
+            "Content-Type": "multipart/form-data; boundary=zz"}}, 400, "malformed_multipart"),
+        ({"content": b"x", "headers": {"Content-Type": "multipart/form-data"}}, 400,
+         "malformed_multipart"),
+    ],
+    ids=["text-type", "text-as-png", "empty", "no-file-field", "empty-file", "bomb",
+         "cut-multipart", "no-boundary"],
+)  # fmt: skip
+def test_bad_uploads_are_4xx_with_a_reason(
+    client: httpx.Client, kwargs: dict, status: int, code: str
+) -> None:
+    body = _assert_error(client.post("/predict", **kwargs), status, code)
+    assert body["expected"]
+
+
+def test_truncated_png_and_jpeg_are_400(client: httpx.Client) -> None:
+    noise = (np.random.default_rng(1).random((200, 200)) * 255).astype(np.uint8)
+    png = _png(noise)
+    buffer = io.BytesIO()
+    Image.fromarray(noise).save(buffer, "JPEG")
+    for data, kind in ((png[: len(png) // 3], "png"), (buffer.getvalue()[:300], "jpeg")):
+        response = client.post("/predict", content=data, headers={"Content-Type": f"image/{kind}"})
+        _assert_error(response, 400, "corrupt_image")
+
+
+def test_declared_oversize_body_is_413_before_it_is_sent(client: httpx.Client) -> None:
+    nine_mb = b"\0" * (9 * 1024 * 1024)
+    response = client.post("/predict", content=nine_mb, headers={"Content-Type": "image/png"})
+    body = _assert_error(response, 413, "upload_too_large")
+    assert "8388608" in body["detail"]
+
+
+def test_streamed_oversize_body_is_cut_off_at_the_limit(
+    client: httpx.Client, served: Service
+) -> None:
+    # No Content-Length (chunked): the app stops reading at the limit and answers 413; uvicorn
+    # discards the rest of the body as it arrives instead of buffering 64 MB.
+    sent = 0
+
+    def endless() -> Iterator[bytes]:
+        nonlocal sent
+        block = b"\x89PNG" + b"\0" * (1024 * 1024 - 4)
+        for _ in range(64):
+            sent += len(block)
+            yield block
+
+    rss_before = served.rss_kib()
+    try:
+        response = client.post("/predict", content=endless(), headers={"Content-Type": "image/png"})
+    except httpx.TransportError:
+        pass  # the server may close the connection while we are still sending: also a refusal
+    else:
+        _assert_error(response, 413, "upload_too_large")
+    assert sent == 64 * 1024 * 1024  # the client did send it all...
+    assert served.rss_kib() - rss_before < 24 * 1024  # ...but the server kept at most the limit
+    assert client.get("/healthz").status_code == 200
+
+
+def test_multipart_oversize_is_413(client: httpx.Client) -> None:
+    big = b"\0" * (8 * 1024 * 1024 + 10)
+    response = client.post("/predict", files={"file": ("big.png", big)})
+    _assert_error(response, 413, "upload_too_large")
+
+
+def test_unknown_path_and_wrong_method_are_json(client: httpx.Client) -> None:
+    _assert_error(client.get("/nope"), 404, "not_found")
+    _assert_error(client.delete("/predict"), 405, "method_not_allowed")
+
+
+# ---- token, env file, camera none ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def guarded(tmp_path_factory: pytest.TempPathFactory, digit_model_path: Path) -> Iterator[Service]:
+    """Configured only through an env file with the documented DIGITS_* names."""
+    tmp = tmp_path_factory.mktemp("guarded")
+    env_file = tmp / "digits.env"
+    env_file.write_text(
+        f"DIGITS_TOKEN={TOKEN}\nDIGITS_CAMERA=none\nDIGITS_MAX_UPLOAD_BYTES=100000\n"
+        "DIGITS_LOG_LEVEL=INFO\n"
+    )
+    yield from running(tmp, digit_model_path, env={"DIGITS_ENV_FILE": str(env_file)})
+
+
+PROTECTED = ["/readyz", "/predict", "/metrics", "/model", "/docs", "/openapi.json"]
+
+
+@pytest.mark.parametrize("path", PROTECTED)
+def test_token_is_required_everywhere_but_healthz(guarded: Service, path: str) -> None:
+    url = guarded.base_url + path
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}):
+        response = httpx.get(url, headers=headers)
+        assert response.status_code == 401, (path, headers)
+        assert response.headers["WWW-Authenticate"].startswith("Bearer")
+        assert response.json()["error"] == "unauthorized"
+    authorized = httpx.get(url, headers={"Authorization": f"Bearer {TOKEN}"})
+    # GET /predict without a camera is a 503, but it got past the token.
+    assert authorized.status_code in {200, 503}
+    assert httpx.get(guarded.base_url + "/healthz").status_code == 200
+
+
+def test_camera_none_is_ready_for_uploads_and_says_so(guarded: Service) -> None:
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    ready = httpx.get(guarded.base_url + "/readyz", headers=auth)
+    assert ready.status_code == 200
+    assert ready.json()["camera"]["enabled"] is False
+    assert "disabled" in ready.json()["camera"]["reason"]
+    _assert_error(httpx.get(guarded.base_url + "/predict", headers=auth), 503, "camera_disabled")
+    upload = httpx.post(
+        guarded.base_url + "/predict", files={"file": ("d.png", handwritten_png(4))}, headers=auth
+    )
+    assert upload.status_code == 200
+    assert upload.json()["digit"] == 4
+    assert "serving uploads only" in guarded.log()
+
+
+def test_env_file_limit_applies(guarded: Service) -> None:
+    auth = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "image/png"}
+    response = httpx.post(guarded.base_url + "/predict", content=b"\0" * 100_001, headers=auth)
+    assert _assert_error(response, 413, "upload_too_large")

@@ -1,0 +1,148 @@
+"""The real service under load, under fuzzed uploads, and over a long soak.
+
+No timing thresholds (shared 2-core machine): the assertions are about correctness under
+concurrency — no 5xx, no dropped connection, a live server after, flat memory. The throughput is
+printed for the report (`pytest -s`), not asserted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import random
+import time
+from collections import Counter
+from collections.abc import Callable
+
+import httpx
+import pytest
+from PIL import Image
+from service_helpers import Service, digit_scene, handwritten_png
+
+CONCURRENCY = 32
+UPLOADS = [handwritten_png(label, index) for label in range(8) for index in range(3)]
+
+Request = Callable[[httpx.AsyncClient], "asyncio.Future[httpx.Response]"]
+
+
+def _upload(data: bytes, content_type: str = "image/png") -> Request:
+    if content_type == "multipart":
+        return lambda client: client.post("/predict", files={"file": ("upload", data)})
+    return lambda client: client.post(
+        "/predict", content=data, headers={"Content-Type": content_type}
+    )
+
+
+def _get(path: str) -> Request:
+    return lambda client: client.get(path)
+
+
+async def _run(base_url: str, requests: list[Request], concurrency: int) -> tuple[Counter, list]:
+    """Send every request with at most `concurrency` in flight; statuses and transport errors."""
+    statuses: Counter = Counter()
+    errors: list[str] = []
+    gate = asyncio.Semaphore(concurrency)
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=base_url, timeout=60, limits=limits) as client:
+
+        async def one(request: Request) -> None:
+            async with gate:
+                try:
+                    response = await request(client)
+                except httpx.TransportError as exc:
+                    errors.append(repr(exc))
+                else:
+                    statuses[response.status_code] += 1
+
+        await asyncio.gather(*(one(request) for request in requests))
+    return statuses, errors
+
+
+def _mixed(count: int, seed: int) -> list[Request]:
+    rng = random.Random(seed)
+    kinds = [
+        lambda: _upload(rng.choice(UPLOADS), "multipart"),
+        lambda: _upload(rng.choice(UPLOADS), "image/png"),
+        lambda: _get("/predict"),
+        lambda: _get(rng.choice(["/healthz", "/readyz", "/model", "/metrics"])),
+    ]
+    return [rng.choices(kinds, weights=[4, 3, 2, 1])[0]() for _ in range(count)]
+
+
+def _unhandled(service: Service) -> list[str]:
+    lines = [json.loads(line) for line in service.log().splitlines() if line.startswith("{")]
+    return [line["msg"] for line in lines if line["level"] in {"error", "critical"}]
+
+
+def test_load_2000_requests_at_concurrency_32(served: Service) -> None:
+    requests = _mixed(2000, seed=1)
+    started = time.perf_counter()
+    statuses, errors = asyncio.run(_run(served.base_url, requests, CONCURRENCY))
+    seconds = time.perf_counter() - started
+    print(f"\nload: {len(requests)} requests, concurrency {CONCURRENCY}: "
+          f"{len(requests) / seconds:.0f} req/s, statuses {dict(statuses)}")  # fmt: skip
+    assert errors == [], errors[:3]
+    assert sum(statuses.values()) == len(requests)
+    assert set(statuses) == {200}, statuses  # a working camera and real digits: all succeed
+    assert _unhandled(served) == []
+
+
+def _fuzz_cases(count: int, seed: int) -> list[tuple[bytes, str]]:
+    """Random bytes, truncated and mutated PNG/JPEG/BMP, with assorted content types."""
+    rng = random.Random(seed)
+    scene = digit_scene(5, size=(96, 128))
+    seeds = []
+    for fmt in ("PNG", "JPEG", "BMP", "WEBP", "TIFF"):
+        buffer = io.BytesIO()
+        Image.fromarray(scene).save(buffer, fmt)
+        seeds.append(buffer.getvalue())
+    seeds += UPLOADS[:4]
+
+    def mutate(data: bytes) -> bytes:
+        data = bytearray(data)
+        operation = rng.randrange(5)
+        if operation == 0:  # truncated
+            return bytes(data[: rng.randrange(len(data))])
+        if operation == 1:  # a few flipped bytes anywhere
+            for _ in range(rng.randint(1, 16)):
+                data[rng.randrange(len(data))] = rng.randrange(256)
+            return bytes(data)
+        if operation == 2:  # the header area damaged (sizes, chunk lengths, markers)
+            for _ in range(rng.randint(1, 4)):
+                data[rng.randrange(min(40, len(data)))] = rng.randrange(256)
+            return bytes(data)
+        if operation == 3:  # a slice repeated or spliced in
+            start = rng.randrange(len(data))
+            return bytes(data[:start] + data[start : start + rng.randint(1, 500)] * 3)
+        return bytes(rng.randbytes(rng.randint(0, 3000)))  # noise
+
+    content_types = ["image/png", "image/jpeg", "application/octet-stream", "multipart"]
+    return [(mutate(rng.choice(seeds)), rng.choice(content_types)) for _ in range(count)]
+
+
+def test_fuzz_1000_damaged_uploads_never_5xx(served: Service) -> None:
+    cases = _fuzz_cases(1000, seed=7)
+    requests = [_upload(data, content_type) for data, content_type in cases]
+    statuses, errors = asyncio.run(_run(served.base_url, requests, 16))
+    print(f"\nfuzz: {len(cases)} cases, statuses {dict(sorted(statuses.items()))}")
+    assert errors == [], errors[:3]
+    assert sum(statuses.values()) == len(cases)
+    assert set(statuses) <= {200, 400, 413, 415, 422}, statuses
+    assert statuses[400] > 100  # the damage was real
+    assert httpx.get(served.base_url + "/healthz").status_code == 200
+    assert httpx.get(served.base_url + "/predict").status_code == 200
+    assert _unhandled(served) == []
+
+
+@pytest.mark.slow
+def test_memory_stays_flat_over_a_5000_request_soak(served: Service) -> None:
+    asyncio.run(_run(served.base_url, _mixed(500, seed=2), 16))  # warm-up: caches, arenas
+    before = served.rss_kib()
+    statuses, errors = asyncio.run(_run(served.base_url, _mixed(5000, seed=3), 16))
+    after = served.rss_kib()
+    growth = (after - before) / before
+    print(f"\nsoak: 5000 requests, RSS {before} KiB -> {after} KiB ({growth:+.1%})")
+    assert errors == []
+    assert set(statuses) == {200}, statuses
+    assert growth < 0.10
