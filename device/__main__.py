@@ -188,6 +188,12 @@ def build_parser() -> argparse.ArgumentParser:
     capture.add_argument("--json", action="store_true", help="print the reading as JSON")
     _add_model_options(capture)
     capture.set_defaults(func=run_capture)
+
+    from device.service.cli import add_serve_arguments, run_serve
+
+    serve = commands.add_parser("serve", help="serve readings over HTTP (what the Pi runs)")
+    add_serve_arguments(serve)
+    serve.set_defaults(func=run_serve)
     return parser
 
 
