@@ -66,3 +66,13 @@ def test_page_needs_nothing_from_the_network() -> None:
     for name in STATIC_TYPES:
         text = static_file(name).decode()
         assert not re.search(r"(?:https?:)?//[a-z0-9.-]+\.[a-z]{2,}", text, re.I), name
+
+
+def test_readings_without_a_camera_say_why(digit_model_path: Path) -> None:
+    latest = Client(digit_model_path).get("/preview/latest")
+    assert latest.status_code == 200
+    body = latest.json()
+    assert body["camera"]["ready"] is False
+    assert "camera disabled" in body["camera"]["reason"]
+    assert body["reading"] is None and body["history"] == []
+    assert "camera disabled" in body["frame"]["reason"]  # what the stream's placeholder says
