@@ -5,8 +5,9 @@ touched from one thread. Requests that arrive while a read is running wait for t
 and share its frame: captures never overlap, and 32 concurrent GET /predict cost a handful of
 reads rather than 32 queued ones. A read that runs past `read_timeout` fails its waiters with 503
 at once (the event loop never waits on the driver); when the driver finally returns, the camera
-is closed and reopened. A camera that cannot be opened is retried every `retry_interval` seconds
-in the background, so it comes back without a restart.
+is closed and reopened. A camera that cannot be opened is retried in the background after
+`retry_interval` seconds, backing off to 5× that while it stays away, so it comes back without
+a restart.
 
 The loop's heartbeat (`healthy()`) is what the systemd watchdog checks: it goes stale only when
 the loop itself is stuck in the driver, never merely because no camera is plugged in.
@@ -81,6 +82,7 @@ class CameraSupervisor:
         self._reason: str | None = None if self.enabled else "camera disabled (--camera none)"
         self._opening = False
         self._next_open = 0.0
+        self._failed_opens = 0
         self._first_attempt = threading.Event()
         self._read_started: float | None = None
         self._heartbeat = time.monotonic()
@@ -210,6 +212,7 @@ class CameraSupervisor:
             else:
                 log.info("camera %s opened", self.name)
             self._reason = None
+            self._failed_opens = 0
             self._on_state(True)
         finally:
             self._opening = False
@@ -258,14 +261,20 @@ class CameraSupervisor:
         return frame
 
     def _fail(self, kind: str, reason: str) -> None:
+        delay = self.retry_interval
         if kind == "open":
             self._on_error("open")
+            # A camera that stays away is retried less often (up to 5× the interval): each
+            # attempt can cost a driver probe and a line in the journal.
+            delay = min(self.retry_interval * 2**self._failed_opens, self.retry_interval * 5)
+            self._failed_opens += 1
         first_time = self._reason != reason
         self._reason = reason
-        self._next_open = time.monotonic() + self.retry_interval
+        self._next_open = time.monotonic() + delay
         self._on_state(False)
         if first_time:  # a camera that stays unplugged is logged once, not every retry
-            log.warning("%s; retrying every %g s", reason, self.retry_interval)
+            retry = self.retry_interval
+            log.warning("%s; retrying every %g to %g s", reason, retry, retry * 5)
 
     def _release(self) -> None:
         camera, self._camera = self._camera, None

@@ -10,6 +10,7 @@ limit, then decodes with OpenCV.
 from __future__ import annotations
 
 import io
+import re
 import warnings
 from collections.abc import AsyncIterator
 
@@ -200,7 +201,12 @@ def _header_of(data: bytes, max_pixels: int) -> tuple[str, int, int, bool]:
                 )
                 return image.format or "", image.width, image.height, has_alpha
     except Image.DecompressionBombError as exc:
-        raise _too_many_pixels(str(exc), max_pixels) from None
+        # Pillow's own (higher) limit tripped while reading the header; say it in our terms.
+        declared = re.search(r"\((\d+) pixels\)", str(exc))
+        size = f"{int(declared.group(1)) / 1e6:.1f} megapixels" if declared else "too many pixels"
+        raise _too_many_pixels(
+            f"the image declares {size}, more than the limit of {max_pixels / 1e6:.1f}", max_pixels
+        ) from None
     except UnidentifiedImageError:
         kind = _looks_like(data)
         if kind:
