@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import http.client
+import json
 import os
 import signal
 import socket
@@ -42,6 +44,32 @@ def _ready(port: int) -> bool:
         return False
     finally:
         connection.close()
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def post_image(url: str, upload: Path) -> tuple[int, dict]:
+    """One POST /predict with `upload` as multipart field `file`: (status, JSON body)."""
+    boundary = "benchboundary0123456789"
+    kind = "image/png" if upload.suffix == ".png" else "image/jpeg"
+    body = (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+            f'filename="{upload.name}"\r\nContent-Type: {kind}\r\n\r\n').encode()
+    body += upload.read_bytes() + f"\r\n--{boundary}--\r\n".encode()
+    host, port = url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=120)
+    try:
+        connection.request("POST", "/predict", body=body, headers={
+            "Content-Type": f"multipart/form-data; boundary={boundary}"})
+        response = connection.getresponse()
+        payload = response.read()
+    finally:
+        connection.close()
+    try:
+        return response.status, json.loads(payload)
+    except ValueError:
+        return response.status, {}
 
 
 def memory_kib(pid: int) -> dict[str, int]:

@@ -1,0 +1,92 @@
+"""bench/ works: the baseline answers like a service, and the report computes ratios the right way.
+
+No timing is asserted here (speed is measured by bench/run_all.py only).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bench import report, servers
+from bench.images import digit_png, phone_photo
+from bench.inference import time_calls
+
+
+@pytest.fixture(scope="module")
+def tiny_keras_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    keras = pytest.importorskip("keras")
+    model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(),
+                              keras.layers.Dense(10, activation="softmax")])
+    path = tmp_path_factory.mktemp("baseline") / "tiny.keras"
+    model.save(path)
+    return path
+
+
+def test_baseline_service_reads_an_upload_and_refuses_garbage(tiny_keras_model: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from bench.baseline_service import create_app
+
+    client = TestClient(create_app(tiny_keras_model))
+    digit = np.zeros((28, 28), np.uint8)
+    digit[6:22, 12:16] = 255
+    answer = client.post("/predict", files={"file": ("d.png", digit_png(digit), "image/png")})
+    assert answer.status_code == 200
+    body = answer.json()
+    assert body["digit"] in range(10)
+    assert sum(body["probabilities"]) == pytest.approx(1.0, abs=1e-4)
+    garbage = client.post("/predict", files={"file": ("x.png", b"not an image", "image/png")})
+    assert garbage.status_code == 400
+    assert client.get("/readyz").status_code == 200
+
+
+def test_uploads_are_the_sizes_the_report_names() -> None:
+    import cv2
+
+    digit = np.zeros((28, 28), np.uint8)
+    photo = cv2.imdecode(np.frombuffer(phone_photo(digit), np.uint8), cv2.IMREAD_COLOR)
+    assert photo.shape == (1080, 1920, 3)
+    png = cv2.imdecode(np.frombuffer(digit_png(digit), np.uint8), cv2.IMREAD_UNCHANGED)
+    assert png.shape == (28, 28)
+    assert png.min() == 255  # an empty page: dark ink on white, the polarity users upload
+
+
+def test_time_calls_counts_every_call() -> None:
+    seen = []
+    result = time_calls(seen.append, np.zeros((5, 28, 28, 1), np.float32), calls=7)
+    assert result["calls"] == 7
+    assert len(seen) == 7 + 20  # warm-up calls are made but not timed
+    assert 0 <= result["median_us"] <= result["p99_us"]
+
+
+def _results(product: dict, baseline: dict) -> dict:
+    def side(values: dict) -> dict:
+        return {"runs": [{"image": "png", "concurrency": 8, "requests_per_s": values["rps"],
+                          "latency_ms": {"p99": values["p99"]}}],
+                "memory_after_load": {"VmRSS": values["rss_mib"] * 1024},
+                "served": 10_000}
+
+    return {"http": {"product": side(product), "baseline": side(baseline)},
+            "startup_s": {"product": [product["start"]], "baseline": [baseline["start"]]}}
+
+
+def test_headline_ratios_point_the_right_way() -> None:
+    fast = {"rps": 200.0, "p99": 50.0, "rss_mib": 100.0, "start": 2.0}
+    slow = {"rps": 10.0, "p99": 1000.0, "rss_mib": 800.0, "start": 20.0}
+    rows = report.headline(_results(fast, slow))
+    assert [row["met"] for row in rows] == [True, True, True, True]
+    assert [row["ratio"] for row in rows] == ["20.0×", "1/20.0", "1/8.0", "1/10.0"]
+    # The same figures the other way round meet none of the targets.
+    assert not any(row["met"] for row in report.headline(_results(slow, fast)))
+    just_short = dict(slow, rps=20.1, p99=499.0, rss_mib=399.0, start=9.9)
+    assert not any(row["met"] for row in report.headline(_results(fast, just_short)))
+
+
+def test_memory_of_this_process_is_read() -> None:
+    import os
+
+    memory = servers.memory_kib(os.getpid())
+    assert 0 < memory["VmRSS"] <= memory["VmHWM"]
