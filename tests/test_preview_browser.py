@@ -109,7 +109,7 @@ def test_page_shows_the_video_digits_and_reads_an_upload(
     wait.until(lambda d: {str(n) for n in VIDEO_DIGITS} <= set(d.execute_script(history)))
     # The 28×28 input the model saw is shown, and a box marks the digit on the picture.
     inputs = "return [...document.querySelectorAll('#inputs img')].map(i => i.naturalWidth)"
-    wait.until(lambda d: d.execute_script(inputs) == [28])
+    wait.until(lambda d: (seen := d.execute_script(inputs)) and set(seen) == {28})
     assert driver.find_elements(By.CSS_SELECTOR, "#boxes .box")
 
     # An image file given to the drop zone's file input is read by POST /predict.

@@ -142,7 +142,8 @@ def test_latest_shows_the_reading_inputs_and_history(service: Service) -> None:
     reading = latest["reading"]
     assert reading["number"] == str(VIDEO_DIGIT)
     assert 0.5 < reading["confidence"] <= 1.0
-    assert len(reading["inputs"]) == len(reading["digits"]) == 1
+    assert len(reading["digits"]) == 1
+    assert len(reading["inputs"]) >= 1  # one per piece found (a broken stroke is two)
     png = base64.b64decode(reading["inputs"][0].removeprefix("data:image/png;base64,"))
     model_input = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_UNCHANGED)
     assert model_input.shape == (28, 28)
