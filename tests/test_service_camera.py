@@ -92,9 +92,9 @@ def test_absent_camera_at_start_serves_uploads_then_recovers(
     assert ready.status_code == 503
     assert "no such device" in ready.json()["reason"]
     _unavailable(service, "no such device")
-    upload = httpx.post(service.base_url + "/predict", files={"file": ("d", handwritten_png(4))})
+    upload = httpx.post(service.base_url + "/predict", files={"file": ("d", scene.read_bytes())})
     assert upload.status_code == 200
-    assert upload.json()["digit"] == 4
+    assert upload.json()["digit"] == 7
 
     _set(control, scene, mode="ok")
     _eventually(lambda: _camera_works(service), "camera came back")

@@ -4,6 +4,7 @@ start that fails says why in one line and exits non-zero."""
 from __future__ import annotations
 
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -103,3 +104,21 @@ def test_bad_setting_exits_with_one_line(tmp_path: Path) -> None:
     assert "threads" in line
     line = _one_line_error(_serve("--env-file", str(tmp_path / "missing.env")))
     assert "missing.env" in line
+
+
+def test_taken_port_exits_with_one_line(digit_model_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "device", "serve", "--camera", "none", "--port", str(port),
+             "--model", str(digit_model_path)],
+            check=False, cwd=REPO, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    assert result.returncode == 2
+    errors = [line for line in result.stderr.splitlines() if "error" in line.lower()]
+    assert errors == [
+        f"python -m device serve: error: cannot listen on 127.0.0.1:{port}: "
+        "Address already in use; another program uses it; pick another --port"
+    ]

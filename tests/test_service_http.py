@@ -16,7 +16,7 @@ import httpx
 import numpy as np
 import pytest
 from PIL import Image
-from service_helpers import SCENE_DIGIT, Service, handwritten_png, running
+from service_helpers import SCENE_DIGIT, Service, digit_scene, handwritten_png, running
 
 from device.reader import DigitReader
 from device.runtime import DigitModel
@@ -316,7 +316,7 @@ def test_camera_none_is_ready_for_uploads_and_says_so(guarded: Service) -> None:
     assert "disabled" in ready.json()["camera"]["reason"]
     _assert_error(httpx.get(guarded.base_url + "/predict", headers=auth), 503, "camera_disabled")
     upload = httpx.post(
-        guarded.base_url + "/predict", files={"file": ("d.png", handwritten_png(4))}, headers=auth
+        guarded.base_url + "/predict", files={"file": ("d.png", _png(digit_scene(4)))}, headers=auth
     )
     assert upload.status_code == 200
     assert upload.json()["digit"] == 4

@@ -92,14 +92,17 @@ def run_serve(args: argparse.Namespace) -> int:
 
     return_big_buffers_to_os()  # before LiteRT and the worker threads start
     from device.service.context import build_context
-    from device.service.server import run
+    from device.service.server import ListenError, run
 
     try:
         context = build_context(settings)
     except ModelError as exc:
         return _fail(str(exc))
-    with contextlib.suppress(KeyboardInterrupt):
-        run(settings, context)
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            run(settings, context)
+    except ListenError as exc:
+        return _fail(str(exc))
     return 0
 
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import signal
+import socket
 from collections.abc import Awaitable, Callable
 
 import uvicorn
@@ -57,11 +59,38 @@ async def _wait_until_listening(server: uvicorn.Server, serving: asyncio.Task) -
     return True
 
 
+class ListenError(Exception):
+    """The port cannot be listened on (message says which and why)."""
+
+
+def listen_socket(host: str, port: int) -> socket.socket:
+    """A bound socket for host:port, so a taken port is one clear error before anything starts."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        sock = socket.socket(family, kind, proto)
+    except (OSError, UnicodeError) as exc:
+        raise ListenError(f"cannot listen on {host}:{port}: {exc}; check --host") from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        taken = exc.errno == errno.EADDRINUSE
+        hint = "another program uses it; pick another --port" if taken else "check --host"
+        raise ListenError(f"cannot listen on {host}:{port}: {exc.strerror}; {hint}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
 async def serve(
-    server: uvicorn.Server, on_listening: list[ListeningHook] | tuple[ListeningHook, ...] = ()
+    server: uvicorn.Server,
+    on_listening: list[ListeningHook] | tuple[ListeningHook, ...] = (),
+    sockets: list[socket.socket] | None = None,
 ) -> None:
     """Run `server` until it exits; each hook runs as a task once the socket listens."""
-    serving = asyncio.create_task(server.serve())
+    serving = asyncio.create_task(server.serve(sockets=sockets))
     hooks: list[asyncio.Task] = []
     if await _wait_until_listening(server, serving):
         hooks = [asyncio.create_task(hook()) for hook in on_listening]
@@ -77,7 +106,11 @@ async def serve(
 
 
 def run(settings: ServiceSettings, context: ServiceContext) -> None:
-    """Serve until SIGTERM/SIGINT; in-flight requests finish, then the camera is released."""
+    """Serve until SIGTERM/SIGINT; in-flight requests finish, then the camera is released.
+
+    Raises ListenError (before the camera is touched) when the port cannot be had.
+    """
+    sock = listen_socket(settings.host, settings.port)
     config = uvicorn.Config(
         create_app(settings, context),
         host=settings.host,
@@ -92,4 +125,4 @@ def run(settings: ServiceSettings, context: ServiceContext) -> None:
     # uvicorn handles SIGTERM (graceful shutdown), then re-raises it once done so the default
     # action can run. By then everything is closed: a no-op handler lets the process exit 0.
     signal.signal(signal.SIGTERM, lambda *_: None)
-    asyncio.run(serve(server, [systemd_hooks(context)]))
+    asyncio.run(serve(server, [systemd_hooks(context)], sockets=[sock]))
