@@ -14,8 +14,8 @@ EPILOG = """\
 Every flag has an environment variable (and env-file line) of the same name:
 DIGITS_HOST, DIGITS_PORT, DIGITS_MODEL, DIGITS_CAMERA, DIGITS_ROI, DIGITS_THREADS,
 DIGITS_MAX_UPLOAD_BYTES, DIGITS_MAX_IMAGE_PIXELS, DIGITS_TOKEN, DIGITS_LOG_LEVEL, DIGITS_PREVIEW,
-DIGITS_CAPTURE_TIMEOUT_S, DIGITS_CAMERA_RETRY_S; the env file itself is --env-file or
-DIGITS_ENV_FILE. A flag wins over the environment, which wins over the env file.
+DIGITS_PREVIEW_FPS, DIGITS_CAPTURE_TIMEOUT_S, DIGITS_CAMERA_RETRY_S; the env file itself is
+--env-file or DIGITS_ENV_FILE. A flag wins over the environment, which wins over the env file.
 """
 
 
@@ -47,6 +47,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="serve the live preview page at / (default on)",
     )
+    add("--preview-fps", type=float, help="frame-rate cap of the preview stream (default 5)")
     add("--capture-timeout-s", type=float, help="a camera read slower than this is hung (5)")
     add("--camera-retry-s", type=float, help="seconds between camera reopen attempts (2)")
 
