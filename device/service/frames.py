@@ -116,8 +116,10 @@ class FrameBroadcaster:
         """A frame no older than two periods (waiting for one if needed); None on timeout."""
         self._want()
         latest = self._latest
-        if latest is not None and time.monotonic() - latest.captured_at <= 2 * self.period:
-            return latest
+        if latest is not None:
+            period = self.period if latest.frame is not None else UNAVAILABLE_PERIOD_S
+            if time.monotonic() - latest.captured_at <= 2 * max(period, self.period):
+                return latest
         return await self.next_frame(latest.seq if latest else 0, timeout)
 
     async def stream(self) -> AsyncIterator[bytes]:
