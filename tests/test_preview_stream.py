@@ -172,3 +172,31 @@ def test_predict_answers_while_two_streams_are_open(service: Service) -> None:
         stop.set()
         for viewer in viewers:
             viewer.join(60)
+
+
+def test_an_open_stream_does_not_hold_up_shutdown(
+    tmp_path: Path, digit_model_path: Path, mnist_dir: Path
+) -> None:
+    digit = readable_digits(digit_model_path, mnist_dir, [VIDEO_DIGIT])[VIDEO_DIGIT]
+    video = write_digit_video(tmp_path / "one_digit.avi", [digit], frames_per_digit=10)
+    watched = Service(tmp_path, digit_model_path, "--camera", f"opencv:{video}")
+    receiving, ended = threading.Event(), threading.Event()
+
+    def watch() -> None:
+        with httpx.stream("GET", watched.base_url + "/stream.mjpg", timeout=60) as answer:
+            for _ in answer.iter_bytes():
+                receiving.set()
+        ended.set()  # the server ended the response: the multipart stream closed cleanly
+
+    try:
+        watched.wait_listening()
+        viewer = threading.Thread(target=watch, daemon=True)
+        viewer.start()
+        assert receiving.wait(60), "the stream sent nothing"
+    finally:
+        assert watched.stop() == 0
+    viewer.join(60)
+    assert ended.is_set()
+    # uvicorn cancels what is still running when its graceful-shutdown time is up; the stream
+    # must have ended by itself before that.
+    assert "timeout graceful shutdown exceeded" not in watched.log()
