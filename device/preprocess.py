@@ -107,36 +107,98 @@ def _odd(n: float) -> int:
     return n if n % 2 else n + 1
 
 
-def ink_is_dark(gray: np.ndarray) -> bool:
+def _small(gray: np.ndarray, side: int) -> np.ndarray:
+    scale = min(1.0, side / max(gray.shape))
+    return cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+
+
+def _disk(size: int) -> np.ndarray:
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
+
+
+def ink_is_dark(gray: np.ndarray, where: np.ndarray | None = None) -> bool:
     """Dark ink on light paper (True) or light strokes on a dark ground (False).
 
-    The ground covers most of the frame, so the median sits in it and the ink is the long tail:
-    whichever side of the median reaches further is the ink.
+    The ground covers most of the sheet, so the median sits in it and the ink is the long tail:
+    whichever side of the median reaches further is the ink. ``where`` (bool, same shape)
+    limits the count to the sheet when one was found.
     """
-    lo, med, hi = np.percentile(gray, (0.5, 50, 99.5))
+    pixels = gray if where is None else gray[where]
+    lo, med, hi = np.percentile(pixels, (0.5, 50, 99.5))
     return (med - lo) >= (hi - med)
+
+
+def paper_region(small: np.ndarray) -> np.ndarray:
+    """The sheet (bool mask) on a small copy of the frame: the bright region reachable from its
+    brightest central part without crossing a sharp step (a sheet's edge, a hand, a table);
+    smooth shadows and gradients do not stop it, and the strokes on the sheet are holes that
+    get filled. The whole frame when no sheet stands out (a close-up of paper, a scan)."""
+    h, w = small.shape
+    smooth = cv2.medianBlur(small, 5)  # thin strokes out of the way of the seed
+    centre = smooth[h // 4 : h - h // 4, w // 4 : w - w // 4]
+    y, x = np.unravel_index(int(np.argmax(centre)), centre.shape)
+    seed = (int(x) + w // 4, int(y) + h // 4)
+    tolerance = max(2, int(0.03 * smooth[seed[1], seed[0]]))  # per pixel step at this scale
+    fill = np.zeros((h + 2, w + 2), np.uint8)
+    flags = 8 | cv2.FLOODFILL_MASK_ONLY | (255 << 8)
+    cv2.floodFill(smooth, fill, seed, 0, tolerance, tolerance, flags)
+    region = fill[1:-1, 1:-1] > 0
+    # Fill the holes (the ink): whatever outside the sheet cannot reach from the frame border.
+    outside = np.ones((h + 2, w + 2), np.uint8)  # a frame of "outside" all around
+    outside[1:-1, 1:-1] = ~region
+    reach = np.zeros((h + 4, w + 4), np.uint8)
+    cv2.floodFill(outside, reach, (0, 0), 0, 0, 0, 4 | cv2.FLOODFILL_MASK_ONLY | (255 << 8))
+    outside = (reach[2:-2, 2:-2] > 0).astype(np.uint8)
+    # The surroundings of a sheet run along the frame's edge; ink that reaches the edge (a
+    # digit written up to the edge of a scan) touches it only briefly and belongs to the sheet.
+    n, labels = cv2.connectedComponents(outside, connectivity=8)
+    edge = np.concatenate((labels[0, :], labels[-1, :], labels[:, 0], labels[:, -1]))
+    contact = np.bincount(edge, minlength=n)
+    surroundings = contact >= 0.1 * len(edge)
+    surroundings[0] = False
+    region = ~surroundings[labels]
+    # Only a sheet that clearly stands out from its surroundings limits the search.
+    if not 0.1 < region.mean() < 0.9:
+        return np.ones_like(region)
+    if np.median(smooth[~region]) > 0.7 * np.median(smooth[region]):
+        return np.ones_like(region)
+    # Stay off the sheet's edge and its shadow.
+    return cv2.erode(region.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+
+
+def _paper_estimate(paper_like: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Stroke-free paper brightness on a small copy, and the sheet's region on it."""
+    small = _small(paper_like, 160)
+    # Wider than any stroke (strokes are at most ~1/10 of a digit, digits at most the frame).
+    k = _odd(min(small.shape) / 5)
+    paper = cv2.morphologyEx(small, cv2.MORPH_CLOSE, _disk(k))
+    region = paper_region(small)
+    return cv2.GaussianBlur(paper, (k, k), 0), region
 
 
 def ink_map(gray: np.ndarray) -> np.ndarray:
     """Ink strength 0..255 relative to the local paper brightness (flat-field corrected).
 
     The paper is estimated by closing away the strokes on a small copy; dividing by it removes
-    gradients, shadows and vignetting, so one threshold works across the frame.
+    gradients, shadows and vignetting, so one threshold works across the frame. Only the sheet
+    is searched: a textured table or a hand around it is not ink. The ink's polarity is judged
+    on the sheet alone, since a dark table may cover more of the frame than the sheet does.
     """
     h, w = gray.shape
-    paper_like = gray if ink_is_dark(gray) else 255 - gray
-    small_scale = min(1.0, 160 / max(h, w))
-    small = cv2.resize(
-        paper_like, None, fx=small_scale, fy=small_scale, interpolation=cv2.INTER_AREA
-    )
-    # Wider than any stroke (strokes are at most ~1/10 of a digit, digits at most the frame).
-    k = _odd(min(small.shape) / 5)
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
-    paper = cv2.morphologyEx(small, cv2.MORPH_CLOSE, kernel)
-    paper = cv2.GaussianBlur(paper, (k, k), 0)
+    paper, region = _paper_estimate(gray)
+    on_sheet = None
+    if not region.all():
+        on_sheet = cv2.resize(region.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST)
+    paper_like = gray
+    if not ink_is_dark(gray, None if on_sheet is None else on_sheet > 0):
+        paper_like = 255 - gray
+        paper, region = _paper_estimate(paper_like)
+        on_sheet = None
     paper = cv2.resize(paper, (w, h), interpolation=cv2.INTER_LINEAR).astype(np.float32)
     smooth = cv2.GaussianBlur(paper_like, (3, 3), 0).astype(np.float32)
     contrast = (paper - smooth) / np.maximum(paper, 16.0)
+    if on_sheet is not None:
+        contrast *= on_sheet
     return np.clip(contrast * 255.0, 0, 255).astype(np.uint8)
 
 
@@ -349,6 +411,11 @@ def _reject_reason(blob: _Blob, labels: np.ndarray, stroke: float) -> str | None
         return "line"
     if _cut_by_border(blob, labels, stroke):
         return "border"
+    own = np.isin(labels[blob.y : blob.y2, blob.x : blob.x2], blob.labels).astype(np.uint8)
+    # Handwriting is strokes: even a bold marker digit is far thinner than it is tall. A solid
+    # shape (a fingertip over the sheet, a shadow, a sticker) is not.
+    if stroke_width(own) > 0.3 * max(blob.w, blob.h):
+        return "solid"
     return None
 
 
@@ -375,6 +442,7 @@ REASONS = {
     "line": "only lines (ruled paper, grid or edges), no digit",
     "border": "all candidates touch the border: move the digit into the middle of the frame",
     "small": "only small marks next to nothing digit-sized",
+    "solid": "only solid shapes (a finger, a shadow), no handwriting",
 }
 
 
@@ -445,11 +513,11 @@ def extract_digits(
 
 
 def _may_be_one_digit(a: _Blob, b: _Blob, stroke: float) -> bool:
-    """Neighbours closer than a stroke width, side by side, and together no wider than a digit."""
-    gap = b.x - a.x2
-    overlap_y = min(a.y2, b.y2) - max(a.y, b.y)
+    """Neighbours less than a stroke width apart, together no wider than a digit."""
+    gap_x = b.x - a.x2
+    gap_y = max(a.y, b.y) - min(a.y2, b.y2)
     merged = a.merged(b)
-    return gap <= stroke and overlap_y > 0.3 * min(a.h, b.h) and merged.w <= 1.2 * merged.h
+    return gap_x <= stroke and gap_y <= stroke and merged.w <= 1.2 * merged.h
 
 
 _CONTRACT = {

@@ -10,6 +10,8 @@ import numpy as np
 from device.preprocess import Extraction, check_contract, extract_digits
 from device.runtime import DigitModel
 
+JOIN_MIN_CONFIDENCE = 0.9
+
 
 @dataclass
 class DigitReading:
@@ -95,9 +97,12 @@ def _resolve_joins(
 ) -> list[DigitReading]:
     """Keep a join of pieces i and i+1 where the model is surer of it as one digit than of the
     two pieces as two digits (a 4 with a gap reads as a sure 4 but as an unsure "41")."""
+    # Two digits side by side are far more common than one broken digit: a join must also be
+    # a sure reading on its own.
     gains = {
         i: joined.confidence - pieces[i].confidence * pieces[i + 1].confidence
         for i, joined in joins.items()
+        if joined.confidence >= JOIN_MIN_CONFIDENCE
     }
     taken: dict[int, DigitReading] = {}
     used: set[int] = set()
