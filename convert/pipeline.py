@@ -11,18 +11,18 @@ from convert import sidecar
 from convert.evaluate import evaluate_tflite
 from convert.tflite import ConversionError, convert, representative_data
 from train.data import Mnist
+from train.errors import ModelFileError
+from train.run import load_saved
 
 # Post-training int8 may cost at most this much accuracy against the float model.
 MAX_INT8_DROP_PP = 0.05
 
 
 def load_keras(path: Path) -> keras.Model:
-    if not path.is_file():
-        raise ConversionError(f"model file {path} does not exist; train one with python -m train")
     try:
-        return keras.models.load_model(path)
-    except Exception as exc:  # Keras raises ValueError, OSError, zipfile errors...
-        raise ConversionError(f"{path} is not a readable Keras model ({exc})") from exc
+        return load_saved(path)
+    except ModelFileError as exc:
+        raise ConversionError(str(exc)) from exc
 
 
 def source_metrics(model_path: Path) -> dict:

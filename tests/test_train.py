@@ -131,3 +131,12 @@ def test_missing_data_is_one_clear_line(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "does not exist" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_warm_start_from_a_missing_model_is_one_clear_line(tmp_path: Path,
+                                                           mnist_dir: Path) -> None:
+    result = run_cli("--init-from", str(tmp_path / "absent.keras"), "--limit", "10",
+                     "--data-dir", str(mnist_dir))
+    assert result.returncode == 1
+    assert "absent.keras does not exist" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from train.data import DataError
+from train.errors import ModelFileError
 from train.fit import OPTIMIZERS, Recipe
 
 # Keep TensorFlow's C++ start-up chatter out of a user's terminal.
@@ -55,12 +56,19 @@ def train_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=defaults.seed)
     p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=defaults.augment,
                    help="rotations, shifts, scale and stroke-thickness changes (default on)")
+    p.add_argument("--augment-strength", type=_positive_float, default=defaults.augment_strength,
+                   help="scale of the augmentation ranges (default %(default)s)")
+    p.add_argument("--lr-patience", type=_positive_int, default=defaults.lr_patience,
+                   help="epochs without val_loss improvement before halving the learning rate")
     p.add_argument("--patience", type=_positive_int, default=defaults.patience,
                    help="early-stopping patience in epochs on validation loss")
     p.add_argument("--limit", type=_positive_int, default=None,
                    help="use only the first N training and N test digits (quick runs)")
     p.add_argument("--loop", choices=("fit", "custom"), default="fit",
                    help="Keras fit, or an explicit tf.GradientTape loop")
+    p.add_argument("--init-from", type=Path, metavar="MODEL.keras",
+                   help="warm start: continue from a saved model of the same --arch "
+                   "(e.g. a final low-rate pass without augmentation)")
     p.add_argument("--data-dir", help="folder with MNIST IDX files or mnist.npz "
                    "(default: $MNIST_DATA_DIR, then Keras's cache, then download)")
     p.add_argument("--out", type=Path, default=Path("runs/latest"))
@@ -78,17 +86,12 @@ def evaluate_parser() -> argparse.ArgumentParser:
 
 def _evaluate(argv: list[str]) -> int:
     args = evaluate_parser().parse_args(argv)
-    if not args.model.is_file():
-        return _fail(f"model file {args.model} does not exist")
     from train.data import load_mnist
     from train.run import evaluate_saved
 
     mnist = load_mnist(args.data_dir)
     out = args.out or args.model.parent / "evaluation"
-    try:
-        metrics = evaluate_saved(args.model, mnist, out)
-    except (ValueError, OSError) as exc:
-        return _fail(f"{args.model} is not a readable Keras model ({exc})")
+    metrics = evaluate_saved(args.model, mnist, out)
     print(f"test accuracy {metrics['test_accuracy']:.4%} ({metrics['errors']} errors); "
           f"reports in {out}")
     return 0
@@ -103,10 +106,12 @@ def _train(argv: list[str]) -> int:
     mnist = load_mnist(args.data_dir)
     print(f"MNIST from {mnist.source}")
     recipe = Recipe(epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer,
-                    learning_rate=args.learning_rate, augment=args.augment, seed=args.seed,
-                    patience=args.patience)
+                    learning_rate=args.learning_rate, augment=args.augment,
+                    augment_strength=args.augment_strength, seed=args.seed,
+                    patience=args.patience, lr_patience=args.lr_patience)
     metrics = train_and_report(mnist, arch=args.arch, recipe=recipe, out=args.out,
-                               val_split=args.val_split, loop=args.loop, limit_n=args.limit)
+                               val_split=args.val_split, loop=args.loop, limit_n=args.limit,
+                               init_from=args.init_from)
     print(format_per_class(metrics["per_class"]))
     print(f"{args.arch}: test accuracy {metrics['test_accuracy']:.4%} "
           f"(validation {metrics['val_accuracy']:.4%}), {metrics['params']:,} parameters, "
@@ -125,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         if argv[:1] == ["evaluate"]:
             return _evaluate(argv[1:])
         return _train(argv)
-    except DataError as exc:
+    except (DataError, ModelFileError) as exc:
         return _fail(str(exc))
     except KeyboardInterrupt:
         return _fail("interrupted")

@@ -26,6 +26,7 @@ class Recipe:
     optimizer: str = "adam"
     learning_rate: float = 1e-3
     augment: bool = True
+    augment_strength: float = 1.0  # scales every augmentation range (see train.augment)
     seed: int = 42
     patience: int = 6  # epochs without val_loss improvement before stopping
     lr_patience: int = 2  # epochs without improvement before halving the learning rate
@@ -57,7 +58,7 @@ def datasets(train: Split, val: Split, recipe: Recipe) -> tuple[tf.data.Dataset,
         .batch(recipe.batch_size)
     )
     if recipe.augment:
-        train_ds = augment_dataset(train_ds, recipe.seed)
+        train_ds = augment_dataset(train_ds, recipe.seed, recipe.augment_strength)
     val_ds = tf.data.Dataset.from_tensor_slices((val.x, val.y)).batch(512)
     return train_ds.prefetch(2), val_ds.prefetch(2)
 

@@ -15,8 +15,18 @@ import tensorflow as tf
 from train import models
 from train.augment import augment_dataset
 from train.data import Mnist, Split, split_validation
+from train.errors import ModelFileError
 from train.fit import Recipe, compile_model, fit_custom, fit_keras, strategy
 from train.report import write_reports
+
+
+def load_saved(path: Path) -> keras.Model:
+    if not path.is_file():
+        raise ModelFileError(f"model file {path} does not exist; train one with python -m train")
+    try:
+        return keras.models.load_model(path)
+    except Exception as exc:  # Keras raises ValueError, OSError, zipfile errors...
+        raise ModelFileError(f"{path} is not a readable Keras model ({exc})") from exc
 
 
 def versions() -> dict[str, str]:
@@ -41,17 +51,19 @@ def augmented_samples(train: Split, recipe: Recipe, n: int = 40) -> tuple[np.nda
     if not recipe.augment:
         return train.x[:n], train.y[:n]
     small = tf.data.Dataset.from_tensor_slices((train.x[:n], train.y[:n])).batch(n)
-    x, y = next(iter(augment_dataset(small, recipe.seed)))
+    x, y = next(iter(augment_dataset(small, recipe.seed, recipe.augment_strength)))
     return x.numpy(), y.numpy()
 
 
 def train_and_report(mnist: Mnist, *, arch: str, recipe: Recipe, out: Path, val_split: float,
-                     loop: str = "fit", limit_n: int | None = None) -> dict:
+                     loop: str = "fit", limit_n: int | None = None,
+                     init_from: Path | None = None) -> dict:
+    """Train (from scratch, or warm-started from ``init_from``) and write every report."""
     make_deterministic(recipe.seed)
     train, val = split_validation(limit(mnist.train, limit_n), val_split, recipe.seed)
     test = limit(mnist.test, limit_n)
     with strategy().scope():
-        model = models.build(arch)
+        model = load_saved(init_from) if init_from else models.build(arch)
         compile_model(model, recipe)
     started = time.perf_counter()
     fit = fit_keras if loop == "fit" else fit_custom
@@ -77,6 +89,7 @@ def train_and_report(mnist: Mnist, *, arch: str, recipe: Recipe, out: Path, val_
         y_samples=y_samples,
         extra={
             "arch": arch,
+            "init_from": str(init_from) if init_from else None,
             "params": int(model.count_params()),
             "train_seconds": round(train_seconds, 1),
             "epochs_run": len(history["loss"]),
@@ -96,7 +109,7 @@ def train_and_report(mnist: Mnist, *, arch: str, recipe: Recipe, out: Path, val_
 
 def evaluate_saved(model_path: Path, mnist: Mnist, out: Path) -> dict:
     """Re-evaluate a saved .keras model on the full test set, writing the same reports."""
-    model = keras.models.load_model(model_path)
+    model = load_saved(model_path)
     probs = model.predict(mnist.test.x, batch_size=1024, verbose=0)
     return write_reports(
         out, x_test=mnist.test.x, y_test=mnist.test.y, probs=probs, history=None,
