@@ -125,7 +125,9 @@ def ink_is_dark(gray: np.ndarray, where: np.ndarray | None = None) -> bool:
     """
     pixels = gray if where is None else gray[where]
     lo, med, hi = np.percentile(pixels, (0.5, 50, 99.5))
-    return (med - lo) >= (hi - med)
+    # Dark ink is the rule; light strokes must stand out clearly (an empty sheet's noise has
+    # two equal tails, and reading it inverted would make its edges look like ink).
+    return not (hi - med > max(24.0, 1.5 * (med - lo)))
 
 
 def paper_region(small: np.ndarray) -> np.ndarray:
@@ -176,13 +178,15 @@ def _paper_estimate(paper_like: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return cv2.GaussianBlur(paper, (k, k), 0), region
 
 
-def ink_map(gray: np.ndarray) -> np.ndarray:
+def ink_map(gray: np.ndarray) -> tuple[np.ndarray, float]:
     """Ink strength 0..255 relative to the local paper brightness (flat-field corrected).
 
     The paper is estimated by closing away the strokes on a small copy; dividing by it removes
     gradients, shadows and vignetting, so one threshold works across the frame. Only the sheet
     is searched: a textured table or a hand around it is not ink. The ink's polarity is judged
     on the sheet alone, since a dark table may cover more of the frame than the sheet does.
+    Also returns the paper's own noise on the same 0..255 scale (a robust sigma: dim paper
+    makes relative noise larger).
     """
     h, w = gray.shape
     paper, region = _paper_estimate(gray)
@@ -199,17 +203,21 @@ def ink_map(gray: np.ndarray) -> np.ndarray:
     contrast = (paper - smooth) / np.maximum(paper, 16.0)
     if on_sheet is not None:
         contrast *= on_sheet
-    return np.clip(contrast * 255.0, 0, 255).astype(np.uint8)
+    # Signed deviations: ink only lengthens one tail, so the MAD stays the paper's noise.
+    sample = contrast[::4, ::4]
+    noise = 1.4826 * float(np.median(np.abs(sample - np.median(sample)))) * 255.0
+    return np.clip(contrast * 255.0, 0, 255).astype(np.uint8), noise
 
 
-def threshold_ink(ink: np.ndarray) -> np.ndarray:
+def threshold_ink(ink: np.ndarray, noise: float = 0.0) -> np.ndarray:
     """Hysteresis threshold: Otsu's level for sure ink, half of it to follow faint strokes.
 
-    A floor above the paper's own texture keeps blank paper blank (Otsu alone always splits).
+    A floor above the paper's own texture and noise keeps blank paper blank (Otsu alone always
+    splits).
     """
     median = float(np.median(ink))
     spread = float(np.median(np.abs(ink.astype(np.float32) - median)))
-    floor = max(40.0, median + 8.0 * spread)
+    floor = max(40.0, median + 8.0 * spread, 6.0 * noise)
     otsu, _ = cv2.threshold(ink, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     strong_level = max(float(otsu), floor)
     weak_level = max(strong_level * 0.5, floor * 0.75)
@@ -433,6 +441,8 @@ def _cut_by_border(blob: _Blob, labels: np.ndarray, stroke: float) -> bool:
         or bool(top and bottom and top + bottom > 4 * stroke)
         or bool(left and right and left + right > 4 * stroke)
         or sum(span > 0 for span in (top, bottom, left, right)) > 2
+        # filling a corner of the frame: a shadow, a paper corner
+        or (max(top, bottom) > 0.5 * blob.w and max(left, right) > 0.5 * blob.h)
     )
 
 
@@ -464,8 +474,9 @@ def extract_digits(
         gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA
     )
     wh, ww = work.shape
-    ink, had_lines = remove_ruled_lines(ink_map(work))
-    mask = threshold_ink(ink)
+    ink, noise = ink_map(work)
+    ink, had_lines = remove_ruled_lines(ink)
+    mask = threshold_ink(ink, noise)
     full_mask = mask if scale == 1.0 else cv2.resize(mask, (w, h), interpolation=cv2.INTER_NEAREST)
 
     def nothing(reason: str) -> Extraction:
