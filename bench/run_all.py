@@ -185,7 +185,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--memory-requests", type=int, default=10_000)
     parser.add_argument("--memory-budget-s", type=float, default=300.0,
                         help="longest top-up towards --memory-requests, s (0: no cap)")
-    parser.add_argument("--startups", type=int, default=3)
+    parser.add_argument("--startups", type=int, default=5)
     parser.add_argument("--calls", type=int, default=2000, help="calls per fast engine")
     parser.add_argument("--predict-calls", type=int, default=200, help="model.predict calls")
     parser.add_argument("--doc", type=Path, default=REPO / "docs" / "BENCHMARKS.md")

@@ -10,7 +10,6 @@ on free; two arenas are plenty for the two worker threads that do CPU work.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import logging
 
 log = logging.getLogger(__name__)
@@ -25,8 +24,8 @@ ARENAS = 2
 def return_big_buffers_to_os() -> bool:
     """Tune glibc's malloc (call before threads start); False where there is no glibc."""
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
+        # The interpreter's own symbols include libc's; ctypes.util would cost a subprocess import.
+        mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):  # musl, macOS: their allocators behave differently
         return False
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
