@@ -350,14 +350,31 @@ def _border_spans(labels: np.ndarray, blob: _Blob) -> list[int]:
     return spans
 
 
+def _loops(piece: np.ndarray, min_area: int) -> int:
+    """How many holes of at least ``min_area`` px the shape (ink > 50%) encloses."""
+    contours, hierarchy = cv2.findContours(
+        (piece > 127).astype(np.uint8), cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE
+    )
+    if hierarchy is None:
+        return 0
+    return sum(
+        1
+        for contour, (_, _, _, parent) in zip(contours, hierarchy[0], strict=True)
+        if parent >= 0 and cv2.contourArea(contour) >= min_area
+    )
+
+
 def _adjust_stroke(piece: np.ndarray, scale: float) -> np.ndarray:
     """Grow thin strokes (and thin very thick ones) so that after scaling they are MNIST-wide."""
     width_after = stroke_width(piece > 127) * scale
     if width_after < MNIST_STROKE_PX * 0.8:
         grow = round((MNIST_STROKE_PX - width_after) / scale / 2)
-        if grow > 0:
-            k = 2 * grow + 1
-            return cv2.dilate(piece, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+        loops = _loops(piece, min_area=(2 * grow) ** 2)
+        # Grow as far as wanted, but never so far that a loop (a 6's, a narrow 0's) fills in.
+        for g in range(grow, 0, -1):
+            grown = cv2.dilate(piece, _disk(2 * g + 1))
+            if _loops(grown, min_area=1) >= loops:
+                return grown
     elif width_after > MNIST_STROKE_PX * 1.8:
         shrink = round((width_after - MNIST_STROKE_PX * 1.4) / scale / 2)
         if shrink > 0:
