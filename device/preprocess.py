@@ -123,7 +123,7 @@ def ink_is_dark(gray: np.ndarray, where: np.ndarray | None = None) -> bool:
     whichever side of the median reaches further is the ink. ``where`` (bool, same shape)
     limits the count to the sheet when one was found.
     """
-    pixels = gray if where is None else gray[where]
+    pixels = (gray if where is None else gray[where])[::3]
     lo, med, hi = np.percentile(pixels, (0.5, 50, 99.5))
     # Dark ink is the rule; light strokes must stand out clearly (an empty sheet's noise has
     # two equal tails, and reading it inverted would make its edges look like ink).
@@ -215,8 +215,9 @@ def threshold_ink(ink: np.ndarray, noise: float = 0.0) -> np.ndarray:
     A floor above the paper's own texture and noise keeps blank paper blank (Otsu alone always
     splits).
     """
-    median = float(np.median(ink))
-    spread = float(np.median(np.abs(ink.astype(np.float32) - median)))
+    sample = ink[::2, ::2].astype(np.float32)  # statistics of the paper: a quarter is plenty
+    median = float(np.median(sample))
+    spread = float(np.median(np.abs(sample - median)))
     floor = max(40.0, median + 8.0 * spread, 6.0 * noise)
     otsu, _ = cv2.threshold(ink, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     strong_level = max(float(otsu), floor)
