@@ -189,15 +189,19 @@ def ink_map(gray: np.ndarray) -> tuple[np.ndarray, float]:
     makes relative noise larger).
     """
     h, w = gray.shape
-    paper, region = _paper_estimate(gray)
-    on_sheet = None
-    if not region.all():
-        on_sheet = cv2.resize(region.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST)
+
+    def full_size(region: np.ndarray) -> np.ndarray | None:
+        if region.all():
+            return None
+        return cv2.resize(region.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST)
+
     paper_like = gray
+    paper, region = _paper_estimate(paper_like)
+    on_sheet = full_size(region)
     if not ink_is_dark(gray, None if on_sheet is None else on_sheet > 0):
         paper_like = 255 - gray
         paper, region = _paper_estimate(paper_like)
-        on_sheet = None
+        on_sheet = full_size(region)
     paper = cv2.resize(paper, (w, h), interpolation=cv2.INTER_LINEAR).astype(np.float32)
     smooth = cv2.GaussianBlur(paper_like, (3, 3), 0).astype(np.float32)
     contrast = (paper - smooth) / np.maximum(paper, 16.0)
