@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from device.reader import DigitReader
+from device.reader import DigitReader, DigitReading, _resolve_joins
 from device.runtime import DigitModel, load_interpreter_class
 from device.sidecar import ModelError, Sidecar
 from tests.camera_like import mnist_test, paper_frame
@@ -177,3 +177,17 @@ def test_reader_says_why_when_there_is_no_digit(model: DigitModel) -> None:
     reading = DigitReader(model).read(blank)
     assert reading.digits == [] and reading.digit is None and reading.number is None
     assert reading.reason and "no ink" in reading.reason
+
+
+def _reading(digit: int, confidence: float, x: int) -> DigitReading:
+    return DigitReading(digit, confidence, [confidence] * 10, (x, 0, 10, 10))
+
+
+def test_a_join_wins_only_when_the_model_is_surer_of_one_digit() -> None:
+    pieces = [_reading(6, 0.55, 0), _reading(1, 0.98, 10), _reading(2, 0.99, 30)]
+    sure_four = {0: _reading(4, 0.97, 0)}  # a 4 whose stem missed its bar
+    assert [d.digit for d in _resolve_joins(pieces, sure_four)] == [4, 2]
+    unsure = {0: _reading(4, 0.6, 0)}  # not sure as one digit: keep the two readings
+    assert [d.digit for d in _resolve_joins(pieces, unsure)] == [6, 1, 2]
+    clear_pair = [_reading(4, 0.99, 0), _reading(1, 0.99, 10)]  # "41" written clearly
+    assert [d.digit for d in _resolve_joins(clear_pair, {0: _reading(4, 0.95, 0)})] == [4, 1]
