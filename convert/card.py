@@ -11,7 +11,6 @@ from train.report import format_per_class
 def render(card: dict) -> str:
     m = card["metrics"]
     t = m.get("training", {})
-    recipe = t.get("recipe", {})
     src = card["source"]
     lines = [
         f"# Model card: `{card['model_file']}`",
@@ -33,8 +32,8 @@ def render(card: dict) -> str:
         f"| agreement with the float model | {m['agreement_with_keras']:.2%} |",
         f"| validation accuracy (model selection) | {t.get('val_accuracy', float('nan')):.2%} |",
         f"| median time per digit (1 thread, workstation) | {m['median_us_per_digit']:.0f} µs |",
-        f"| training time | {t.get('train_seconds', 0):.0f} s for {t.get('epochs_run', '?')} "
-        "epochs on a 2-core CPU |",
+        f"| training time | {t.get('train_seconds', 0):.0f} s for {t.get('epochs_run', 0)} epochs "
+        "on a 2-core CPU |",
         f"| sha256 | `{card['sha256']}` |",
         "",
         "## Data",
@@ -46,13 +45,8 @@ def render(card: dict) -> str:
         "",
         "## Recipe",
         "",
-        f"Optimizer {recipe.get('optimizer')} at {recipe.get('learning_rate')}, batch "
-        f"{recipe.get('batch_size')}, at most {recipe.get('epochs')} epochs with early stopping "
-        f"(patience {recipe.get('patience')}) and the learning rate halved after "
-        f"{recipe.get('lr_patience')} epochs without improvement, both on validation loss. "
-        f"Augmentation {'on' if recipe.get('augment') else 'off'}: rotations up to 12°, zoom "
-        "±12%, shifts up to 10%, and stroke thickening or thinning. Seed "
-        f"{recipe.get('seed')}, op determinism on. TensorFlow {src.get('tensorflow_version')}, "
+        *_phases(t.get("phases", [])),
+        f"Seed {t.get('seed')}, op determinism on. TensorFlow {src.get('tensorflow_version')}, "
         f"Keras {src.get('keras_version')}.",
         "",
         "## Input contract",
@@ -84,6 +78,24 @@ def render(card: dict) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _phases(phases: list[dict]) -> list[str]:
+    lines = []
+    for number, phase in enumerate(phases, 1):
+        r = phase.get("recipe") or {}
+        augment = ("augmentation on (rotations up to 12°, zoom ±12%, shifts up to 10%, stroke "
+                   f"thickening or thinning, strength {r.get('augment_strength', 1.0)})"
+                   if r.get("augment") else "no augmentation")
+        start = "warm-started from the previous phase" if phase.get("init_from") else "from scratch"
+        lines += [
+            f"- Phase {number}, {start}: {r.get('optimizer')} at {r.get('learning_rate')}, batch "
+            f"{r.get('batch_size')}, at most {r.get('epochs')} epochs with early stopping "
+            f"(patience {r.get('patience')}) and learning-rate halving (after "
+            f"{r.get('lr_patience')} epochs) on validation loss; {augment}. Ran "
+            f"{phase.get('epochs_run')} epochs in {phase.get('train_seconds') or 0:.0f} s.",
+        ]
+    return [*lines, ""]
 
 
 def write_card(sidecar_path: Path, out: Path | None = None) -> Path:

@@ -25,15 +25,37 @@ def load_keras(path: Path) -> keras.Model:
         raise ConversionError(str(exc)) from exc
 
 
-def source_metrics(model_path: Path) -> dict:
-    """The training run's metrics.json beside the model, when there is one."""
+def _read_metrics(model_path: Path) -> dict:
     path = model_path.parent / "metrics.json"
-    if not path.is_file():
-        return {}
-    metrics = json.loads(path.read_text())
-    keep = ("arch", "params", "train_seconds", "epochs_run", "val_accuracy", "test_accuracy",
-            "seed", "recipe", "data_checksum", "versions")
-    return {k: metrics[k] for k in keep if k in metrics}
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def training_phases(model_path: Path) -> list[dict]:
+    """Every training phase behind a model, first to last, following warm starts."""
+    metrics = _read_metrics(model_path)
+    if not metrics:
+        return []
+    own = metrics.get("phases") or [{k: metrics.get(k) for k in
+                                     ("recipe", "init_from", "epochs_run", "train_seconds")}]
+    origin = own[0].get("init_from")
+    # A phase warm-started inside the same run points into that run's folder.
+    if origin and Path(origin).parent != model_path.parent:
+        return training_phases(Path(origin)) + own
+    return own
+
+
+def source_metrics(model_path: Path) -> dict:
+    """The training run's metrics.json beside the model, with every phase behind it."""
+    metrics = _read_metrics(model_path)
+    keep = ("arch", "params", "val_accuracy", "test_accuracy", "seed", "data_checksum",
+            "versions")
+    found = {k: metrics[k] for k in keep if k in metrics}
+    if metrics:
+        phases = training_phases(model_path)
+        found["phases"] = phases
+        found["train_seconds"] = round(sum(p.get("train_seconds") or 0 for p in phases), 1)
+        found["epochs_run"] = sum(p.get("epochs_run") or 0 for p in phases)
+    return found
 
 
 def convert_and_verify(model_path: Path, out_dir: Path, quant: str, mnist: Mnist,

@@ -54,7 +54,7 @@ def test_unknown_architecture_names_the_choices() -> None:
 def short_run(tmp_path_factory, mnist_dir: Path) -> Path:
     out = tmp_path_factory.mktemp("run")
     result = run_cli("--arch", "keras-convnet", "--limit", "1500", "--epochs", "2",
-                     "--data-dir", str(mnist_dir), "--out", str(out))
+                     "--clean-epochs", "1", "--data-dir", str(mnist_dir), "--out", str(out))
     assert result.returncode == 0, result.stderr[-2000:]
     return out
 
@@ -71,6 +71,11 @@ def test_short_run_writes_every_artifact(short_run: Path) -> None:
     assert set(metrics["per_class"]["3"]) == {"precision", "recall", "f1", "support"}
     history = json.loads((short_run / "history.json").read_text())
     assert len(history["loss"]) == len(history["val_loss"]) == metrics["epochs_run"]
+    # Augmented training, then the clean low-rate phase warm-started from it.
+    first, clean = metrics["phases"]
+    assert first["recipe"]["augment"] and not clean["recipe"]["augment"]
+    assert clean["init_from"].endswith("phase1.keras")
+    assert clean["recipe"]["learning_rate"] < first["recipe"]["learning_rate"]
     # Even two epochs on 1,350 digits must learn something.
     assert metrics["test_accuracy"] > 0.5
 

@@ -60,6 +60,9 @@ def train_parser() -> argparse.ArgumentParser:
                    help="scale of the augmentation ranges (default %(default)s)")
     p.add_argument("--lr-patience", type=_positive_int, default=defaults.lr_patience,
                    help="epochs without val_loss improvement before halving the learning rate")
+    p.add_argument("--clean-epochs", type=int, default=defaults.clean_epochs,
+                   help="after augmented training, epochs on undistorted digits at a low "
+                   "learning rate (default %(default)s; 0 turns the phase off)")
     p.add_argument("--patience", type=_positive_int, default=defaults.patience,
                    help="early-stopping patience in epochs on validation loss")
     p.add_argument("--limit", type=_positive_int, default=None,
@@ -108,7 +111,8 @@ def _train(argv: list[str]) -> int:
     recipe = Recipe(epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer,
                     learning_rate=args.learning_rate, augment=args.augment,
                     augment_strength=args.augment_strength, seed=args.seed,
-                    patience=args.patience, lr_patience=args.lr_patience)
+                    patience=args.patience, lr_patience=args.lr_patience,
+                    clean_epochs=args.clean_epochs)
     metrics = train_and_report(mnist, arch=args.arch, recipe=recipe, out=args.out,
                                val_split=args.val_split, loop=args.loop, limit_n=args.limit,
                                init_from=args.init_from)

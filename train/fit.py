@@ -7,7 +7,7 @@ best weights restored) and return the same history dictionary.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import keras
 import numpy as np
@@ -32,6 +32,16 @@ class Recipe:
     lr_patience: int = 2  # epochs without improvement before halving the learning rate
     lr_factor: float = 0.5
     min_lr: float = 1e-5
+    # After augmented training: a few epochs on undistorted digits at a low learning rate
+    # re-fit the BatchNorm statistics and the classifier to the digits the model will see.
+    clean_epochs: int = 3
+    clean_learning_rate: float = 1e-4
+
+
+def clean_pass(recipe: Recipe) -> Recipe:
+    """The recipe of the final phase on undistorted digits."""
+    return replace(recipe, augment=False, epochs=recipe.clean_epochs, patience=2,
+                   learning_rate=recipe.clean_learning_rate, clean_epochs=0)
 
 
 def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimizer:

@@ -16,7 +16,7 @@ from train import models
 from train.augment import augment_dataset
 from train.data import Mnist, Split, split_validation
 from train.errors import ModelFileError
-from train.fit import Recipe, compile_model, fit_custom, fit_keras, strategy
+from train.fit import Recipe, clean_pass, compile_model, fit_custom, fit_keras, strategy
 from train.report import write_reports
 
 
@@ -55,22 +55,43 @@ def augmented_samples(train: Split, recipe: Recipe, n: int = 40) -> tuple[np.nda
     return x.numpy(), y.numpy()
 
 
-def train_and_report(mnist: Mnist, *, arch: str, recipe: Recipe, out: Path, val_split: float,
-                     loop: str = "fit", limit_n: int | None = None,
-                     init_from: Path | None = None) -> dict:
-    """Train (from scratch, or warm-started from ``init_from``) and write every report."""
+def _fit_phase(train: Split, val: Split, *, arch: str, recipe: Recipe, loop: str,
+               init_from: Path | None) -> tuple[keras.Model, dict[str, list], dict]:
+    """One training phase from a fresh seed: build (or load) the model, compile, fit."""
     make_deterministic(recipe.seed)
-    train, val = split_validation(limit(mnist.train, limit_n), val_split, recipe.seed)
-    test = limit(mnist.test, limit_n)
     with strategy().scope():
         model = load_saved(init_from) if init_from else models.build(arch)
         compile_model(model, recipe)
     started = time.perf_counter()
-    fit = fit_keras if loop == "fit" else fit_custom
-    history = fit(model, train, val, recipe)
-    train_seconds = time.perf_counter() - started
+    history = (fit_keras if loop == "fit" else fit_custom)(model, train, val, recipe)
+    phase = {"recipe": asdict(recipe), "init_from": str(init_from) if init_from else None,
+             "epochs_run": len(history["loss"]),
+             "train_seconds": round(time.perf_counter() - started, 1)}
+    return model, history, phase
 
+
+def train_and_report(mnist: Mnist, *, arch: str, recipe: Recipe, out: Path, val_split: float,
+                     loop: str = "fit", limit_n: int | None = None,
+                     init_from: Path | None = None) -> dict:
+    """Train (from scratch, or warm-started from ``init_from``) and write every report.
+
+    An augmented recipe ends with ``recipe.clean_epochs`` on undistorted digits at a low
+    learning rate, warm-started from the first phase exactly as ``--init-from`` would.
+    """
+    train, val = split_validation(limit(mnist.train, limit_n), val_split, recipe.seed)
+    test = limit(mnist.test, limit_n)
     out.mkdir(parents=True, exist_ok=True)
+    model, history, phase = _fit_phase(train, val, arch=arch, recipe=recipe, loop=loop,
+                                       init_from=init_from)
+    phases = [phase]
+    if recipe.augment and recipe.clean_epochs:
+        model.save(out / "phase1.keras")
+        model, clean_history, phase = _fit_phase(train, val, arch=arch, loop=loop,
+                                                 recipe=clean_pass(recipe),
+                                                 init_from=out / "phase1.keras")
+        history = {k: v + clean_history.get(k, []) for k, v in history.items()}
+        phases.append(phase)
+
     model.save(out / "model.keras")
     lines: list[str] = []
     model.summary(print_fn=lambda line, **_: lines.append(line))
@@ -91,8 +112,9 @@ def train_and_report(mnist: Mnist, *, arch: str, recipe: Recipe, out: Path, val_
             "arch": arch,
             "init_from": str(init_from) if init_from else None,
             "params": int(model.count_params()),
-            "train_seconds": round(train_seconds, 1),
+            "train_seconds": round(sum(p["train_seconds"] for p in phases), 1),
             "epochs_run": len(history["loss"]),
+            "phases": phases,
             "val_accuracy": round(float((val_probs.argmax(1) == val.y).mean()), 6),
             "train_size": len(train),
             "val_size": len(val),
