@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from train.data import read_idx_images
+from train.data import read_idx_images, read_idx_labels
 
 PHOTO_SIZE = (1920, 1080)  # width, height
 DIGIT_INDEX = 1  # MNIST t10k #1 is a 2
@@ -28,6 +28,14 @@ def mnist_test_images(mnist_dir: Path) -> np.ndarray:
     raise SystemExit(
         f"no MNIST test images in {mnist_dir}; pass --mnist-dir or set MNIST_DATA_DIR"
     )
+
+
+def digit_label(mnist_dir: Path) -> int:
+    """The true digit drawn in both uploads."""
+    for name in ("t10k-labels-idx1-ubyte.gz", "t10k-labels-idx1-ubyte"):
+        if (mnist_dir / name).is_file():
+            return int(read_idx_labels(mnist_dir / name)[DIGIT_INDEX])
+    raise SystemExit(f"no MNIST test labels in {mnist_dir}; pass --mnist-dir")
 
 
 def default_mnist_dir() -> Path:

@@ -27,7 +27,7 @@ sys.path.insert(0, str(REPO))
 
 from bench import servers  # noqa: E402
 from bench.http_load import run_wrk, wrk_available  # noqa: E402
-from bench.images import default_mnist_dir, write_uploads  # noqa: E402
+from bench.images import default_mnist_dir, digit_label, write_uploads  # noqa: E402
 
 OUT = REPO / "bench" / "out"
 PACKAGES = ["tensorflow", "keras", "ai-edge-litert", "numpy", "opencv-python-headless", "pillow",
@@ -102,16 +102,21 @@ def commands(args: argparse.Namespace) -> dict:
     }
 
 
-def startup(args: argparse.Namespace) -> dict[str, list[float]]:
+def startup(args: argparse.Namespace) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Wall seconds and CPU seconds from process start to the first /readyz 200, per service."""
     times: dict[str, list[float]] = {"product": [], "baseline": []}
+    cpu: dict[str, list[float]] = {"product": [], "baseline": []}
     for i in range(args.startups):
         for name, command in commands(args).items():
             port = servers.free_port()
             server = servers.start(name, command(port), port, OUT / "logs" / f"{name}_start.log")
             server.stop()
+            time.sleep(1)  # let the stopped process's teardown finish before the next start
             times[name].append(round(server.ready_s, 3))
-            log(f"start-up {i + 1}/{args.startups}: {name} ready in {server.ready_s:.2f} s")
-    return times
+            cpu[name].append(round(server.ready_cpu_s, 3))
+            log(f"start-up {i + 1}/{args.startups}: {name} ready in {server.ready_s:.2f} s "
+                f"({server.ready_cpu_s:.2f} s of CPU)")
+    return times, cpu
 
 
 def answer(server: servers.Server, upload: Path) -> dict:
@@ -183,7 +188,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--mnist-dir", type=Path, default=default_mnist_dir())
     parser.add_argument("--duration", type=float, default=15.0, help="seconds per wrk run")
     parser.add_argument("--memory-requests", type=int, default=10_000)
-    parser.add_argument("--memory-budget-s", type=float, default=300.0,
+    parser.add_argument("--memory-budget-s", type=float, default=240.0,
                         help="longest top-up towards --memory-requests, s (0: no cap)")
     parser.add_argument("--startups", type=int, default=5)
     parser.add_argument("--calls", type=int, default=2000, help="calls per fast engine")
@@ -212,8 +217,9 @@ def main(argv: list[str] | None = None) -> None:
     uploads = write_uploads(OUT / "uploads", args.mnist_dir)
     results["uploads"] = {k: {"file": p.name, "bytes": p.stat().st_size}
                           for k, p in uploads.items()}
+    results["uploads_digit"] = digit_label(args.mnist_dir)
     results["inference"] = inference(args)
-    results["startup_s"] = startup(args)
+    results["startup_s"], results["startup_cpu_s"] = startup(args)
     results["http"] = {}
     for name, command in commands(args).items():
         port = servers.free_port()

@@ -113,6 +113,7 @@ class Server:
     port: int
     ready_s: float
     log: Path
+    ready_cpu_s: float = 0.0  # CPU time the process had used when it became ready
 
     @property
     def url(self) -> str:
@@ -149,4 +150,5 @@ def start(name: str, command: list[str], port: int, log: Path) -> Server:
             process.kill()
             raise RuntimeError(f"{name} not ready after {READY_TIMEOUT_S} s; see {log}")
         time.sleep(0.01)
-    return Server(name, process, port, time.perf_counter() - started, log)
+    ready_s = time.perf_counter() - started
+    return Server(name, process, port, ready_s, log, cpu_seconds(process.pid))
