@@ -158,6 +158,8 @@ def paper_region(small: np.ndarray) -> np.ndarray:
     contact = np.bincount(edge, minlength=n)
     surroundings = contact >= 0.1 * len(edge)
     surroundings[0] = False
+    for i in np.flatnonzero(surroundings):  # and are wide, where a stroke is thin
+        surroundings[i] = stroke_width(labels == i) >= 0.1 * min(h, w)
     region = ~surroundings[labels]
     # Only a sheet that clearly stands out from its surroundings limits the search.
     if not 0.1 < region.mean() < 0.9:
