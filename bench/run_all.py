@@ -121,7 +121,8 @@ def startup(args: argparse.Namespace) -> tuple[dict[str, list[float]], dict[str,
 
 def answer(server: servers.Server, upload: Path) -> dict:
     status, body = servers.post_image(server.url, upload)
-    return {"status": status, "digit": body.get("digit"), "confidence": body.get("confidence")}
+    return {"status": status, "digit": body.get("digit"), "confidence": body.get("confidence"),
+            "timings_ms": body.get("timings_ms")}  # the product reports its stages
 
 
 def serve_and_load(name: str, command: list[str], port: int, uploads: dict[str, Path],
