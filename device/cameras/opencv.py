@@ -26,8 +26,8 @@ class OpenCVCamera(Camera):
         capture = cv2.VideoCapture(self.source)
         if not capture.isOpened():
             capture.release()
-            hint = "is it plugged in and free?" if isinstance(self.source, int) else ""
-            raise CameraError(f"{self.name}: cannot be opened {hint}".rstrip())
+            hint = "; is it plugged in and free?" if isinstance(self.source, int) else ""
+            raise CameraError(f"{self.name}: cannot be opened{hint}")
         self._capture = capture
 
     def _grab(self) -> np.ndarray | None:
