@@ -40,9 +40,11 @@ model: $(VENV)/.installed-all
 	cp runs/default/model.keras models/digitnet.keras
 	$(PY) -m convert card models/digitnet_int8.json
 
-## Train every registered architecture with one recipe and write docs/ARCHITECTURES.md.
+## Train every registered architecture with one recipe and write docs/ARCHITECTURES.md
+## (2 epochs each fits a 2-core CPU's afternoon; raise COMPARE_EPOCHS where there is time).
+COMPARE_EPOCHS ?= 2
 compare: $(VENV)/.installed-all
-	$(PY) -m convert compare --out runs/compare --doc docs/ARCHITECTURES.md
+	$(PY) -m convert compare --epochs $(COMPARE_EPOCHS) --out runs/compare --doc docs/ARCHITECTURES.md
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache
