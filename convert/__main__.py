@@ -59,6 +59,7 @@ def _evaluate(argv: list[str]) -> int:
     args = p.parse_args(argv)
     from convert.evaluate import evaluate_tflite
     from convert.pipeline import load_keras
+    from device.sidecar import ModelError
     from train.data import load_mnist
     from train.report import format_per_class
 
@@ -71,7 +72,7 @@ def _evaluate(argv: list[str]) -> int:
     try:
         metrics = evaluate_tflite(args.model, mnist.test.x, mnist.test.y, keras_probs,
                                   threads=args.threads)
-    except (ValueError, RuntimeError) as exc:
+    except (ValueError, RuntimeError, ModelError) as exc:
         raise ConversionError(f"{args.model} is not a loadable TFLite model ({exc})") from exc
     if args.json:
         print(json.dumps(metrics, indent=2))

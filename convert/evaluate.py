@@ -7,13 +7,17 @@ from pathlib import Path
 
 import numpy as np
 
+from device.runtime import dequantize, quantize
 from train.report import classification_metrics
 
 BATCH = 500
 
 
 class TFLiteClassifier:
-    """A LiteRT interpreter that takes float images in [0, 1] whatever the model's input type."""
+    """A LiteRT interpreter that takes float images in [0, 1] whatever the model's input type.
+
+    Unlike device.runtime.DigitModel it needs no sidecar: it is what writes the sidecar's figures.
+    """
 
     def __init__(self, model: Path | bytes, threads: int = 1) -> None:
         from ai_edge_litert.interpreter import Interpreter
@@ -31,25 +35,11 @@ class TFLiteClassifier:
             self.interpreter.allocate_tensors()
             self.batch = batch
 
-    def _quantize(self, x: np.ndarray) -> np.ndarray:
-        dtype = self.input["dtype"]
-        if np.issubdtype(dtype, np.integer):
-            scale, zero_point = self.input["quantization"]
-            info = np.iinfo(dtype)
-            return np.clip(np.round(x / scale + zero_point), info.min, info.max).astype(dtype)
-        return x.astype(dtype)
-
-    def _dequantize(self, y: np.ndarray) -> np.ndarray:
-        if np.issubdtype(y.dtype, np.integer):
-            scale, zero_point = self.output["quantization"]
-            return (y.astype(np.float32) - zero_point) * scale
-        return y.astype(np.float32)
-
     def probabilities(self, x: np.ndarray) -> np.ndarray:
         self._resize(len(x))
-        self.interpreter.set_tensor(self.input["index"], self._quantize(x))
+        self.interpreter.set_tensor(self.input["index"], quantize(x, self.input))
         self.interpreter.invoke()
-        return self._dequantize(self.interpreter.get_tensor(self.output["index"]))
+        return dequantize(self.interpreter.get_tensor(self.output["index"]), self.output)
 
     def predict_all(self, x: np.ndarray, batch: int = BATCH) -> np.ndarray:
         return np.concatenate([self.probabilities(x[i : i + batch])

@@ -43,7 +43,7 @@ def load_interpreter_class() -> tuple[Any, str]:
         ) from exc
 
 
-def _quantize(x: np.ndarray, details: dict) -> np.ndarray:
+def quantize(x: np.ndarray, details: dict) -> np.ndarray:
     dtype = np.dtype(details["dtype"])
     scale, zero_point = details["quantization"]
     if not np.issubdtype(dtype, np.integer):
@@ -55,7 +55,7 @@ def _quantize(x: np.ndarray, details: dict) -> np.ndarray:
     return np.clip(q, info.min, info.max).astype(dtype)
 
 
-def _dequantize(q: np.ndarray, details: dict) -> np.ndarray:
+def dequantize(q: np.ndarray, details: dict) -> np.ndarray:
     scale, zero_point = details["quantization"]
     if np.issubdtype(np.dtype(details["dtype"]), np.integer) and scale != 0:
         return (q.astype(np.float32) - zero_point) * np.float32(scale)
@@ -146,9 +146,9 @@ class DigitModel:
         return interpreter
 
     def _invoke(self, interpreter: Any, x: np.ndarray) -> np.ndarray:
-        interpreter.set_tensor(self._input["index"], _quantize(x, self._input))
+        interpreter.set_tensor(self._input["index"], quantize(x, self._input))
         interpreter.invoke()
-        return _dequantize(interpreter.get_tensor(self._output["index"]), self._output)
+        return dequantize(interpreter.get_tensor(self._output["index"]), self._output)
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         """Probabilities (N, classes) for N MNIST-style inputs (white digit on black, [0,1])."""
