@@ -96,10 +96,6 @@ def convert_and_verify(model_path: Path, out_dir: Path, quant: str, mnist: Mnist
     return tflite_path, card
 
 
-def int8_within_budget(card: dict) -> bool:
-    return card["quantization"] != "int8" or card["metrics"]["drop_pp"] <= MAX_INT8_DROP_PP
-
-
 def summary_line(card: dict) -> str:
     m = card["metrics"]
     return (f"{card['model_file']}: {card['bytes']:,} bytes, LiteRT test accuracy "

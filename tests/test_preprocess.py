@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 from pathlib import Path
 
 import cv2
@@ -12,14 +13,10 @@ import pytest
 from device.preprocess import extract_digits, stroke_width, to_gray
 from device.sidecar import ModelError
 from tests.camera_like import mnist_test, paper_frame
+from tests.conftest import SHIPPED_MODEL
 
-SIDECAR_CONTRACT = {
-    "polarity": "light_on_dark",
-    "value_range": [0, 1],
-    "canvas": 28,
-    "digit_box": 20,
-    "centering": "center_of_mass",
-}
+# The contract exactly as the convert step wrote it into the shipped sidecar.
+SIDECAR_CONTRACT = json.loads(SHIPPED_MODEL.with_suffix(".json").read_text())["preprocessing"]
 
 
 def paper(h: int = 240, w: int = 320, level: int = 215) -> np.ndarray:
