@@ -29,16 +29,28 @@ def _convert(argv: list[str]) -> int:
                    help="int8 (default): full-integer with int8 input and output")
     p.add_argument("--name", help="file stem (default: <arch>); the precision is appended")
     p.add_argument("--data-dir", help="MNIST location (for calibration and evaluation)")
+    p.add_argument("--calibration-samples", type=int, metavar="N",
+                   help="calibrate int8 on exactly N training digits (default: try "
+                   "100, 500, 1000, 2000 and 5000 and keep the best on the validation digits)")
     p.add_argument("--allow-drop", action="store_true",
                    help="keep an int8 model that loses more than 0.05 pp against float")
     args = p.parse_args(argv)
-    from convert.pipeline import MAX_INT8_DROP_PP, convert_and_verify, summary_line
+    if args.calibration_samples is not None and args.calibration_samples < 1:
+        p.error(f"--calibration-samples must be at least 1, got {args.calibration_samples}")
+    from convert.pipeline import (
+        CALIBRATION_SIZES,
+        MAX_INT8_DROP_PP,
+        convert_and_verify,
+        summary_line,
+    )
     from train.data import load_mnist
 
     if not args.model.is_file():
         raise ConversionError(f"model file {args.model} does not exist")
     mnist = load_mnist(args.data_dir)
-    path, card = convert_and_verify(args.model, args.out, args.quant, mnist, args.name)
+    sizes = (args.calibration_samples,) if args.calibration_samples else CALIBRATION_SIZES
+    path, card = convert_and_verify(args.model, args.out, args.quant, mnist, args.name,
+                                    calibration_sizes=sizes)
     print(summary_line(card))
     print(f"wrote {path} and {path.with_suffix('.json')}")
     drop = card["metrics"]["drop_pp"]

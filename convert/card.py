@@ -8,6 +8,15 @@ from pathlib import Path
 from train.report import format_per_class
 
 
+def _calibration(metrics: dict) -> str:
+    found = metrics.get("calibration")
+    if not found:
+        return ""
+    tried = ", ".join(f"{n}: {a:.2%}" for n, a in found["val_accuracy_by_samples"].items())
+    return (f"int8 ranges were calibrated on {found['samples']:,} training digits, the sample "
+            f"size whose int8 model read the validation digits best ({tried}).")
+
+
 def render(card: dict) -> str:
     m = card["metrics"]
     t = m.get("training", {})
@@ -40,8 +49,7 @@ def render(card: dict) -> str:
         "",
         "MNIST: 60,000 training digits, of which 10% (seeded) are held out for validation,",
         "early stopping and learning-rate reduction; the 10,000 test digits are used only for",
-        f"the figures above. Data checksum `{m['data_checksum'][:16]}…`. int8 ranges were",
-        "calibrated on 500 training digits.",
+        f"the figures above. Data checksum `{m['data_checksum'][:16]}…`. {_calibration(m)}",
         "",
         "## Recipe",
         "",

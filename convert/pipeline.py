@@ -8,14 +8,19 @@ from pathlib import Path
 import keras
 
 from convert import sidecar
-from convert.evaluate import evaluate_tflite
+from convert.evaluate import TFLiteClassifier, evaluate_tflite
 from convert.tflite import ConversionError, convert, representative_data
-from train.data import Mnist
+from train.data import VAL_SPLIT, Mnist, Split, split_validation
 from train.errors import ModelFileError
-from train.run import load_saved
+from train.fit import Recipe
+from train.run import limit, load_saved
 
 # Post-training int8 may cost at most this much accuracy against the float model.
 MAX_INT8_DROP_PP = 0.05
+# How many training digits calibrate the int8 ranges is a choice like any hyper-parameter, so it
+# is made on the validation digits: each size is tried, and the int8 model that reads them best
+# wins (on a tie, the larger sample, whose ranges are steadier). The test set plays no part.
+CALIBRATION_SIZES = (100, 500, 1000, 2000, 5000)
 
 
 def load_keras(path: Path) -> keras.Model:
@@ -25,14 +30,14 @@ def load_keras(path: Path) -> keras.Model:
         raise ConversionError(str(exc)) from exc
 
 
-def _read_metrics(model_path: Path) -> dict:
+def training_metrics(model_path: Path) -> dict:
     path = model_path.parent / "metrics.json"
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
 def training_phases(model_path: Path) -> list[dict]:
     """Every training phase behind a model, first to last, following warm starts."""
-    metrics = _read_metrics(model_path)
+    metrics = training_metrics(model_path)
     if not metrics:
         return []
     own = metrics.get("phases") or [{k: metrics.get(k) for k in
@@ -46,7 +51,7 @@ def training_phases(model_path: Path) -> list[dict]:
 
 def source_metrics(model_path: Path) -> dict:
     """The training run's metrics.json beside the model, with every phase behind it."""
-    metrics = _read_metrics(model_path)
+    metrics = training_metrics(model_path)
     keep = ("arch", "params", "val_accuracy", "test_accuracy", "seed", "data_checksum",
             "versions")
     found = {k: metrics[k] for k in keep if k in metrics}
@@ -58,14 +63,48 @@ def source_metrics(model_path: Path) -> dict:
     return found
 
 
+def held_out_split(mnist: Mnist, trained: dict) -> tuple[Split, Split]:
+    """The training run's own split into training and validation digits (seed, sizes and
+    --limit as its metrics.json recorded them; the defaults for a model from elsewhere)."""
+    seed = trained.get("seed", Recipe().seed)
+    n_train, n_val = trained.get("train_size"), trained.get("val_size")
+    if n_train and n_val:
+        pool = limit(mnist.train, n_train + n_val)
+        return split_validation(pool, n_val / (n_train + n_val), seed)
+    return split_validation(mnist.train, VAL_SPLIT, seed)
+
+
+def calibrate_int8(model: keras.Model, train: Split, val: Split,
+                   sizes: tuple[int, ...] = CALIBRATION_SIZES) -> tuple[bytes, dict]:
+    """The int8 flatbuffer whose calibration sample size reads the validation digits best."""
+    tried: list[tuple[float, int, bytes]] = []
+    for size in sorted({min(size, len(train)) for size in sizes}):
+        flatbuffer = convert(model, "int8", representative_data(train.x, count=size))
+        probs = TFLiteClassifier(flatbuffer).predict_all(val.x)
+        tried.append((float((probs.argmax(1) == val.y).mean()), size, flatbuffer))
+    accuracy, size, flatbuffer = max(tried, key=lambda t: (t[0], t[1]))
+    return flatbuffer, {
+        "samples": size,
+        "drawn_from": "the training digits (validation held out), seeded",
+        "val_accuracy": round(accuracy, 6),
+        "val_accuracy_by_samples": {str(s): round(a, 6) for a, s, _ in tried},
+    }
+
+
 def convert_and_verify(model_path: Path, out_dir: Path, quant: str, mnist: Mnist,
-                       name: str | None = None) -> tuple[Path, dict]:
+                       name: str | None = None, *,
+                       calibration_sizes: tuple[int, ...] = CALIBRATION_SIZES,
+                       ) -> tuple[Path, dict]:
     """Convert, write, evaluate on all 10,000 test digits and write the sidecar."""
     model = load_keras(model_path)
     trained = source_metrics(model_path)
     arch = trained.get("arch", model.name)
-    calibration = representative_data(mnist.train.x) if quant == "int8" else None
-    flatbuffer = convert(model, quant, calibration)
+    calibration = None
+    if quant == "int8":
+        train, val = held_out_split(mnist, training_metrics(model_path))
+        flatbuffer, calibration = calibrate_int8(model, train, val, calibration_sizes)
+    else:
+        flatbuffer = convert(model, quant)
 
     out_dir.mkdir(parents=True, exist_ok=True)
     tflite_path = out_dir / f"{name or arch.replace('-', '_')}_{quant}.tflite"
@@ -88,6 +127,8 @@ def convert_and_verify(model_path: Path, out_dir: Path, quant: str, mnist: Mnist
         "data_checksum": mnist.checksum,
         "training": trained,
     }
+    if calibration:
+        metrics["calibration"] = calibration
     versions = trained.get("versions", {})
     versions = {f"{k}_version": v for k, v in versions.items()}
     card = sidecar.build(tflite_path, quant=quant, arch=arch, metrics=metrics,

@@ -47,6 +47,12 @@ def test_every_precision_converts_and_reads_digits(quant: str, trained: Path, mn
     if quant == "int8":
         assert card["input"]["dtype"] == card["output"]["dtype"] == "int8"
         assert float_operators(tflite.read_bytes()) == []
+        # The calibration size was chosen on the run's validation digits, never the test set.
+        calibration = card["metrics"]["calibration"]
+        by_size = calibration["val_accuracy_by_samples"]
+        assert len(by_size) > 1
+        assert calibration["val_accuracy"] == max(by_size.values())
+        assert by_size[str(calibration["samples"])] == calibration["val_accuracy"]
     else:
         assert card["input"]["dtype"] == "float32"
 
@@ -92,6 +98,24 @@ def test_missing_and_corrupt_models_get_one_line(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "not a loadable TFLite model" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_calibration_comes_from_the_runs_training_digits(trained: Path, mnist) -> None:
+    from convert.pipeline import held_out_split, training_metrics
+
+    metrics = training_metrics(trained)
+    train, val = held_out_split(mnist, metrics)
+    assert (len(train), len(val)) == (metrics["train_size"], metrics["val_size"])
+    # The split is the training run's own: same digits, so validation stays unseen.
+    pool = {img.tobytes() for img in mnist.train.x[:3000]}
+    assert all(img.tobytes() in pool for img in val.x)
+    assert not {img.tobytes() for img in train.x} & {img.tobytes() for img in val.x}
+
+
+def test_calibration_size_flag_is_checked(trained: Path) -> None:
+    result = run_cli(str(trained), "--calibration-samples", "0", module="convert")
+    assert result.returncode == 2
+    assert "--calibration-samples must be at least 1" in result.stderr
 
 
 def test_representative_draw_is_seeded(mnist) -> None:

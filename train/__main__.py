@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-from train.data import DataError
+from train.data import VAL_SPLIT, DataError
 from train.errors import ModelFileError
 from train.fit import OPTIMIZERS, Recipe
 
@@ -51,7 +51,7 @@ def train_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=_positive_int, default=defaults.batch_size)
     p.add_argument("--optimizer", choices=OPTIMIZERS, default=defaults.optimizer)
     p.add_argument("--learning-rate", type=_positive_float, default=defaults.learning_rate)
-    p.add_argument("--val-split", type=_fraction, default=0.1,
+    p.add_argument("--val-split", type=_fraction, default=VAL_SPLIT,
                    help="fraction of the training set held out for validation (default 0.1)")
     p.add_argument("--seed", type=int, default=defaults.seed)
     p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=defaults.augment,

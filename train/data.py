@@ -229,6 +229,10 @@ def _build(arrays: tuple[np.ndarray, ...], source: str) -> Mnist:
     )
 
 
+# The share of the training set held out for validation unless --val-split says otherwise.
+VAL_SPLIT = 0.1
+
+
 def split_validation(split: Split, fraction: float, seed: int) -> tuple[Split, Split]:
     """Carve a stratified-by-chance validation set out of the training set."""
     if not 0.0 < fraction < 1.0:
