@@ -120,6 +120,7 @@ def run(settings: ServiceSettings, context: ServiceContext) -> None:
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
         timeout_keep_alive=KEEP_ALIVE_S,
         server_header=False,
+        ws="none",  # no websocket routes; skips importing a websockets stack at start-up
     )
     server = uvicorn.Server(config)
     # uvicorn handles SIGTERM (graceful shutdown), then re-raises it once done so the default
