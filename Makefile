@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 MNIST_DATA_DIR ?= $(abspath ../shared/data/mnist)
 export MNIST_DATA_DIR
 
-.PHONY: test serve lint model compare venv-train venv-device clean
+.PHONY: test serve lint model compare reference venv-train venv-device clean
 
 $(VENV)/.installed-all: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,12 @@ model: $(VENV)/.installed-all
 COMPARE_EPOCHS ?= 2
 compare: $(VENV)/.installed-all
 	$(PY) -m convert compare --epochs $(COMPARE_EPOCHS) --out runs/compare --doc docs/ARCHITECTURES.md
+
+## The reference recipes on their published settings (Keras example: 15 epochs, no
+## augmentation) → docs/REFERENCE_RECIPES.md; about 10 minutes on a 2-core CPU.
+reference: $(VENV)/.installed-all
+	$(PY) -m convert compare --epochs 15 --arch mlp --arch keras-convnet --out runs/reference \
+		--doc docs/REFERENCE_RECIPES.md
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache

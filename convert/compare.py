@@ -70,11 +70,15 @@ def lesson(rows: list[dict]) -> str:
 
 def render(rows: list[dict], recipe: Recipe, limit_n: int | None) -> str:
     data = "the full MNIST training set" if not limit_n else f"the first {limit_n} digits"
+    names = [r["arch"] for r in rows]
+    who = ("Every registered architecture" if set(names) == set(models.REGISTRY)
+           else "The architectures " + ", ".join(f"`{n}`" for n in names))
     lines = [
         "# Architecture comparison",
         "",
-        "Every registered architecture trained with one recipe in one run of",
-        "`python -m convert compare` (`make compare`), then converted to full-integer int8 and",
+        f"{who} trained with one recipe in one run of",
+        f"`python -m convert compare{'' if len(names) == len(models.REGISTRY) else ' --arch …'}`, "
+        "then converted to full-integer int8 and",
         "evaluated with the LiteRT interpreter on all 10,000 MNIST test digits.",
         "",
         f"- Recipe: {recipe.optimizer} at {recipe.learning_rate}, batch {recipe.batch_size}, "
