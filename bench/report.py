@@ -273,10 +273,10 @@ def render(results: dict) -> str:
         lines.append(f"The recipe ({t.get('arch')}, {t.get('params') or '?'} parameters, "
                      f"{t.get('epochs_run')} epochs) trained in **{t['train_seconds']:.0f} s** "
                      f"of wall time to {t['test_accuracy']:.2%} MNIST test accuracy "
-                     f"(read from {t['source']}; not retrained by this run, and trained on this "
-                     "same busy machine).")
+                     f"(read from {t['source']}; not retrained by this run; trained on this "
+                     "machine).")
     else:
-        lines.append("No training record found (runs/default/metrics.json or the sidecar).")
+        lines.append("No training record found (the sidecar or runs/default/metrics.json).")
     truth = results.get("uploads_digit")
     notes = []
     if truth is not None:

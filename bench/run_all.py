@@ -161,17 +161,16 @@ def serve_and_load(name: str, command: list[str], port: int, uploads: dict[str, 
 
 
 def training(tflite_model: Path) -> dict | None:
-    """The default recipe's wall time, as recorded when it was trained (never retrained here).
+    """The shipped model's training wall time, as its sidecar recorded it (never retrained here).
 
-    From runs/default/metrics.json, else from the shipped model's sidecar (metrics.training).
+    From the sidecar's metrics.training, else from runs/default/metrics.json.
     """
+    sidecar = json.loads(tflite_model.with_suffix(".json").read_text())
+    data = sidecar.get("metrics", {}).get("training")
+    source = f"{tflite_model.with_suffix('.json').name}: metrics.training"
     metrics = REPO / "runs" / "default" / "metrics.json"
-    if metrics.is_file():
+    if not data and metrics.is_file():
         data, source = json.loads(metrics.read_text()), "runs/default/metrics.json"
-    else:
-        sidecar = json.loads(tflite_model.with_suffix(".json").read_text())
-        data = sidecar.get("metrics", {}).get("training")
-        source = f"{tflite_model.with_suffix('.json').name}: metrics.training"
     if not data:
         return None
     keys = ("arch", "train_seconds", "epochs_run", "test_accuracy", "params", "recipe",

@@ -95,6 +95,9 @@ def _phases(phases: list[dict]) -> list[str]:
         augment = ("augmentation on (rotations up to 12°, zoom ±12%, shifts up to 10%, stroke "
                    f"thickening or thinning, strength {r.get('augment_strength', 1.0)})"
                    if r.get("augment") else "no augmentation")
+        if r.get("styles"):
+            augment += (f"; {r['styles']:.0%} of the 7s crossed and of the 1s given a long flag "
+                        "(continental styles, train/styles.py)")
         start = "warm-started from the previous phase" if phase.get("init_from") else "from scratch"
         lines += [
             f"- Phase {number}, {start}: {r.get('optimizer')} at {r.get('learning_rate')}, batch "

@@ -45,7 +45,9 @@ def training_phases(model_path: Path) -> list[dict]:
     origin = own[0].get("init_from")
     # A phase warm-started inside the same run points into that run's folder.
     if origin and Path(origin).parent != model_path.parent:
-        return training_phases(Path(origin)) + own
+        before = training_phases(Path(origin))
+        # Another run's phase1.keras is what that run's first phase left, not its final model.
+        return (before[:1] if Path(origin).name == "phase1.keras" else before) + own
     return own
 
 

@@ -48,12 +48,6 @@ def test_camera_like_set(reader: DigitReader, mnist_dir: Path) -> None:
     assert score.multi_correct / score.multi >= 0.95, f"{score.multi_correct}/{score.multi}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap: the shipped model (2b752ea) reads 387/400 = 96.75% of handwriting_dev, "
-    "one image short of 97%; most misreads are 7s written with a crossbar (read as 4) and 1s "
-    "with a long flag (read as 7), styles rare in MNIST. Strict: remove this mark once it passes.",
-)
 def test_handwriting_dev(reader: DigitReader, handwriting_dir: Path) -> None:
     score = _read_all(reader, handwriting_samples(handwriting_dir))
     assert score.digits == 400

@@ -16,9 +16,8 @@ from train.data import read_idx_images, read_idx_labels
 MODEL = REPO / "models" / "digitnet_int8.tflite"
 SIDECAR = MODEL.with_suffix(".json")
 CARD = REPO / "models" / "MODEL_CARD.md"
-# The floor the shipped model is held to. The product's target is 99.6%; the model shipped
-# today reaches 99.44% (see models/MODEL_CARD.md), and this floor only ever moves up.
-MIN_ACCURACY = 0.994
+# The product's target, which the shipped model must meet on all 10,000 test digits.
+MIN_ACCURACY = 0.996
 
 
 @pytest.fixture(scope="module")

@@ -123,6 +123,7 @@ def test_custom_loop_writes_the_same_artifacts(small_mnist, tmp_path: Path) -> N
     (["--optimizer", "lbfgs"], "invalid choice"),
     (["--val-split", "1.5"], "between 0 and 1"),
     (["--arch", "nope"], "invalid choice"),
+    (["--clean-styles", "1.5"], "between 0 and 1"),
 ])
 def test_bad_flags_exit_2_with_a_reason(args: list[str], message: str) -> None:
     result = run_cli(*args)

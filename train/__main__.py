@@ -1,6 +1,6 @@
 """``python -m train``: train an architecture and write its reports; ``evaluate`` re-checks one.
 
-    python -m train --arch digitnet --out runs/default
+    python -m train --arch digitnet-flat --out runs/default
     python -m train evaluate runs/default/model.keras
 """
 
@@ -23,6 +23,13 @@ def _positive_int(text: str) -> int:
     value = int(text)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _share(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
     return value
 
 
@@ -63,6 +70,11 @@ def train_parser() -> argparse.ArgumentParser:
     p.add_argument("--clean-epochs", type=int, default=defaults.clean_epochs,
                    help="after augmented training, epochs on undistorted digits at a low "
                    "learning rate (default %(default)s; 0 turns the phase off)")
+    p.add_argument("--styles", type=_share, default=defaults.styles,
+                   help="share of the 7s drawn crossed and of the 1s with a long flag, the "
+                   "continental styles MNIST lacks, in the first phase (default %(default)s)")
+    p.add_argument("--clean-styles", type=_share, default=defaults.clean_styles,
+                   help="the same share in the clean phase (default %(default)s)")
     p.add_argument("--patience", type=_positive_int, default=defaults.patience,
                    help="early-stopping patience in epochs on validation loss")
     p.add_argument("--limit", type=_positive_int, default=None,
@@ -112,7 +124,8 @@ def _train(argv: list[str]) -> int:
                     learning_rate=args.learning_rate, augment=args.augment,
                     augment_strength=args.augment_strength, seed=args.seed,
                     patience=args.patience, lr_patience=args.lr_patience,
-                    clean_epochs=args.clean_epochs)
+                    clean_epochs=args.clean_epochs, styles=args.styles,
+                    clean_styles=args.clean_styles)
     metrics = train_and_report(mnist, arch=args.arch, recipe=recipe, out=args.out,
                                val_split=args.val_split, loop=args.loop, limit_n=args.limit,
                                init_from=args.init_from)

@@ -15,6 +15,7 @@ import tensorflow as tf
 
 from train.augment import augment_dataset
 from train.data import Split
+from train.styles import add_continental_styles
 
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
 
@@ -36,12 +37,17 @@ class Recipe:
     # re-fit the BatchNorm statistics and the classifier to the digits the model will see.
     clean_epochs: int = 3
     clean_learning_rate: float = 1e-4
+    # Share of the 7s crossed and of the 1s flagged (see train.styles), in this phase and in
+    # the clean phase.
+    styles: float = 0.0
+    clean_styles: float = 0.5
 
 
 def clean_pass(recipe: Recipe) -> Recipe:
     """The recipe of the final phase on undistorted digits."""
     return replace(recipe, augment=False, epochs=recipe.clean_epochs, patience=2,
-                   learning_rate=recipe.clean_learning_rate, clean_epochs=0)
+                   learning_rate=recipe.clean_learning_rate, clean_epochs=0,
+                   styles=recipe.clean_styles)
 
 
 def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimizer:
@@ -62,6 +68,7 @@ def strategy() -> tf.distribute.Strategy:
 
 
 def datasets(train: Split, val: Split, recipe: Recipe) -> tuple[tf.data.Dataset, tf.data.Dataset]:
+    train = add_continental_styles(train, recipe.styles, recipe.seed)
     train_ds = (
         tf.data.Dataset.from_tensor_slices((train.x, train.y))
         .shuffle(len(train), seed=recipe.seed, reshuffle_each_iteration=True)

