@@ -171,9 +171,9 @@ def render(results: dict) -> str:
         f"- Load generator: {m['wrk']} (`bench/wrk_multipart.lua`, at most 2 threads), on the "
         "same cores as the servers",
         f"- Load average (1/5/15 min) before: {results['loadavg_before']}; after: "
-        f"{results['loadavg_after']}. The machine is shared with a model-training job and other "
-        "agents' test runs, so absolute figures are pessimistic and noisy; both services paid "
-        "the same noise, and the ratios are what this page claims.",
+        f"{results['loadavg_after']}. The run itself keeps about 1-2 of the cores busy; more than that "
+        "means other work shared the machine, which makes absolute figures pessimistic and noisy. "
+        "Both services paid the same noise, and the ratios are what this page claims.",
         f"- Models: product `{Path(results['models']['tflite']).name}` (sha256 "
         f"`{results['models']['tflite_sha256'][:12]}…`), baseline "
         f"`{_shown(results['models']['keras'])}` (the float Keras model it was converted from).",
@@ -250,7 +250,7 @@ def render(results: dict) -> str:
                      f"| {min(times):.2f} | {used} |")
     lines += ["", "The headline uses the medians. The product's start-up is almost all Python "
               "imports (FastAPI and pydantic ≈ 0.3 s, numpy, OpenCV, LiteRT; profiled with py-spy "
-              "and `-X importtime`), so a second of other agents' load lands on it in full; the "
+              "and `-X importtime`), so any other load on the machine lands on it in full; the "
               "CPU column is what each process itself spent, which other load does not inflate."]
     lines += ["", "## Inference per digit", "",
               "One digit per call (what a service does per request), MNIST test digits, wall "
