@@ -171,9 +171,10 @@ def render(results: dict) -> str:
         f"- Load generator: {m['wrk']} (`bench/wrk_multipart.lua`, at most 2 threads), on the "
         "same cores as the servers",
         f"- Load average (1/5/15 min) before: {results['loadavg_before']}; after: "
-        f"{results['loadavg_after']}. The run itself keeps about 1-2 of the cores busy; more than that "
-        "means other work shared the machine, which makes absolute figures pessimistic and noisy. "
-        "Both services paid the same noise, and the ratios are what this page claims.",
+        f"{results['loadavg_after']}. The run itself keeps about 1-2 of the cores "
+        "busy; more than that means other work shared the machine, which makes absolute figures "
+        "pessimistic and noisy. Both services paid the same noise, and the ratios are what this "
+        "page claims.",
         f"- Models: product `{Path(results['models']['tflite']).name}` (sha256 "
         f"`{results['models']['tflite_sha256'][:12]}…`), baseline "
         f"`{_shown(results['models']['keras'])}` (the float Keras model it was converted from).",
