@@ -10,10 +10,10 @@ import keras
 from convert import sidecar
 from convert.evaluate import TFLiteClassifier, evaluate_tflite
 from convert.tflite import ConversionError, convert, representative_data
-from train.data import VAL_SPLIT, Mnist, Split, split_validation
+from train.data import VAL_SPLIT, Mnist, Split
 from train.errors import ModelFileError
 from train.fit import Recipe
-from train.run import limit, load_saved
+from train.run import load_saved, training_split
 
 # Post-training int8 may cost at most this much accuracy against the float model.
 MAX_INT8_DROP_PP = 0.05
@@ -42,20 +42,23 @@ def training_phases(model_path: Path) -> list[dict]:
         return []
     own = metrics.get("phases") or [{k: metrics.get(k) for k in
                                      ("recipe", "init_from", "epochs_run", "train_seconds")}]
+    # A run's folder may hold a checkpoint of an early phase (phase1.keras) beside its final
+    # model: only the phases up to the one that saved this file lie behind it.
+    saved = [p.get("saved_as") for p in own]
+    if model_path.name in saved:
+        own = own[: saved.index(model_path.name) + 1]
     origin = own[0].get("init_from")
     # A phase warm-started inside the same run points into that run's folder.
     if origin and Path(origin).parent != model_path.parent:
-        before = training_phases(Path(origin))
-        # Another run's phase1.keras is what that run's first phase left, not its final model.
-        return (before[:1] if Path(origin).name == "phase1.keras" else before) + own
+        return training_phases(Path(origin)) + own
     return own
 
 
 def source_metrics(model_path: Path) -> dict:
     """The training run's metrics.json beside the model, with every phase behind it."""
     metrics = training_metrics(model_path)
-    keep = ("arch", "params", "val_accuracy", "test_accuracy", "seed", "data_checksum",
-            "versions")
+    keep = ("arch", "params", "val_accuracy", "test_accuracy", "seed", "val_split", "limit",
+            "data_checksum", "versions")
     found = {k: metrics[k] for k in keep if k in metrics}
     if metrics:
         phases = training_phases(model_path)
@@ -66,14 +69,10 @@ def source_metrics(model_path: Path) -> dict:
 
 
 def held_out_split(mnist: Mnist, trained: dict) -> tuple[Split, Split]:
-    """The training run's own split into training and validation digits (seed, sizes and
-    --limit as its metrics.json recorded them; the defaults for a model from elsewhere)."""
-    seed = trained.get("seed", Recipe().seed)
-    n_train, n_val = trained.get("train_size"), trained.get("val_size")
-    if n_train and n_val:
-        pool = limit(mnist.train, n_train + n_val)
-        return split_validation(pool, n_val / (n_train + n_val), seed)
-    return split_validation(mnist.train, VAL_SPLIT, seed)
+    """The training run's own training and validation digits, from what its metrics.json
+    recorded (the training defaults for a model from elsewhere)."""
+    return training_split(mnist, trained.get("val_split", VAL_SPLIT),
+                          trained.get("seed", Recipe().seed), trained.get("limit"))
 
 
 def calibrate_int8(model: keras.Model, train: Split, val: Split,
@@ -103,7 +102,7 @@ def convert_and_verify(model_path: Path, out_dir: Path, quant: str, mnist: Mnist
     arch = trained.get("arch", model.name)
     calibration = None
     if quant == "int8":
-        train, val = held_out_split(mnist, training_metrics(model_path))
+        train, val = held_out_split(mnist, trained)
         flatbuffer, calibration = calibrate_int8(model, train, val, calibration_sizes)
     else:
         flatbuffer = convert(model, quant)

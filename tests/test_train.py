@@ -75,6 +75,7 @@ def test_short_run_writes_every_artifact(short_run: Path) -> None:
     first, clean = metrics["phases"]
     assert first["recipe"]["augment"] and not clean["recipe"]["augment"]
     assert clean["init_from"].endswith("phase1.keras")
+    assert (first["saved_as"], clean["saved_as"]) == ("phase1.keras", "model.keras")
     assert clean["recipe"]["learning_rate"] < first["recipe"]["learning_rate"]
     # Even two epochs on 1,350 digits must learn something.
     assert metrics["test_accuracy"] > 0.5

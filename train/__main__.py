@@ -26,18 +26,17 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _fraction(text: str, *, ends_allowed: bool = False) -> float:
+    value = float(text)
+    inside = 0.0 <= value <= 1.0 if ends_allowed else 0.0 < value < 1.0
+    if not inside:
+        ends = "" if ends_allowed else " (exclusive)"
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1{ends}, got {text}")
+    return value
+
+
 def _share(text: str) -> float:
-    value = float(text)
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
-    return value
-
-
-def _fraction(text: str) -> float:
-    value = float(text)
-    if not 0.0 < value < 1.0:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (exclusive), got {text}")
-    return value
+    return _fraction(text, ends_allowed=True)
 
 
 def _positive_float(text: str) -> float:

@@ -70,6 +70,12 @@ def _fit_phase(train: Split, val: Split, *, arch: str, recipe: Recipe, loop: str
     return model, history, phase
 
 
+def training_split(mnist: Mnist, val_split: float, seed: int,
+                   limit_n: int | None = None) -> tuple[Split, Split]:
+    """A run's training and validation digits; the same arguments always give the same split."""
+    return split_validation(limit(mnist.train, limit_n), val_split, seed)
+
+
 def train_and_report(mnist: Mnist, *, arch: str, recipe: Recipe, out: Path, val_split: float,
                      loop: str = "fit", limit_n: int | None = None,
                      init_from: Path | None = None) -> dict:
@@ -78,21 +84,23 @@ def train_and_report(mnist: Mnist, *, arch: str, recipe: Recipe, out: Path, val_
     An augmented recipe ends with ``recipe.clean_epochs`` on undistorted digits at a low
     learning rate, warm-started from the first phase exactly as ``--init-from`` would.
     """
-    train, val = split_validation(limit(mnist.train, limit_n), val_split, recipe.seed)
+    train, val = training_split(mnist, val_split, recipe.seed, limit_n)
     test = limit(mnist.test, limit_n)
     out.mkdir(parents=True, exist_ok=True)
     model, history, phase = _fit_phase(train, val, arch=arch, recipe=recipe, loop=loop,
                                        init_from=init_from)
     phases = [phase]
     if recipe.augment and recipe.clean_epochs:
-        model.save(out / "phase1.keras")
+        phase["saved_as"] = "phase1.keras"
+        model.save(out / phase["saved_as"])
         model, clean_history, phase = _fit_phase(train, val, arch=arch, loop=loop,
                                                  recipe=clean_pass(recipe),
                                                  init_from=out / "phase1.keras")
         history = {k: v + clean_history.get(k, []) for k, v in history.items()}
         phases.append(phase)
 
-    model.save(out / "model.keras")
+    phase["saved_as"] = "model.keras"
+    model.save(out / phase["saved_as"])
     lines: list[str] = []
     model.summary(print_fn=lambda line, **_: lines.append(line))
     (out / "summary.txt").write_text("\n".join(lines) + "\n")
@@ -116,6 +124,8 @@ def train_and_report(mnist: Mnist, *, arch: str, recipe: Recipe, out: Path, val_
             "epochs_run": len(history["loss"]),
             "phases": phases,
             "val_accuracy": round(float((val_probs.argmax(1) == val.y).mean()), 6),
+            "val_split": val_split,
+            "limit": limit_n,
             "train_size": len(train),
             "val_size": len(val),
             "test_size": len(test),
