@@ -79,9 +79,11 @@ def reading_record(name: str, reading: Reading) -> dict:
         "file": name,
         "digit": reading.digit,
         "confidence": None if reading.confidence is None else round(reading.confidence, 4),
+        "uncertain": reading.uncertain,
         "number": reading.number,
         "digits": [
-            {"digit": d.digit, "confidence": round(d.confidence, 4), "box": list(d.box)}
+            {"digit": d.digit, "confidence": round(d.confidence, 4), "uncertain": d.uncertain,
+             "box": list(d.box)}
             for d in reading.digits
         ],
         "reason": reading.reason,

@@ -11,6 +11,9 @@ from device.preprocess import Extraction, check_contract, extract_digits
 from device.runtime import DigitModel
 
 JOIN_MIN_CONFIDENCE = 0.9
+# Below this confidence a reading is flagged uncertain when the sidecar names no threshold of
+# its own (models exported before calibration); calibrated models record theirs.
+DEFAULT_UNCERTAIN_BELOW = 0.9
 
 
 @dataclass
@@ -19,6 +22,7 @@ class DigitReading:
     confidence: float
     probabilities: list[float]
     box: tuple[int, int, int, int]
+    uncertain: bool = False  # the model's confidence is below the sidecar's threshold
 
 
 @dataclass
@@ -31,6 +35,8 @@ class Reading:
     reason: str | None  # why no digit was found
     timings_ms: dict[str, float]  # "preprocess", "inference"
     extraction: Extraction
+    # True when any digit of the reading is uncertain; None when no digit was found.
+    uncertain: bool | None = None
 
 
 class DigitReader:
@@ -41,6 +47,9 @@ class DigitReader:
         self.model = model
         self.roi = roi
         self._labels = [int(label) for label in model.sidecar.labels]
+        self.uncertain_below = float(
+            model.sidecar.raw.get("calibration", {}).get("uncertain_below", DEFAULT_UNCERTAIN_BELOW)
+        )
 
     def _reading(self, probs: np.ndarray, box: tuple[int, int, int, int]) -> DigitReading:
         best = int(np.argmax(probs))
@@ -49,6 +58,7 @@ class DigitReader:
             confidence=float(probs[best]),
             probabilities=[float(p) for p in probs],
             box=box,
+            uncertain=bool(probs[best] < self.uncertain_below),
         )
 
     def read(self, frame: np.ndarray) -> Reading:
@@ -89,6 +99,7 @@ class DigitReader:
             reason=None,
             timings_ms=timings,
             extraction=extraction,
+            uncertain=any(d.uncertain for d in digits),
         )
 
 

@@ -45,12 +45,14 @@ def reading_summary(reading: Any) -> dict[str, Any]:
     return {
         "digit": reading.digit,
         "confidence": None if reading.confidence is None else round(float(reading.confidence), 4),
+        "uncertain": reading.uncertain,
         "number": reading.number,
         "reason": reading.reason,
         "digits": [
             {
                 "digit": int(found.digit),
                 "confidence": round(float(found.confidence), 4),
+                "uncertain": found.uncertain,
                 "box": dict(zip("xywh", (int(v) for v in found.box), strict=True)),
             }
             for found in reading.digits

@@ -17,6 +17,7 @@ class Box(BaseModel):
 class DigitFound(BaseModel):
     digit: int
     confidence: float
+    uncertain: bool = Field(description="confidence below the model's calibrated threshold")
     box: Box = Field(description="where the digit is, in pixels of the full frame")
 
 
@@ -28,6 +29,10 @@ class ModelRef(BaseModel):
 class Prediction(BaseModel):
     digit: int | None = Field(description="the largest digit in view; null when none was found")
     confidence: float | None
+    uncertain: bool | None = Field(
+        description="true when any digit read is below the model's calibrated confidence "
+        "threshold: `digit` is still the best guess; null when no digit was found"
+    )
     probabilities: list[float] | None = Field(description="ten probabilities, for 0..9")
     digits: list[DigitFound] = Field(description="every digit found, left to right")
     number: str | None = Field(description="the digits read left to right, e.g. '42'")

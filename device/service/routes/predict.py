@@ -71,6 +71,7 @@ async def _read_frame(
     return {
         "digit": None if reading.digit is None else int(reading.digit),
         "confidence": None if reading.confidence is None else float(reading.confidence),
+        "uncertain": reading.uncertain,
         "probabilities": (
             None if reading.probabilities is None else [float(p) for p in reading.probabilities]
         ),
@@ -78,6 +79,7 @@ async def _read_frame(
             {
                 "digit": int(found.digit),
                 "confidence": float(found.confidence),
+                "uncertain": found.uncertain,
                 "box": dict(zip("xywh", (int(v) for v in found.box), strict=True)),
             }
             for found in reading.digits
