@@ -26,6 +26,13 @@ MNIST_STROKE_PX = 2.2
 # large enough to have a bar across half the frame has thicker strokes than that.
 LINE_MAX_THICKNESS = 6
 MAX_WORK_SIDE = 640  # frames are searched at most this large; boxes map back to full size
+# ...and at least this large: an MNIST file (28×28) or a USPS digit (16×16) is enlarged so that
+# its strokes are several pixels wide, as they are in any photo, and every stage sees one scale.
+MIN_WORK_SIDE = 160
+# A picture whose ground is one exact shade (±1) over this share of it is clean (not a photo).
+CLEAN_GROUND_SHARE = 0.3
+# The ground is continued this share of the picture's longer side beyond its edges (ink_map).
+GROUND_MARGIN = 0.25
 
 
 @dataclass
@@ -102,6 +109,16 @@ def crop_roi(
     return gray[y0:y1, x0:x1], (x0, y0)
 
 
+def working_scale(h: int, w: int) -> float:
+    """How much a picture is scaled before it is searched (1.0 when it is already in range)."""
+    longer = max(h, w)
+    if longer > MAX_WORK_SIDE:
+        return MAX_WORK_SIDE / longer
+    if longer < MIN_WORK_SIDE:
+        return MIN_WORK_SIDE / longer
+    return 1.0
+
+
 def _odd(n: float) -> int:
     n = max(3, int(n))
     return n if n % 2 else n + 1
@@ -116,18 +133,44 @@ def _disk(size: int) -> np.ndarray:
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
 
 
-def ink_is_dark(gray: np.ndarray, where: np.ndarray | None = None) -> bool:
-    """Dark ink on light paper (True) or light strokes on a dark ground (False).
+def ink_is_dark(small: np.ndarray) -> bool:
+    """Dark ink on a light ground (True) or light strokes on a dark ground (False), judged on a
+    small copy of the picture (about 160 px).
 
-    The ground covers most of the sheet, so the median sits in it and the ink is the long tail:
-    whichever side of the median reaches further is the ink. ``where`` (bool, same shape)
-    limits the count to the sheet when one was found.
+    Decided by what surrounds the strokes, not by which shade covers more of the picture:
+    strokes are thin everywhere, the ground around them (paper, a board, a black canvas) is
+    wide somewhere. Light strokes are assumed only when the light in the picture is far thinner
+    than the dark; a light sheet on a dark table is thick too, and dark ink is the rule there,
+    as on a blank picture.
     """
-    pixels = (gray if where is None else gray[where])[::3]
-    lo, med, hi = np.percentile(pixels, (0.5, 50, 99.5))
-    # Dark ink is the rule; light strokes must stand out clearly (an empty sheet's noise has
-    # two equal tails, and reading it inverted would make its edges look like ink).
-    return not (hi - med > max(24.0, 1.5 * (med - lo)))
+    small = cv2.medianBlur(small, 3)  # specks and JPEG noise are not structure
+    _, light = cv2.threshold(small, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+
+    # Paper texture or light falling off, split in two, is no light ink: strokes stand out
+    # from their ground.
+    if light.all() or not light.any():
+        return True
+    if np.median(small[light > 0]) - np.median(small[light == 0]) < 48:
+        return True
+    # Light strokes on a dark ground are at most half as thick as that ground (0.48 at most on
+    # MNIST-derived pictures); a sheet is more than twice as thick as its ink (2.4 at least
+    # on camera-like frames).
+    return not thickness(light) < 0.5 * thickness(1 - light)
+
+
+def thickness(mask: np.ndarray) -> float:
+    """How thick the largest shape of a binary mask is for its size: the widest inscribed
+    circle's radius over the shape's longer side. About 0.1 for a digit's strokes, 0.3 for a
+    sheet of paper or the ground around a digit."""
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    if n <= 1:
+        return 0.0
+    largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    shape = (labels == largest).astype(np.uint8)
+    # Outside the picture counts as more of the same: a stroke running off the edge stays thin.
+    padded = cv2.copyMakeBorder(shape, 1, 1, 1, 1, cv2.BORDER_REPLICATE)
+    radius = float(cv2.distanceTransform(padded, cv2.DIST_L2, 3).max())
+    return radius / max(stats[largest, cv2.CC_STAT_WIDTH], stats[largest, cv2.CC_STAT_HEIGHT])
 
 
 def paper_region(small: np.ndarray) -> np.ndarray:
@@ -170,14 +213,28 @@ def paper_region(small: np.ndarray) -> np.ndarray:
     return cv2.erode(region.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
 
 
-def _paper_estimate(paper_like: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Stroke-free paper brightness on a small copy, and the sheet's region on it."""
-    small = _small(paper_like, 160)
-    # Wider than any stroke (strokes are at most ~1/10 of a digit, digits at most the frame).
-    k = _odd(min(small.shape) / 5)
-    paper = cv2.morphologyEx(small, cv2.MORPH_CLOSE, _disk(k))
-    region = paper_region(small)
-    return cv2.GaussianBlur(paper, (k, k), 0), region
+def _close_strokes(image: np.ndarray) -> np.ndarray:
+    """The ground without the strokes: a closing wider than any stroke (strokes are at most
+    ~1/10 of a digit, digits at most the picture)."""
+    return cv2.morphologyEx(image, cv2.MORPH_CLOSE, _disk(_odd(min(image.shape) / 5)))
+
+
+def uniform_ground(pixels: np.ndarray) -> int | None:
+    """The ground's level when the picture is clean (dark ink assumed): a drawing, a digital
+    crop, an MNIST or USPS file, a scan saturated to white. Its ground is one exact shade over
+    a large share of the picture; a photo's ground never is (sensor noise, light falling
+    off), and needs flat-fielding. None when the picture is not clean."""
+    histogram = np.bincount(pixels.ravel(), minlength=256)
+    mode = int(np.argmax(histogram))
+    share = histogram[max(0, mode - 1) : mode + 2].sum() / pixels.size
+    level, _ = cv2.threshold(pixels, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    return mode if share >= CLEAN_GROUND_SHARE and mode > level else None
+
+
+def _edge_shade(image: np.ndarray) -> int:
+    """The shade along the picture's edge: mostly ground, whatever the strokes touch."""
+    edge = np.concatenate((image[0, :], image[-1, :], image[:, 0], image[:, -1]))
+    return int(np.median(edge))
 
 
 def ink_map(gray: np.ndarray) -> tuple[np.ndarray, float]:
@@ -185,34 +242,52 @@ def ink_map(gray: np.ndarray) -> tuple[np.ndarray, float]:
 
     The paper is estimated by closing away the strokes on a small copy; dividing by it removes
     gradients, shadows and vignetting, so one threshold works across the frame. Only the sheet
-    is searched: a textured table or a hand around it is not ink. The ink's polarity is judged
-    on the sheet alone, since a dark table may cover more of the frame than the sheet does.
-    Also returns the paper's own noise on the same 0..255 scale (a robust sigma: dim paper
-    makes relative noise larger).
+    is searched: a textured table or a hand around it is not ink. The small copy is first
+    surrounded by a margin of the shade found along its edge: a digit that fills its picture
+    (a tight crop) cuts the ground into pieces at the edge, and with the margin the ground
+    surrounds the strokes as in any photo. Also returns the paper's own noise on the same
+    0..255 scale (a robust sigma: dim paper makes relative noise larger).
     """
     h, w = gray.shape
-
-    def full_size(region: np.ndarray) -> np.ndarray | None:
-        if region.all():
-            return None
-        return cv2.resize(region.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST)
-
+    small = _small(gray, 160)
+    sh, sw = small.shape
+    pad = round(GROUND_MARGIN * max(sh, sw))
+    probe = cv2.copyMakeBorder(small, pad, pad, pad, pad, cv2.BORDER_CONSTANT,
+                               value=_edge_shade(small))
     paper_like = gray
-    paper, region = _paper_estimate(paper_like)
-    on_sheet = full_size(region)
-    if not ink_is_dark(gray, None if on_sheet is None else on_sheet > 0):
-        paper_like = 255 - gray
-        paper, region = _paper_estimate(paper_like)
-        on_sheet = full_size(region)
+    if not ink_is_dark(probe):
+        paper_like, small = 255 - gray, 255 - small
+    # Judged on the pixels themselves: shrinking the picture would average its noise away.
+    if (level := uniform_ground(paper_like[::2, ::2])) is not None:
+        # A clean picture (a drawing, a digital crop): one level is the ground everywhere, and
+        # nothing around it but more of the picture.
+        paper, region = np.full_like(small, level), np.ones(small.shape, bool)
+    else:
+        paper = _close_strokes(small)
+        # The sheet is searched for with the stroke-free ground continued beyond the edge in
+        # its own shade, so a table reaching the edge still reaches it.
+        around = cv2.copyMakeBorder(paper, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+        region = paper_region(around)[pad : pad + sh, pad : pad + sw]
+        paper = cv2.GaussianBlur(paper, (k := _odd(min(sh, sw) / 5), k), 0)
     paper = cv2.resize(paper, (w, h), interpolation=cv2.INTER_LINEAR).astype(np.float32)
     smooth = cv2.GaussianBlur(paper_like, (3, 3), 0).astype(np.float32)
     contrast = (paper - smooth) / np.maximum(paper, 16.0)
-    if on_sheet is not None:
-        contrast *= on_sheet
-    # Signed deviations: ink only lengthens one tail, so the MAD stays the paper's noise.
-    sample = contrast[::4, ::4]
-    noise = 1.4826 * float(np.median(np.abs(sample - np.median(sample)))) * 255.0
+    if not region.all():
+        contrast *= cv2.resize(region.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST)
+    _, noise = paper_statistics(contrast[::4, ::4] * 255.0)
     return np.clip(contrast * 255.0, 0, 255).astype(np.uint8), noise
+
+
+def paper_statistics(values: np.ndarray) -> tuple[float, float]:
+    """The paper's typical level and noise (sigma) among ``values`` that are partly ink.
+
+    Ink only lengthens the upper tail, and fills up to half of a tight crop, where a median
+    and MAD would land in the ink: the lower tail is the paper's own. For normal noise the
+    10th and 30th percentiles lie 0.757 sigma apart and the median 0.524 sigma above the 30th.
+    """
+    low, high = np.percentile(values, (10, 30))
+    sigma = float(high - low) / 0.757
+    return float(high) + 0.524 * sigma, sigma
 
 
 def threshold_ink(ink: np.ndarray, noise: float = 0.0) -> np.ndarray:
@@ -221,10 +296,8 @@ def threshold_ink(ink: np.ndarray, noise: float = 0.0) -> np.ndarray:
     A floor above the paper's own texture and noise keeps blank paper blank (Otsu alone always
     splits).
     """
-    sample = ink[::2, ::2].astype(np.float32)  # statistics of the paper: a quarter is plenty
-    median = float(np.median(sample))
-    spread = float(np.median(np.abs(sample - median)))
-    floor = max(40.0, median + 8.0 * spread, 6.0 * noise)
+    level, spread = paper_statistics(ink[::2, ::2])  # a quarter of the pixels is plenty
+    floor = max(40.0, level + 5.4 * spread, 6.0 * noise)
     otsu, _ = cv2.threshold(ink, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     strong_level = max(float(otsu), floor)
     weak_level = max(strong_level * 0.5, floor * 0.75)
@@ -439,9 +512,10 @@ def _ink_piece(ink: np.ndarray, labels: np.ndarray, blob: _Blob) -> np.ndarray:
 def _reject_reason(blob: _Blob, labels: np.ndarray, stroke: float) -> str | None:
     """Why a merged blob cannot be a digit, or None if it can."""
     frame_h = labels.shape[0]
-    if blob.w > 4 * blob.h or (blob.h > 6 * blob.w and blob.h > 0.9 * frame_h):
+    framed = frames_the_digit(blob, labels.shape)
+    if blob.w > 4 * blob.h or (blob.h > 6 * blob.w and blob.h > 0.9 * frame_h and not framed):
         return "line"
-    if _cut_by_border(blob, labels, stroke):
+    if not framed and _cut_by_border(blob, labels, stroke):
         return "border"
     own = np.isin(labels[blob.y : blob.y2, blob.x : blob.x2], blob.labels).astype(np.uint8)
     # Handwriting is strokes: even a bold marker digit is far thinner than it is tall. A solid
@@ -449,6 +523,17 @@ def _reject_reason(blob: _Blob, labels: np.ndarray, stroke: float) -> str | None
     if stroke_width(own) > 0.3 * max(blob.w, blob.h):
         return "solid"
     return None
+
+
+def frames_the_digit(blob: _Blob, shape: tuple[int, int]) -> bool:
+    """The picture is this digit: a crop framed on it, so it spans the picture from edge to
+    edge one way and sits in the middle the other way. A digit cut off by the frame of a camera
+    scene lies against the edge instead, most of the picture beside it."""
+    h, w = shape
+    spans = blob.h >= 0.9 * h or blob.w >= 0.9 * w
+    off_centre_x = abs(blob.x + blob.w / 2 - w / 2) / w
+    off_centre_y = abs(blob.y + blob.h / 2 - h / 2) / h
+    return spans and max(off_centre_x, off_centre_y) <= 0.15
 
 
 def _cut_by_border(blob: _Blob, labels: np.ndarray, stroke: float) -> bool:
@@ -493,9 +578,10 @@ def extract_digits(
     check_contract(preprocessing or {})
     gray, (ox, oy) = crop_roi(to_gray(frame), roi)
     h, w = gray.shape
-    scale = min(1.0, MAX_WORK_SIDE / max(h, w))
+    scale = working_scale(h, w)
     work = gray if scale == 1.0 else cv2.resize(
-        gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA
+        gray, None, fx=scale, fy=scale,
+        interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC,
     )
     wh, ww = work.shape
     ink, noise = ink_map(work)

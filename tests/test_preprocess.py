@@ -131,9 +131,12 @@ def _specks() -> np.ndarray:
 
 
 def _table_beyond_the_sheet() -> np.ndarray:
-    frame = paper()
+    # A photo: sensor noise on the sheet and the table (a clean digital picture has no
+    # surroundings, only more picture).
+    frame = paper().astype(np.float32)
     frame[:, 250:] = 40
-    return frame
+    noise = np.random.default_rng(3).normal(0, 3, frame.shape)
+    return np.clip(frame + noise, 0, 255).astype(np.uint8)
 
 
 def _digit_cut_by_the_frame() -> np.ndarray:

@@ -1,0 +1,112 @@
+"""The ordinary pictures people take of one handwritten digit, made from an MNIST digit.
+
+A device that reads only camera scenes of a sheet fails on the pictures people most often send:
+the MNIST file itself, a tight crop, a canvas drawing, a USPS-style 16×16 digit scaled up, white
+on black as often as black on white, a bold marker or a hairline pen. Each family here renders
+one 28×28 MNIST digit (white on black, as stored) into such a picture. The same functions make
+the development benchmark (from MNIST *test* digits) and training pictures (from MNIST
+*training* digits): never from the development scans or photos.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import cv2
+import numpy as np
+
+Family = Callable[[np.ndarray], np.ndarray]
+
+
+def _tight(digit: np.ndarray) -> np.ndarray:
+    ys, xs = np.nonzero(digit > 0)
+    return digit[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+
+
+def _up(digit: np.ndarray, factor: int) -> np.ndarray:
+    return cv2.resize(digit, None, fx=factor, fy=factor, interpolation=cv2.INTER_CUBIC)
+
+
+def _black_on_white(image: np.ndarray) -> np.ndarray:
+    return 255 - image
+
+
+def _with_margin(image: np.ndarray, fraction: float) -> np.ndarray:
+    pad = round(fraction * max(image.shape))
+    return cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
+
+
+def mnist_file(digit: np.ndarray) -> np.ndarray:
+    """The MNIST PNG itself: 28×28, white on black."""
+    return digit.copy()
+
+
+def upscaled_white_on_black(digit: np.ndarray) -> np.ndarray:
+    """The MNIST digit shown large (280×280), white on black."""
+    return _up(digit, 10)
+
+
+def upscaled_black_on_white(digit: np.ndarray) -> np.ndarray:
+    """The MNIST digit shown large (280×280), black on white."""
+    return _black_on_white(_up(digit, 10))
+
+
+def tight_black_on_white(digit: np.ndarray) -> np.ndarray:
+    """Cropped to the ink (the digit touches all four edges), ×8, black on white."""
+    return _black_on_white(_up(_tight(digit), 8))
+
+
+def tight_white_on_black(digit: np.ndarray) -> np.ndarray:
+    """Cropped to the ink, ×8, white on black."""
+    return _up(_tight(digit), 8)
+
+
+def canvas_drawing(digit: np.ndarray) -> np.ndarray:
+    """A drawing on a web canvas: hard-edged round-brush strokes, black on a white 280×280."""
+    big = _up(digit, 10)
+    strokes = (big > 110).astype(np.uint8) * 255
+    brush = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (9, 9))
+    return _black_on_white(cv2.dilate(strokes, brush))
+
+
+def usps_style(digit: np.ndarray) -> np.ndarray:
+    """A USPS-style digit: its ink fitted to a 16×16 box, white on black, shown ×8 (blocky)."""
+    ink = _tight(digit)
+    scale = 16 / max(ink.shape)
+    h, w = max(1, round(ink.shape[0] * scale)), max(1, round(ink.shape[1] * scale))
+    small = cv2.resize(ink, (w, h), interpolation=cv2.INTER_AREA)
+    box = np.zeros((16, 16), np.uint8)
+    y0, x0 = (16 - h) // 2, (16 - w) // 2
+    box[y0 : y0 + h, x0 : x0 + w] = small
+    box = cv2.normalize(box, None, 0, 255, cv2.NORM_MINMAX)
+    return cv2.resize(box, (128, 128), interpolation=cv2.INTER_NEAREST)
+
+
+def thick_marker(digit: np.ndarray) -> np.ndarray:
+    """A bold marker: strokes about twice MNIST's width, black on white, with a margin."""
+    big = _up(digit, 10)
+    bold = cv2.dilate(big, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (21, 21)))
+    return _black_on_white(_with_margin(bold, 0.1))
+
+
+def hairline_pen(digit: np.ndarray) -> np.ndarray:
+    """A fine pen: strokes 2–3 px wide on a 280×280 picture, black on white."""
+    big = (_up(digit, 10) > 127).astype(np.uint8) * 255
+    thin = cv2.erode(big, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (15, 15)))
+    # Erosion can break a stroke; keep it where it survives, else a one-pixel centre line.
+    skeleton = cv2.erode(big, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (19, 19)))
+    lines = cv2.max(thin, skeleton)
+    return _black_on_white(cv2.GaussianBlur(lines, (3, 3), 0))
+
+
+FAMILIES: dict[str, Family] = {
+    "mnist_file": mnist_file,
+    "upscaled_white_on_black": upscaled_white_on_black,
+    "upscaled_black_on_white": upscaled_black_on_white,
+    "tight_black_on_white": tight_black_on_white,
+    "tight_white_on_black": tight_white_on_black,
+    "canvas_drawing": canvas_drawing,
+    "usps_style": usps_style,
+    "thick_marker": thick_marker,
+    "hairline_pen": hairline_pen,
+}
