@@ -1,12 +1,19 @@
-"""Whole-path accuracy and speed of the device, written to docs/DEVICE_ACCURACY.md.
+"""Whole-path accuracy of the device on every kind of picture, written to docs/DEVICE_ACCURACY.md.
 
     .venv/bin/python bench/device_accuracy.py [--model models/digitnet_int8.tflite]
 
-Two sets: the camera-like set (MNIST test digits photographed on paper, simulated, with frames
-of two or three digits and frames with none; tests/camera_like.py) and handwriting_dev (400 real
-scans, digits 0-7). Each is read by the device path (preprocess.py + the model) and, for
-comparison in the same run, by a naive path (the whole grayscale frame resized to 28×28 and
-inverted), which is what a camera reading without preprocessing gets.
+Sets, all read in one run by the device path (device.reader.DigitReader: preprocessing plus the
+model through LiteRT, exactly what the Pi runs) and, beside it, by a textbook pipeline with the
+same model:
+- the picture families of train/pictures.py (the MNIST file itself, upscaled either polarity,
+  tight crops, a canvas drawing, USPS style, bold marker, hairline pen), each made from the same
+  500 MNIST *test* digits, which training never sees;
+- the camera-like set (MNIST test digits on simulated paper photos, frames of two or three
+  digits, frames with none; tests/camera_like.py);
+- handwriting_dev (400 real scans) and photos_dev (268 real phone photos): development checks,
+  never trained on, never tuned to.
+With the reading's `uncertain` flag: the accuracy of the readings not flagged against the share
+flagged, at the model's own threshold and along the curve.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import platform
 import statistics
 import sys
 import time
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -31,144 +39,222 @@ from device.runtime import DigitModel  # noqa: E402
 from tests.camera_like import (  # noqa: E402
     Score,
     camera_like_set,
-    handwriting_samples,
-    mnist_test,
+    labelled_pictures,
+    picture_families,
 )
 
 SHARED = REPO.parent / "shared" / "data"
+FLAGGED_SHARES = (0.0, 0.01, 0.02, 0.03, 0.05, 0.10)
 
 
-def naive_input(frame: np.ndarray) -> np.ndarray:
-    """The baseline: the whole frame, grayscale, squashed to 28×28 and inverted."""
-    gray = frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
-    small = cv2.resize(gray, (28, 28), interpolation=cv2.INTER_AREA)
-    return ((255 - small).astype(np.float32) / 255.0)[..., None]
+def textbook_input(picture: np.ndarray) -> np.ndarray:
+    """The textbook pipeline: Otsu threshold, polarity from the picture's border, the largest
+    component, its longer side fitted to 20 px, centred by centre of mass on 28×28."""
+    gray = picture if picture.ndim == 2 else cv2.cvtColor(picture, cv2.COLOR_BGR2GRAY)
+    _, mask = cv2.threshold(gray, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    border = np.concatenate((mask[0], mask[-1], mask[:, 0], mask[:, -1]))
+    if border.mean() > 127:  # the ground is light: the ink is dark
+        mask, gray = 255 - mask, 255 - gray
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask)
+    if n < 2:
+        return np.zeros((28, 28, 1), np.float32)
+    i = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    x, y, w, h = stats[i, :4]
+    digit = (gray[y : y + h, x : x + w] * (labels[y : y + h, x : x + w] == i)).astype(np.float32)
+    scale = 20 / max(w, h)
+    digit = cv2.resize(digit, (max(1, round(w * scale)), max(1, round(h * scale))),
+                       interpolation=cv2.INTER_AREA)
+    canvas = np.zeros((28, 28), np.float32)
+    top, left = (28 - digit.shape[0]) // 2, (28 - digit.shape[1]) // 2
+    canvas[top : top + digit.shape[0], left : left + digit.shape[1]] = digit / max(digit.max(), 1)
+    cy, cx = (np.indices(canvas.shape) * canvas).reshape(2, -1).sum(1) / max(canvas.sum(), 1e-6)
+    shift = np.float32([[1, 0, 13.5 - cx], [0, 1, 13.5 - cy]])
+    return cv2.warpAffine(canvas, shift, (28, 28))[..., None]
 
 
-def run_set(
-    reader: DigitReader, samples: list[tuple[str, np.ndarray, str]]
-) -> tuple[Score, Score, list[float], list[float]]:
-    device, naive = Score(), Score()
-    preprocess_ms, inference_ms = [], []
+@dataclass
+class SetResult:
+    device: Score = field(default_factory=Score)
+    textbook: Score = field(default_factory=Score)
+    # One entry per single-digit picture read as one digit: (confidence, correct, uncertain).
+    confidences: list[tuple[float, bool, bool]] = field(default_factory=list)
+    singles: int = 0  # pictures of one digit (the flagging figures are about these)
+    preprocess_ms: list[float] = field(default_factory=list)
+    inference_ms: list[float] = field(default_factory=list)
+
+
+def run_set(reader: DigitReader, samples: list[tuple[str, np.ndarray, str]]) -> SetResult:
+    result = SetResult()
     labels = [int(label) for label in reader.model.sidecar.labels]
-    for name, frame, truth in samples:
-        reading = reader.read(frame)
-        device.record(name, truth, reading.number or "")
-        preprocess_ms.append(reading.timings_ms["preprocess"])
-        if reading.digits:  # inference time is only meaningful when the model ran
-            inference_ms.append(reading.timings_ms["inference"])
-        probs = reader.model.predict(naive_input(frame)[None])[0]
-        naive.record(name, truth, str(labels[int(np.argmax(probs))]))
-    return device, naive, preprocess_ms, inference_ms
+    for name, picture, truth in samples:
+        reading = reader.read(picture)
+        read = reading.number or ""
+        result.device.record(name, truth, read)
+        result.preprocess_ms.append(reading.timings_ms["preprocess"])
+        if reading.digits:
+            result.inference_ms.append(reading.timings_ms["inference"])
+        result.singles += len(truth) == 1
+        if len(truth) == 1 and reading.confidence is not None:
+            result.confidences.append((reading.confidence, read == truth, bool(reading.uncertain)))
+        if truth:
+            probs = reader.model.predict(textbook_input(picture)[None])[0]
+            result.textbook.record(name, truth, str(labels[int(np.argmax(probs))]))
+    return result
 
 
 def _pct(correct: int, total: int) -> str:
     return f"{100 * correct / total:.1f}% ({correct}/{total})" if total else "–"
 
 
-def per_digit_table(device: Score, naive: Score) -> list[str]:
-    rows = ["| digit | device path | naive resize |", "|---|---|---|"]
-    for label in sorted(device.per_digit):
-        rows.append(
-            f"| {label} | {_pct(*device.per_digit[label])} | {_pct(*naive.per_digit[label])} |"
-        )
-    rows.append(
-        f"| **all** | **{_pct(device.digits_correct, device.digits)}** | "
-        f"{_pct(naive.digits_correct, naive.digits)} |"
-    )
+def flagged_curve(result: SetResult, digits: int) -> list[tuple[float, float]]:
+    """(share of the set flagged, accuracy of the rest) when the least confident readings are
+    flagged; pictures the device read as nothing or several digits count as wrong, unflagged."""
+    if not result.confidences:
+        return []
+    ordered = sorted(result.confidences)
+    unread = digits - len(ordered)
+    curve = []
+    for share in FLAGGED_SHARES:
+        flagged = min(len(ordered), round(share * digits))
+        kept = ordered[flagged:]
+        curve.append((flagged / digits, sum(ok for _, ok, _ in kept) / (len(kept) + unread)))
+    return curve
+
+
+def operating_point(result: SetResult, digits: int) -> tuple[float, float]:
+    """(share flagged, accuracy of the readings not flagged) at the model's own threshold."""
+    kept = [ok for _, ok, uncertain in result.confidences if not uncertain]
+    unread = digits - len(result.confidences)
+    return 1 - len(kept) / digits, sum(kept) / max(1, len(kept) + unread)
+
+
+def per_digit_rows(result: SetResult) -> list[str]:
+    rows = ["| digit | device path | textbook pipeline |", "|---|---|---|"]
+    for label in sorted(result.device.per_digit):
+        rows.append(f"| {label} | {_pct(*result.device.per_digit[label])} | "
+                    f"{_pct(*result.textbook.per_digit.get(label, [0, 0]))} |")
     return rows
 
 
 def _ms(values: list[float]) -> str:
+    if not values:
+        return "–"
     ordered = sorted(values)
-    p90 = ordered[int(0.9 * (len(ordered) - 1))]
-    return f"{statistics.median(values):.2f} ms (p90 {p90:.2f} ms, n={len(values)})"
+    return f"{statistics.median(values):.2f} ms (p90 {ordered[int(0.9 * (len(ordered) - 1))]:.2f})"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", type=Path, default=REPO / "models" / "digitnet_int8.tflite")
-    parser.add_argument("--mnist", type=Path,
+    parser.add_argument("--model", type=Path, default=REPO / "models" / "digitnet_int8.tflite",
+                        help="the .tflite model, its .json sidecar beside it")
+    parser.add_argument("--mnist", type=Path, help="MNIST folder (default: $MNIST_DATA_DIR, "
+                        "then ../shared/data/mnist)",
                         default=Path(os.environ.get("MNIST_DATA_DIR", SHARED / "mnist")))
-    parser.add_argument("--handwriting", type=Path, default=SHARED / "handwriting_dev")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--out", type=Path, default=REPO / "docs" / "DEVICE_ACCURACY.md")
+    parser.add_argument("--handwriting", type=Path, default=SHARED / "handwriting_dev",
+                        help="folder of real scans with LABELS.csv")
+    parser.add_argument("--photos", type=Path, default=SHARED / "photos_dev",
+                        help="folder of real photos with LABELS.csv")
+    parser.add_argument("--per-family", type=int, default=500,
+                        help="MNIST test digits per picture family (default %(default)s)")
+    parser.add_argument("--threads", type=int, default=2, help="interpreter threads")
+    parser.add_argument("--out", type=Path, default=REPO / "docs" / "DEVICE_ACCURACY.md",
+                        help="the report to write")
     args = parser.parse_args()
 
     model = DigitModel(args.model, threads=args.threads)
     reader = DigitReader(model)
     started = time.perf_counter()
+    sets: dict[str, list[tuple[str, np.ndarray, str]]] = dict(
+        picture_families(args.mnist, args.per_family))
     frames = camera_like_set(args.mnist)
-    camera = [(f"frame {i} ({f.kind})", f.image, f.truth) for i, f in enumerate(frames)]
-    reader.read(camera[0][1])  # warm-up: first calls pay for allocation, not for the work
-    cam_dev, cam_naive, cam_pre, cam_inf = run_set(reader, camera)
-    hw_dev, hw_naive, hw_pre, hw_inf = run_set(reader, handwriting_samples(args.handwriting))
-    # The ceiling: the model on the very same MNIST digits, straight from the 28×28 files.
-    images, mnist_labels = mnist_test(args.mnist)
-    drawn = np.array([j for f in frames for j in f.sources])
-    raw = model.predict(images[drawn][..., None].astype(np.float32) / 255.0).argmax(axis=1)
-    ceiling = int((raw == mnist_labels[drawn]).sum())
+    sets["camera-like set"] = [(f"frame {i} ({f.kind})", f.image, f.truth)
+                               for i, f in enumerate(frames)]
+    sets["handwriting_dev"] = labelled_pictures(args.handwriting)
+    sets["photos_dev"] = labelled_pictures(args.photos)
+    reader.read(sets["camera-like set"][0][1])  # warm-up: first calls pay for allocation
+    results = {name: run_set(reader, samples) for name, samples in sets.items()}
     elapsed = time.perf_counter() - started
 
-    shown_model = model.path.relative_to(REPO) if model.path.is_relative_to(REPO) else model.path
+    camera = results["camera-like set"]
+    shown = model.path.relative_to(REPO) if model.path.is_relative_to(REPO) else model.path
+    threshold = reader.uncertain_below
     lines = [
         "# Device accuracy: from a picture to a digit",
         "",
-        "Written by `bench/device_accuracy.py` (re-run it after changing the model or "
-        "`device/preprocess.py`). Whole path = `device.reader.DigitReader`: preprocessing "
-        "(`device/preprocess.py`) plus the model through LiteRT, exactly what the Pi runs. "
-        "The naive baseline, measured in the same run, squashes the whole grayscale frame to "
-        "28×28 and inverts it.",
+        "Written by `bench/device_accuracy.py` (re-run it after changing the model or the "
+        "preprocessing). Device path = `device.reader.DigitReader`: `device/preprocess` plus "
+        "the model through LiteRT, exactly what the Pi runs. Beside it, in the same run and "
+        "with the same model, a textbook pipeline: Otsu threshold, polarity from the picture's "
+        "border, the largest component, 20 px box, centre of mass.",
         "",
-        f"- model: `{shown_model}` "
-        f"(sha256 `{model.sha256[:16]}…`), runtime `{model.runtime}`, {args.threads} threads",
+        f"- model: `{shown}` (sha256 `{model.sha256[:16]}…`), runtime `{model.runtime}`, "
+        f"{args.threads} threads; readings below confidence {threshold:.3f} are flagged "
+        "`uncertain` (the sidecar's threshold, chosen on validation digits)",
         f"- measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.machine()}, "
-        f"{os.cpu_count()} CPUs (shared with other jobs, so timings are pessimistic); "
-        f"whole run {elapsed:.0f} s",
+        f"{os.cpu_count()} CPUs; whole run {elapsed:.0f} s",
         "",
-        "## Camera-like set (MNIST test digits on simulated paper photos)",
+        "## Every set",
         "",
-        f"{len(frames)} frames from `tests/camera_like.py` (seed 0): paper texture, lighting "
-        "gradients and vignetting, ink in five colours, small rotations, blur, noise and JPEG; "
-        f"{cam_dev.frames} frames with digits ({cam_dev.multi} of them with two or three), "
-        f"{cam_dev.empty} with none (blank, ruled, specks).",
+        "Digits read in place: a picture read with the wrong number of digits scores all its "
+        "digits wrong. The picture families are each made from the same "
+        f"{args.per_family} MNIST test digits (`train/pictures.py`).",
         "",
-        f"- digit accuracy (digits read in place; a wrongly segmented frame scores all its "
-        f"digits wrong): **{_pct(cam_dev.digits_correct, cam_dev.digits)}**",
-        f"- the model alone on the same {len(drawn)} digits as 28×28 MNIST files (the ceiling "
-        f"for any preprocessing): {_pct(ceiling, len(drawn))}",
-        f"- frames read exactly: {_pct(cam_dev.frames_correct, cam_dev.frames)}; frames with "
-        f"several digits read exactly, in order: {_pct(cam_dev.multi_correct, cam_dev.multi)}",
-        f"- frames without a digit that yielded one: **{cam_dev.empty_read_as_digit} of "
-        f"{cam_dev.empty}** (naive resize: {cam_naive.empty_read_as_digit} of {cam_naive.empty})",
+        "| set | device path | textbook pipeline | flagged uncertain* | accuracy not flagged* |",
+        "|---|---|---|---|---|",
+    ]
+    for name, result in results.items():
+        digits = result.device.digits
+        flagged, kept_accuracy = operating_point(result, result.singles)
+        lines.append(
+            f"| {name} | **{_pct(result.device.digits_correct, digits)}** | "
+            f"{_pct(result.textbook.digits_correct, result.textbook.digits)} | "
+            f"{flagged:.1%} | {kept_accuracy:.2%} |")
+    lines += [
         "",
-        *per_digit_table(cam_dev, cam_naive),
+        "\\* of the pictures of one digit; a picture read as nothing or as several digits counts "
+        "as an unflagged mistake.",
         "",
-        "## handwriting_dev (400 real scans, digits 0-7)",
+        f"Camera-like set: {camera.device.empty} frames without a digit, "
+        f"**{camera.device.empty_read_as_digit}** of them read as a digit; frames of several "
+        f"digits read exactly, in order: {_pct(camera.device.multi_correct, camera.device.multi)}.",
         "",
-        "Real handwriting from scanned sheets, not MNIST: never trained on, never tuned per digit.",
+        "## Flagging the least confident readings",
         "",
-        *per_digit_table(hw_dev, hw_naive),
+        "Accuracy of the readings left when the least confident share of each set is flagged "
+        "(a picture read as nothing or as several digits counts as an unflagged mistake). The "
+        "model's own threshold is fixed in its sidecar; this curve shows what other thresholds "
+        "would give.",
         "",
-        "## Speed (median per frame, this machine)",
+        "| set | " + " | ".join(f"{s:.0%} flagged" for s in FLAGGED_SHARES) + " |",
+        "|---|" + "---|" * len(FLAGGED_SHARES),
+    ]
+    for name in ("handwriting_dev", "photos_dev", "camera-like set"):
+        result = results[name]
+        curve = flagged_curve(result, result.singles)
+        lines.append(f"| {name} | " + " | ".join(f"{acc:.2%}" for _, acc in curve) + " |")
+    for name in ("handwriting_dev", "photos_dev"):
+        lines += ["", f"## {name}, per digit", "", *per_digit_rows(results[name])]
+    lines += [
         "",
-        "| set | preprocessing | inference (all digits of a frame in one batch) |",
+        "## Speed (median per picture, this machine)",
+        "",
+        "| set | preprocessing | inference (all digits of a picture in one batch) |",
         "|---|---|---|",
-        f"| camera-like (240×320 to 360×480) | {_ms(cam_pre)} | {_ms(cam_inf)} |",
-        f"| handwriting_dev (~130×172) | {_ms(hw_pre)} | {_ms(hw_inf)} |",
+        *(f"| {name} | {_ms(r.preprocess_ms)} | {_ms(r.inference_ms)} |"
+          for name, r in results.items()),
         "",
-        "## Misread",
-        "",
-        "Camera-like: " + ("; ".join(f"{n}: {t or '(none)'} → {r or '(none)'}"
-                                     for n, t, r in cam_dev.failures) or "none"),
-        "",
-        "handwriting_dev: " + ("; ".join(f"{n}: {t} → {r or '(none)'}"
-                                         for n, t, r in hw_dev.failures) or "none"),
+        "## Misread by the device path",
         "",
     ]
+    for name, result in results.items():
+        failures = "; ".join(f"{n}: {t or '(none)'} → {r or '(none)'}"
+                             for n, t, r in result.device.failures[:40])
+        more = len(result.device.failures) - 40
+        lines.append(f"- {name}: {failures or 'none'}" + (f"; and {more} more" if more > 0 else ""))
+    lines.append("")
     args.out.write_text("\n".join(lines), encoding="utf-8")
-    print(f"camera-like {cam_dev.accuracy:.4f}, handwriting_dev {hw_dev.accuracy:.4f}, "
-          f"empty frames read as a digit {cam_dev.empty_read_as_digit}; wrote {args.out}")
+    print("; ".join(f"{name} {r.device.accuracy:.4f}" for name, r in results.items()))
+    print(f"empty frames read as a digit {camera.device.empty_read_as_digit}; wrote {args.out}")
     return 0
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from device.runtime import dequantize, quantize
+from device.runtime import dequantize, quantize, to_probabilities
 from train.report import classification_metrics
 
 BATCH = 500
@@ -35,15 +35,21 @@ class TFLiteClassifier:
             self.interpreter.allocate_tensors()
             self.batch = batch
 
-    def probabilities(self, x: np.ndarray) -> np.ndarray:
+    def outputs(self, x: np.ndarray) -> np.ndarray:
+        """The model's own outputs, dequantized: logits, or an older model's softmax."""
         self._resize(len(x))
         self.interpreter.set_tensor(self.input["index"], quantize(x, self.input))
         self.interpreter.invoke()
         return dequantize(self.interpreter.get_tensor(self.output["index"]), self.output)
 
+    def probabilities(self, x: np.ndarray) -> np.ndarray:
+        return to_probabilities(self.outputs(x))
+
+    def outputs_all(self, x: np.ndarray, batch: int = BATCH) -> np.ndarray:
+        return np.concatenate([self.outputs(x[i : i + batch]) for i in range(0, len(x), batch)])
+
     def predict_all(self, x: np.ndarray, batch: int = BATCH) -> np.ndarray:
-        return np.concatenate([self.probabilities(x[i : i + batch])
-                               for i in range(0, len(x), batch)])
+        return to_probabilities(self.outputs_all(x, batch))
 
     def median_us_per_digit(self, x: np.ndarray, repeats: int = 500) -> float:
         """Median wall time of one single-digit invocation, the Pi's per-request case."""

@@ -8,11 +8,12 @@ from pathlib import Path
 import keras
 
 from convert import sidecar
+from convert.confidence import calibrate, logits_model
 from convert.evaluate import TFLiteClassifier, evaluate_tflite
 from convert.tflite import ConversionError, convert, representative_data
 from train.data import VAL_SPLIT, Mnist, Split
 from train.errors import ModelFileError
-from train.fit import Recipe
+from train.fit import Recipe, with_device_inputs
 from train.run import load_saved, training_split
 
 # Post-training int8 may cost at most this much accuracy against the float model.
@@ -92,6 +93,14 @@ def calibrate_int8(model: keras.Model, train: Split, val: Split,
     }
 
 
+def calibrate_confidence(flatbuffer: bytes, val: Split, seed: int) -> dict:
+    """Temperature and uncertain threshold for the converted model, on the run's validation
+    digits plus as many of them again as the device would cut them out of pictures."""
+    digits = with_device_inputs(val, len(val), seed + 1)
+    logits = TFLiteClassifier(flatbuffer).outputs_all(digits.x)
+    return calibrate(logits, digits.y)
+
+
 def convert_and_verify(model_path: Path, out_dir: Path, quant: str, mnist: Mnist,
                        name: str | None = None, *,
                        calibration_sizes: tuple[int, ...] = CALIBRATION_SIZES,
@@ -100,12 +109,15 @@ def convert_and_verify(model_path: Path, out_dir: Path, quant: str, mnist: Mnist
     model = load_keras(model_path)
     trained = source_metrics(model_path)
     arch = trained.get("arch", model.name)
+    # The device takes the softmax itself, calibrated (convert.confidence).
+    network = logits_model(model)
     calibration = None
+    train, val = held_out_split(mnist, trained)
     if quant == "int8":
-        train, val = held_out_split(mnist, trained)
-        flatbuffer, calibration = calibrate_int8(model, train, val, calibration_sizes)
+        flatbuffer, calibration = calibrate_int8(network, train, val, calibration_sizes)
     else:
-        flatbuffer = convert(model, quant)
+        flatbuffer = convert(network, quant)
+    confidence = calibrate_confidence(flatbuffer, val, trained.get("seed", Recipe().seed))
 
     out_dir.mkdir(parents=True, exist_ok=True)
     tflite_path = out_dir / f"{name or arch.replace('-', '_')}_{quant}.tflite"
@@ -134,6 +146,7 @@ def convert_and_verify(model_path: Path, out_dir: Path, quant: str, mnist: Mnist
     versions = {f"{k}_version": v for k, v in versions.items()}
     card = sidecar.build(tflite_path, quant=quant, arch=arch, metrics=metrics,
                          versions=versions, source_model=str(model_path))
+    card["confidence"] = confidence
     sidecar.write(tflite_path, card)
     return tflite_path, card
 

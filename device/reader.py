@@ -12,7 +12,7 @@ from device.runtime import DigitModel
 
 JOIN_MIN_CONFIDENCE = 0.9
 # Below this confidence a reading is flagged uncertain when the sidecar names no threshold of
-# its own (models exported before calibration); calibrated models record theirs.
+# its own (models exported before calibration); calibrated models record theirs ("confidence").
 DEFAULT_UNCERTAIN_BELOW = 0.9
 
 
@@ -47,9 +47,7 @@ class DigitReader:
         self.model = model
         self.roi = roi
         self._labels = [int(label) for label in model.sidecar.labels]
-        self.uncertain_below = float(
-            model.sidecar.raw.get("calibration", {}).get("uncertain_below", DEFAULT_UNCERTAIN_BELOW)
-        )
+        self.uncertain_below = model.sidecar.uncertain_below or DEFAULT_UNCERTAIN_BELOW
 
     def _reading(self, probs: np.ndarray, box: tuple[int, int, int, int]) -> DigitReading:
         best = int(np.argmax(probs))

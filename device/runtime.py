@@ -62,10 +62,20 @@ def dequantize(q: np.ndarray, details: dict) -> np.ndarray:
     return q.astype(np.float32)
 
 
-def _as_probabilities(out: np.ndarray) -> np.ndarray:
-    # The exported model ends in softmax, but int8 rounding leaves rows summing to ~0.996..1.004;
-    # a model exported without softmax (logits) is still read correctly.
-    if (out < -1e-3).any() or not np.allclose(out.sum(axis=1), 1.0, atol=0.05):
+def to_probabilities(out: np.ndarray, temperature: float | None = None) -> np.ndarray:
+    """The model's outputs as probabilities.
+
+    A calibrated model ends in logits and its sidecar names a temperature: softmax(logits / T)
+    on the host, in float, so confidence is not capped by an int8 softmax (which saturates at
+    0.996) and means what calibration measured. Older models end in softmax, whose int8 rows
+    sum to ~0.996..1.004 and are renormalised; uncalibrated logits get a plain softmax.
+    """
+    out = out.astype(np.float32)
+    if temperature is None and ((out < -1e-3).any()
+                                or not np.allclose(out.sum(axis=1), 1.0, atol=0.05)):
+        temperature = 1.0
+    if temperature is not None:
+        out = out / np.float32(temperature)
         out = np.exp(out - out.max(axis=1, keepdims=True))
     out = np.clip(out, 0.0, None)
     return (out / np.maximum(out.sum(axis=1, keepdims=True), 1e-12)).astype(np.float32)
@@ -84,6 +94,7 @@ class DigitModel:
         if threads < 1:
             raise ModelError(f"threads must be at least 1, got {threads}")
         self.sidecar = Sidecar.load(sidecar_path)
+        self.temperature = self.sidecar.temperature
         self.sha256 = file_sha256(model_path)
         if self.sha256 != self.sidecar.sha256:
             raise ModelError(
@@ -169,7 +180,7 @@ class DigitModel:
                     self._resizable = False
                     self._by_batch = OrderedDict([(1, self._interpreter_for(1))])
                 else:
-                    return _as_probabilities(out)
+                    return to_probabilities(out, self.temperature)
             single = self._interpreter_for(1)
             out = np.concatenate([self._invoke(single, x[i : i + 1]) for i in range(n)])
-        return _as_probabilities(out)
+        return to_probabilities(out, self.temperature)

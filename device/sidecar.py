@@ -30,6 +30,11 @@ class Sidecar:
     sha256: str
     labels: list[str]
     preprocessing: dict = field(default_factory=dict)
+    # From the sidecar's "confidence" block, written by a calibrated conversion: the model ends
+    # in logits, softmax(logits / temperature) is the confidence, and a reading below
+    # uncertain_below is flagged uncertain. None when the model predates calibration.
+    temperature: float | None = None
+    uncertain_below: float | None = None
 
     @classmethod
     def load(cls, path: Path) -> Sidecar:
@@ -59,4 +64,12 @@ class Sidecar:
         preprocessing = raw.get("preprocessing", {})
         if not isinstance(preprocessing, dict):
             raise ModelError(f"model sidecar {path}: 'preprocessing' must be an object; {fix}")
-        return cls(raw=raw, sha256=sha, labels=list(labels), preprocessing=dict(preprocessing))
+        confidence = raw.get("confidence", {})
+        numbers = {k: confidence.get(k) for k in ("temperature", "uncertain_below")}
+        if not isinstance(confidence, dict) or not all(
+            v is None or (isinstance(v, int | float) and v > 0) for v in numbers.values()
+        ):
+            raise ModelError(f"model sidecar {path}: 'confidence' must hold positive numbers "
+                             f"'temperature' and 'uncertain_below'; {fix}")
+        return cls(raw=raw, sha256=sha, labels=list(labels), preprocessing=dict(preprocessing),
+                   **numbers)

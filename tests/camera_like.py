@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from train.data import read_idx_images, read_idx_labels
+from train.pictures import FAMILIES
 
 FRAME_SIZES = ((240, 320), (300, 400), (360, 480))
 INKS_BGR = (
@@ -206,8 +207,10 @@ def camera_like_set(mnist_dir: Path, count: int = 600, seed: int = 0) -> list[Fr
     return frames
 
 
-def handwriting_samples(folder: Path) -> list[tuple[str, np.ndarray, str]]:
-    """handwriting_dev as (file, BGR image, label) in LABELS.csv order."""
+def labelled_pictures(folder: Path) -> list[tuple[str, np.ndarray, str]]:
+    """A folder with LABELS.csv (file, label; handwriting_dev, photos_dev) as (file, BGR
+    image, label) in LABELS.csv order; JPEGs upright by their EXIF orientation, as a browser
+    shows them."""
     import csv
 
     with (Path(folder) / "LABELS.csv").open(newline="") as f:
@@ -219,6 +222,22 @@ def handwriting_samples(folder: Path) -> list[tuple[str, np.ndarray, str]]:
             raise FileNotFoundError(f"{folder / row['file']} is missing or unreadable")
         samples.append((row["file"], image, row["label"]))
     return samples
+
+
+handwriting_samples = labelled_pictures
+
+
+def picture_families(
+    mnist_dir: Path, per_family: int = 500, seed: int = 2
+) -> dict[str, list[tuple[str, np.ndarray, str]]]:
+    """Each family of ordinary pictures (train.pictures) made from the same ``per_family``
+    MNIST *test* digits: {family: [(name, picture, label)]}."""
+    images, labels = mnist_test(mnist_dir)
+    picks = np.random.default_rng(seed).permutation(len(images))[:per_family]
+    return {
+        family: [(f"{family} #{i}", draw(images[i]), str(int(labels[i]))) for i in picks]
+        for family, draw in FAMILIES.items()
+    }
 
 
 @dataclass

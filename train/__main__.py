@@ -74,6 +74,10 @@ def train_parser() -> argparse.ArgumentParser:
                    "continental styles MNIST lacks, in the first phase (default %(default)s)")
     p.add_argument("--clean-styles", type=_share, default=defaults.clean_styles,
                    help="the same share in the clean phase (default %(default)s)")
+    p.add_argument("--device-inputs", type=int, default=defaults.device_inputs, metavar="N",
+                   help="add N training digits restyled, drawn into pictures (files, crops, "
+                   "drawings, photos) and cut out again by the device's preprocessing "
+                   "(default %(default)s)")
     p.add_argument("--patience", type=_positive_int, default=defaults.patience,
                    help="early-stopping patience in epochs on validation loss")
     p.add_argument("--limit", type=_positive_int, default=None,
@@ -124,7 +128,7 @@ def _train(argv: list[str]) -> int:
                     augment_strength=args.augment_strength, seed=args.seed,
                     patience=args.patience, lr_patience=args.lr_patience,
                     clean_epochs=args.clean_epochs, styles=args.styles,
-                    clean_styles=args.clean_styles)
+                    clean_styles=args.clean_styles, device_inputs=args.device_inputs)
     metrics = train_and_report(mnist, arch=args.arch, recipe=recipe, out=args.out,
                                val_split=args.val_split, loop=args.loop, limit_n=args.limit,
                                init_from=args.init_from)

@@ -41,6 +41,10 @@ class Recipe:
     # the clean phase.
     styles: float = 0.0
     clean_styles: float = 0.5
+    # Training digits drawn into pictures and cut out again by the device's own preprocessing
+    # (train.device_inputs), added to this phase's training set; the clean phase keeps them,
+    # since they are what the model will see on the device.
+    device_inputs: int = 0
 
 
 def clean_pass(recipe: Recipe) -> Recipe:
@@ -67,8 +71,19 @@ def strategy() -> tf.distribute.Strategy:
     return tf.distribute.get_strategy()
 
 
+def with_device_inputs(train: Split, count: int, seed: int) -> Split:
+    """``train`` plus ``count`` (or a few fewer) of its digits as the device would see them."""
+    if count <= 0:
+        return train
+    from train.device_inputs import device_inputs
+
+    x, y = device_inputs(train.x, train.y, count, seed)
+    return Split(np.concatenate([train.x, x]), np.concatenate([train.y, y]))
+
+
 def datasets(train: Split, val: Split, recipe: Recipe) -> tuple[tf.data.Dataset, tf.data.Dataset]:
-    train = add_continental_styles(train, recipe.styles, recipe.seed)
+    train = with_device_inputs(add_continental_styles(train, recipe.styles, recipe.seed),
+                               recipe.device_inputs, recipe.seed)
     train_ds = (
         tf.data.Dataset.from_tensor_slices((train.x, train.y))
         .shuffle(len(train), seed=recipe.seed, reshuffle_each_iteration=True)

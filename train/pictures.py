@@ -63,10 +63,7 @@ def tight_white_on_black(digit: np.ndarray) -> np.ndarray:
 
 def canvas_drawing(digit: np.ndarray) -> np.ndarray:
     """A drawing on a web canvas: hard-edged round-brush strokes, black on a white 280×280."""
-    big = _up(digit, 10)
-    strokes = (big > 110).astype(np.uint8) * 255
-    brush = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (9, 9))
-    return _black_on_white(cv2.dilate(strokes, brush))
+    return _black_on_white((_up(digit, 10) > 127).astype(np.uint8) * 255)
 
 
 def usps_style(digit: np.ndarray) -> np.ndarray:
@@ -110,3 +107,31 @@ FAMILIES: dict[str, Family] = {
     "thick_marker": thick_marker,
     "hairline_pen": hairline_pen,
 }
+
+
+def photo(digit: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A phone photo of the digit on paper: uneven light, ink that is not black, blur, noise,
+    JPEG; the digit anywhere from a quarter to most of the picture's height."""
+    h, w = int(rng.integers(160, 480)), int(rng.integers(160, 480))
+    height = int(rng.uniform(0.25, 0.8) * min(h, w))
+    ink = _up(_tight(digit), 8).astype(np.float32) / 255.0
+    scale = height / ink.shape[0]
+    ink = cv2.resize(ink, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    ink = ink[:h, :w]
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    angle = rng.uniform(0, 2 * np.pi)
+    light = 1.0 - rng.uniform(0, 0.4) * ((np.cos(angle) * xx / w + np.sin(angle) * yy / h) + 1) / 2
+    paper = rng.uniform(0.6, 0.97) * light
+    y = int(rng.integers(0, h - ink.shape[0] + 1))
+    x = int(rng.integers(0, w - ink.shape[1] + 1))
+    alpha = np.zeros((h, w), np.float32)
+    alpha[y : y + ink.shape[0], x : x + ink.shape[1]] = ink * rng.uniform(0.7, 1.0)
+    shade = paper * rng.uniform(0.05, 0.45)
+    picture = paper * (1 - alpha) + shade * alpha
+    picture = cv2.GaussianBlur(picture, (0, 0), rng.uniform(0.3, 1.5))
+    picture += rng.normal(0, rng.uniform(0.003, 0.03), picture.shape).astype(np.float32)
+    picture = np.clip(picture * 255, 0, 255).astype(np.uint8)
+    if rng.random() < 0.15:  # a light pen on a dark board
+        picture = 255 - picture
+    quality = int(rng.integers(40, 95))
+    return cv2.imdecode(cv2.imencode(".jpg", picture, [cv2.IMWRITE_JPEG_QUALITY, quality])[1], 0)

@@ -1,0 +1,95 @@
+"""From a picture to MNIST-style 28×28 inputs, one per digit, left to right.
+
+MNIST digits are white strokes on black, the longer side fitted to 20 px with anti-aliasing,
+padded to 28×28 and shifted so the centre of mass is in the middle. The pictures a device sees
+are nothing like that: a camera frame of a sheet (uneven light, paper texture, lines, specks,
+several digits), a phone photo, a tight crop, a drawing, the MNIST file itself; dark ink on
+light or light on dark. The pipeline, one stage per module:
+
+    frame        gray, the region of interest, a working scale
+    ground       the ink's polarity, the paper's brightness and the sheet → an ink map
+    ink          ruled lines subtracted, a hysteresis threshold → an ink mask
+    candidates   components joined into digits; specks, lines, shapes and cut digits refused
+    mnist_style  each digit's ink as MNIST drew its digits → model inputs
+
+Every threshold is relative to the picture or to the stroke width, so no number here is tuned
+to one data set.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from device.preprocess.candidates import REASONS, Blob, find_digits, may_be_one_digit
+from device.preprocess.contract import check_contract
+from device.preprocess.frame import crop_roi, to_gray, working_scale
+from device.preprocess.ground import ink_map
+from device.preprocess.ink import remove_ruled_lines, threshold_ink
+from device.preprocess.measure import stroke_width
+from device.preprocess.mnist_style import ink_piece, render_mnist
+
+__all__ = [
+    "REASONS", "Candidate", "Extraction", "check_contract", "extract_digits", "stroke_width",
+    "to_gray",
+]
+
+
+@dataclass
+class Candidate:
+    box: tuple[int, int, int, int]  # x, y, w, h in full-frame pixel coordinates
+    input: np.ndarray  # (28, 28, 1) float32 in [0, 1], ready for DigitModel
+
+
+@dataclass
+class Extraction:
+    candidates: list[Candidate]  # left to right
+    gray: np.ndarray  # the grayscale (ROI-cropped) image that was searched
+    mask: np.ndarray  # the binary threshold mask (uint8 0/255), same size as gray
+    reason: str | None  # why nothing was found (None when candidates exist)
+    # joins[i]: candidates i and i+1 taken as one digit. Offered when two pieces sit so close
+    # that they may be one digit written with a gap (a 4 whose stem does not meet its bar);
+    # the reader keeps whichever reading the model is more confident of.
+    joins: dict[int, Candidate] = field(default_factory=dict)
+
+
+def extract_digits(
+    frame: np.ndarray,
+    preprocessing: dict | None = None,
+    roi: tuple[float, float, float, float] | None = None,
+) -> Extraction:
+    """Find the digits in a frame and turn each into an MNIST-style model input.
+
+    ``preprocessing`` is the sidecar's contract; this pipeline produces exactly what it asks
+    (light-on-dark, [0,1], 28 canvas, 20 box, centre of mass) and refuses anything else.
+    """
+    check_contract(preprocessing or {})
+    gray, (ox, oy) = crop_roi(to_gray(frame), roi)
+    h, w = gray.shape
+    scale = working_scale(h, w)
+    work = gray if scale == 1.0 else cv2.resize(
+        gray, None, fx=scale, fy=scale,
+        interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC,
+    )
+    ink, noise = ink_map(work)
+    ink, had_lines = remove_ruled_lines(ink)
+    mask = threshold_ink(ink, noise)
+    full_mask = mask if scale == 1.0 else cv2.resize(mask, (w, h), interpolation=cv2.INTER_NEAREST)
+    found = find_digits(mask, had_lines)
+    if found.reason:
+        return Extraction([], gray, full_mask, REASONS[found.reason])
+
+    def candidate(g: Blob) -> Candidate:
+        box = (ox + int(g.x / scale), oy + int(g.y / scale),
+               max(1, round(g.w / scale)), max(1, round(g.h / scale)))
+        return Candidate(box=box, input=render_mnist(ink_piece(ink, found.labels, g)))
+
+    joins = {
+        i: candidate(a.merged(b))
+        for i, (a, b) in enumerate(itertools.pairwise(found.digits))
+        if may_be_one_digit(a, b, found.stroke)
+    }
+    return Extraction([candidate(g) for g in found.digits], gray, full_mask, None, joins)

@@ -1,0 +1,195 @@
+"""From the ink mask to digit candidates: components joined into digits, and what is not one
+(specks, lines, solid shapes, a digit cut off by the frame) refused with a reason."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from device.preprocess.measure import stroke_width
+
+
+@dataclass
+class Blob:
+    x: int
+    y: int
+    w: int
+    h: int
+    labels: list[int]
+
+    @property
+    def x2(self) -> int:
+        return self.x + self.w
+
+    @property
+    def y2(self) -> int:
+        return self.y + self.h
+
+    def merged(self, other: Blob) -> Blob:
+        x, y = min(self.x, other.x), min(self.y, other.y)
+        x2, y2 = max(self.x2, other.x2), max(self.y2, other.y2)
+        return Blob(x, y, x2 - x, y2 - y, self.labels + other.labels)
+
+def components(mask: np.ndarray) -> tuple[np.ndarray, list[Blob]]:
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    blobs = [
+        Blob(int(stats[i, 0]), int(stats[i, 1]), int(stats[i, 2]), int(stats[i, 3]), [i])
+        for i in range(1, n)
+    ]
+    return labels, blobs
+
+def _overlap_x(a: Blob, b: Blob) -> float:
+    """Horizontal overlap as a fraction of the narrower blob's width."""
+    overlap = min(a.x2, b.x2) - max(a.x, b.x)
+    return overlap / max(1, min(a.w, b.w))
+
+def group_nearby(labels: np.ndarray, blobs: list[Blob], reach: int) -> list[Blob]:
+    """Join pieces closer than ``reach`` px (a stroke broken by faint ink, a 4 with a gap).
+
+    ``reach`` is a fraction of the stroke width, far less than the space between two digits.
+    """
+    if reach < 1 or len(blobs) < 2:
+        return blobs
+    ids = np.zeros(int(labels.max()) + 1, np.uint8)
+    for b in blobs:
+        ids[b.labels] = 1
+    pieces = (ids[labels] * 255).astype(np.uint8)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1))
+    _, joined = cv2.connectedComponents(cv2.dilate(pieces, kernel), connectivity=8)
+    by_group: dict[int, Blob] = {}
+    for b in blobs:
+        ys, xs = np.nonzero(labels[b.y : b.y2, b.x : b.x2] == b.labels[0])
+        group = int(joined[b.y + ys[0], b.x + xs[0]])
+        by_group[group] = by_group[group].merged(b) if group in by_group else b
+    return list(by_group.values())
+
+def merge_overlapping(blobs: list[Blob]) -> list[Blob]:
+    """Join pieces of one digit that share most of their horizontal extent and sit close
+    vertically (a 5's loose top bar). Side-by-side digits barely overlap horizontally."""
+    groups = sorted(blobs, key=lambda b: b.x)
+    merged = True
+    while merged:
+        merged = False
+        for i in range(len(groups)):
+            for j in range(i + 1, len(groups)):
+                a, b = groups[i], groups[j]
+                gap_y = max(a.y, b.y) - min(a.y2, b.y2)
+                short = min(a.h, b.h) < 0.75 * max(a.h, b.h)  # a fragment, not a digit
+                if short and _overlap_x(a, b) >= 0.5 and gap_y <= 0.5 * max(a.h, b.h):
+                    groups[i] = a.merged(b)
+                    del groups[j]
+                    merged = True
+                    break
+            if merged:
+                break
+    return sorted(groups, key=lambda b: b.x)
+
+def _border_spans(labels: np.ndarray, blob: Blob) -> list[int]:
+    """For each frame side (top, bottom, left, right), how far apart the blob's first and last
+    pixels on it are (0 when it does not touch that side)."""
+    h, w = labels.shape
+    ids = np.array(blob.labels)
+    spans = []
+    for side in (labels[0, :], labels[h - 1, :], labels[:, 0], labels[:, w - 1]):
+        on = np.flatnonzero(np.isin(side, ids))
+        spans.append(int(on[-1] - on[0] + 1) if len(on) else 0)
+    return spans
+
+def reject_reason(blob: Blob, labels: np.ndarray, stroke: float) -> str | None:
+    """Why a merged blob cannot be a digit, or None if it can."""
+    frame_h = labels.shape[0]
+    framed = frames_the_digit(blob, labels.shape)
+    if blob.w > 4 * blob.h or (blob.h > 6 * blob.w and blob.h > 0.9 * frame_h and not framed):
+        return "line"
+    if not framed and _cut_by_border(blob, labels, stroke):
+        return "border"
+    own = np.isin(labels[blob.y : blob.y2, blob.x : blob.x2], blob.labels).astype(np.uint8)
+    # Handwriting is strokes: even a bold marker digit is far thinner than it is tall. A solid
+    # shape (a fingertip over the sheet, a shadow, a sticker) is not.
+    if stroke_width(own) > 0.3 * max(blob.w, blob.h):
+        return "solid"
+    return None
+
+def frames_the_digit(blob: Blob, shape: tuple[int, int]) -> bool:
+    """The picture is this digit: a crop framed on it, so it spans the picture from edge to
+    edge one way and sits in the middle the other way. A digit cut off by the frame of a camera
+    scene lies against the edge instead, most of the picture beside it."""
+    h, w = shape
+    spans = blob.h >= 0.9 * h or blob.w >= 0.9 * w
+    off_centre_x = abs(blob.x + blob.w / 2 - w / 2) / w
+    off_centre_y = abs(blob.y + blob.h / 2 - h / 2) / h
+    return spans and max(off_centre_x, off_centre_y) <= 0.15
+
+def _cut_by_border(blob: Blob, labels: np.ndarray, stroke: float) -> bool:
+    """A blob the frame edge cuts through: touching an edge over a long stretch (a digit half
+    out of the picture, whose strokes leave it far apart; a paper edge; a hand; a sheet's
+    grid), reaching from edge to opposite edge, or touching three sides. A digit that grazes an
+    edge, or whose stroke tip is clipped, is still readable."""
+    top, bottom, left, right = _border_spans(labels, blob)
+    stroke = max(stroke, 2.0)
+    along = ((top, blob.w), (bottom, blob.w), (left, blob.h), (right, blob.h))
+    return (
+        # a slanted stroke meets the edge over a few stroke widths, a grazing curve over more
+        any(span > max(6 * stroke, 0.6 * extent) for span, extent in along)
+        or bool(top and bottom and top + bottom > 4 * stroke)
+        or bool(left and right and left + right > 4 * stroke)
+        or sum(span > 0 for span in (top, bottom, left, right)) > 2
+        # filling a corner of the frame: a shadow, a paper corner
+        or (max(top, bottom) > 0.5 * blob.w and max(left, right) > 0.5 * blob.h)
+    )
+
+def may_be_one_digit(a: Blob, b: Blob, stroke: float) -> bool:
+    """Neighbours less than a stroke width apart, together no wider than a digit."""
+    gap_x = b.x - a.x2
+    gap_y = max(a.y, b.y) - min(a.y2, b.y2)
+    merged = a.merged(b)
+    return gap_x <= stroke and gap_y <= stroke and merged.w <= 1.2 * merged.h
+
+REASONS = {
+    "ink": "no ink found: the frame looks like blank paper or an empty scene",
+    "speck": "only specks: marks too small to be a digit",
+    "line": "only lines (ruled paper, grid or edges), no digit",
+    "border": "all candidates touch the border: move the digit into the middle of the frame",
+    "small": "only small marks next to nothing digit-sized",
+    "solid": "only solid shapes (a finger, a shadow), no handwriting",
+}
+
+
+@dataclass
+class Found:
+    labels: np.ndarray  # the mask's connected components (cv2 labels)
+    digits: list[Blob]  # left to right
+    stroke: float  # the mask's mean stroke width (px)
+    reason: str | None  # a key of REASONS when no digit was found
+
+
+def find_digits(mask: np.ndarray, had_lines: bool) -> Found:
+    """The digit-like groups of ink in a mask, left to right, or why there are none."""
+    labels, blobs = components(mask)
+    if not blobs:
+        return Found(labels, [], 0.0, "line" if had_lines else "ink")
+    h, w = mask.shape
+    speck_side = max(3.0, 0.03 * min(h, w))
+    blobs = [b for b in blobs if max(b.w, b.h) >= speck_side]
+    if not blobs:
+        return Found(labels, [], 0.0, "speck")
+    stroke = stroke_width(mask)
+    groups = merge_overlapping(group_nearby(labels, blobs, round(0.25 * stroke)))
+    rejected: dict[str, int] = {}
+    digits = []
+    for g in groups:
+        why = reject_reason(g, labels, stroke)
+        if why:
+            rejected[why] = rejected.get(why, 0) + 1
+        else:
+            digits.append(g)
+    if not digits:
+        return Found(labels, [], stroke, max(rejected, key=rejected.__getitem__))
+    tallest = max(g.h for g in digits)
+    min_height = max(10.0, 0.08 * min(h, w), 0.4 * tallest)
+    digits = [g for g in digits if g.h >= min_height]
+    if not digits:
+        return Found(labels, [], stroke, "small" if tallest >= speck_side else "speck")
+    return Found(labels, sorted(digits, key=lambda b: b.x), stroke, None)

@@ -1,0 +1,165 @@
+"""What surrounds the strokes: the ink's polarity, the paper's brightness and the sheet.
+
+Every stage after this one sees ink as bright on a dark, flat ground: the ink map says how much
+darker (or lighter) than its local ground each pixel is."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from device.preprocess.measure import disk, odd, small_copy, stroke_width
+
+# A picture whose ground is one exact shade (±1) over this share of it is clean (not a photo).
+CLEAN_GROUND_SHARE = 0.3
+# The ground is continued this share of the picture's longer side beyond its edges (ink_map).
+GROUND_MARGIN = 0.25
+
+def ink_is_dark(small: np.ndarray) -> bool:
+    """Dark ink on a light ground (True) or light strokes on a dark ground (False), judged on a
+    small copy of the picture (about 160 px).
+
+    Decided by what surrounds the strokes, not by which shade covers more of the picture:
+    strokes are thin everywhere, the ground around them (paper, a board, a black canvas) is
+    wide somewhere. Light strokes are assumed only when the light in the picture is far thinner
+    than the dark; a light sheet on a dark table is thick too, and dark ink is the rule there,
+    as on a blank picture.
+    """
+    small = cv2.medianBlur(small, 3)  # specks and JPEG noise are not structure
+    _, light = cv2.threshold(small, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+
+    # Paper texture or light falling off, split in two, is no light ink: strokes stand out
+    # from their ground.
+    if light.all() or not light.any():
+        return True
+    if np.median(small[light > 0]) - np.median(small[light == 0]) < 48:
+        return True
+    # Light strokes on a dark ground are at most half as thick as that ground (0.48 at most on
+    # MNIST-derived pictures); a sheet is more than twice as thick as its ink (2.4 at least
+    # on camera-like frames).
+    return not thickness(light) < 0.5 * thickness(1 - light)
+
+def thickness(mask: np.ndarray) -> float:
+    """How thick the largest shape of a binary mask is for its size: the widest inscribed
+    circle's radius over the shape's longer side. About 0.1 for a digit's strokes, 0.3 for a
+    sheet of paper or the ground around a digit."""
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    if n <= 1:
+        return 0.0
+    largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    shape = (labels == largest).astype(np.uint8)
+    # Outside the picture counts as more of the same: a stroke running off the edge stays thin.
+    padded = cv2.copyMakeBorder(shape, 1, 1, 1, 1, cv2.BORDER_REPLICATE)
+    radius = float(cv2.distanceTransform(padded, cv2.DIST_L2, 3).max())
+    return radius / max(stats[largest, cv2.CC_STAT_WIDTH], stats[largest, cv2.CC_STAT_HEIGHT])
+
+def paper_region(small: np.ndarray) -> np.ndarray:
+    """The sheet (bool mask) on a small copy of the frame: the bright region reachable from its
+    brightest central part without crossing a sharp step (a sheet's edge, a hand, a table);
+    smooth shadows and gradients do not stop it, and the strokes on the sheet are holes that
+    get filled. The whole frame when no sheet stands out (a close-up of paper, a scan)."""
+    h, w = small.shape
+    smooth = cv2.medianBlur(small, 5)  # thin strokes out of the way of the seed
+    centre = smooth[h // 4 : h - h // 4, w // 4 : w - w // 4]
+    y, x = np.unravel_index(int(np.argmax(centre)), centre.shape)
+    seed = (int(x) + w // 4, int(y) + h // 4)
+    tolerance = max(2, int(0.03 * smooth[seed[1], seed[0]]))  # per pixel step at this scale
+    fill = np.zeros((h + 2, w + 2), np.uint8)
+    flags = 8 | cv2.FLOODFILL_MASK_ONLY | (255 << 8)
+    cv2.floodFill(smooth, fill, seed, 0, tolerance, tolerance, flags)
+    region = fill[1:-1, 1:-1] > 0
+    # Fill the holes (the ink): whatever outside the sheet cannot reach from the frame border.
+    outside = np.ones((h + 2, w + 2), np.uint8)  # a frame of "outside" all around
+    outside[1:-1, 1:-1] = ~region
+    reach = np.zeros((h + 4, w + 4), np.uint8)
+    cv2.floodFill(outside, reach, (0, 0), 0, 0, 0, 4 | cv2.FLOODFILL_MASK_ONLY | (255 << 8))
+    outside = (reach[2:-2, 2:-2] > 0).astype(np.uint8)
+    # The surroundings of a sheet run along the frame's edge; ink that reaches the edge (a
+    # digit written up to the edge of a scan) touches it only briefly and belongs to the sheet.
+    n, labels = cv2.connectedComponents(outside, connectivity=8)
+    edge = np.concatenate((labels[0, :], labels[-1, :], labels[:, 0], labels[:, -1]))
+    contact = np.bincount(edge, minlength=n)
+    surroundings = contact >= 0.1 * len(edge)
+    surroundings[0] = False
+    for i in np.flatnonzero(surroundings):  # and are wide, where a stroke is thin
+        surroundings[i] = stroke_width(labels == i) >= 0.1 * min(h, w)
+    region = ~surroundings[labels]
+    # Only a sheet that clearly stands out from its surroundings limits the search.
+    if not 0.1 < region.mean() < 0.9:
+        return np.ones_like(region)
+    if np.median(smooth[~region]) > 0.7 * np.median(smooth[region]):
+        return np.ones_like(region)
+    # Stay off the sheet's edge and its shadow.
+    return cv2.erode(region.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+
+def close_strokes(image: np.ndarray) -> np.ndarray:
+    """The ground without the strokes: a closing wider than any stroke (strokes are at most
+    ~1/10 of a digit, digits at most the picture)."""
+    return cv2.morphologyEx(image, cv2.MORPH_CLOSE, disk(odd(min(image.shape) / 5)))
+
+def uniform_ground(pixels: np.ndarray) -> int | None:
+    """The ground's level when the picture is clean (dark ink assumed): a drawing, a digital
+    crop, an MNIST or USPS file, a scan saturated to white. Its ground is one exact shade over
+    a large share of the picture; a photo's ground never is (sensor noise, light falling
+    off), and needs flat-fielding. None when the picture is not clean."""
+    histogram = np.bincount(pixels.ravel(), minlength=256)
+    mode = int(np.argmax(histogram))
+    share = histogram[max(0, mode - 1) : mode + 2].sum() / pixels.size
+    level, _ = cv2.threshold(pixels, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    return mode if share >= CLEAN_GROUND_SHARE and mode > level else None
+
+def edge_shade(image: np.ndarray) -> int:
+    """The shade along the picture's edge: mostly ground, whatever the strokes touch."""
+    edge = np.concatenate((image[0, :], image[-1, :], image[:, 0], image[:, -1]))
+    return int(np.median(edge))
+
+def ink_map(gray: np.ndarray) -> tuple[np.ndarray, float]:
+    """Ink strength 0..255 relative to the local paper brightness (flat-field corrected).
+
+    The paper is estimated by closing away the strokes on a small copy; dividing by it removes
+    gradients, shadows and vignetting, so one threshold works across the frame. Only the sheet
+    is searched: a textured table or a hand around it is not ink. The small copy is first
+    surrounded by a margin of the shade found along its edge: a digit that fills its picture
+    (a tight crop) cuts the ground into pieces at the edge, and with the margin the ground
+    surrounds the strokes as in any photo. Also returns the paper's own noise on the same
+    0..255 scale (a robust sigma: dim paper makes relative noise larger).
+    """
+    h, w = gray.shape
+    small = small_copy(gray, 160)
+    sh, sw = small.shape
+    pad = round(GROUND_MARGIN * max(sh, sw))
+    probe = cv2.copyMakeBorder(small, pad, pad, pad, pad, cv2.BORDER_CONSTANT,
+                               value=edge_shade(small))
+    paper_like = gray
+    if not ink_is_dark(probe):
+        paper_like, small = 255 - gray, 255 - small
+    # Judged on the pixels themselves: shrinking the picture would average its noise away.
+    if (level := uniform_ground(paper_like[::2, ::2])) is not None:
+        # A clean picture (a drawing, a digital crop): one level is the ground everywhere, and
+        # nothing around it but more of the picture.
+        paper, region = np.full_like(small, level), np.ones(small.shape, bool)
+    else:
+        paper = close_strokes(small)
+        # The sheet is searched for with the stroke-free ground continued beyond the edge in
+        # its own shade, so a table reaching the edge still reaches it.
+        around = cv2.copyMakeBorder(paper, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+        region = paper_region(around)[pad : pad + sh, pad : pad + sw]
+        paper = cv2.GaussianBlur(paper, (k := odd(min(sh, sw) / 5), k), 0)
+    paper = cv2.resize(paper, (w, h), interpolation=cv2.INTER_LINEAR).astype(np.float32)
+    smooth = cv2.GaussianBlur(paper_like, (3, 3), 0).astype(np.float32)
+    contrast = (paper - smooth) / np.maximum(paper, 16.0)
+    if not region.all():
+        contrast *= cv2.resize(region.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST)
+    _, noise = paper_statistics(contrast[::4, ::4] * 255.0)
+    return np.clip(contrast * 255.0, 0, 255).astype(np.uint8), noise
+
+def paper_statistics(values: np.ndarray) -> tuple[float, float]:
+    """The paper's typical level and noise (sigma) among ``values`` that are partly ink.
+
+    Ink only lengthens the upper tail, and fills up to half of a tight crop, where a median
+    and MAD would land in the ink: the lower tail is the paper's own. For normal noise the
+    10th and 30th percentiles lie 0.757 sigma apart and the median 0.524 sigma above the 30th.
+    """
+    low, high = np.percentile(values, (10, 30))
+    sigma = float(high - low) / 0.757
+    return float(high) + 0.524 * sigma, sigma

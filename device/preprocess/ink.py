@@ -1,0 +1,67 @@
+"""From the ink map to a mask of ink: ruled lines subtracted, a hysteresis threshold."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from device.preprocess.ground import paper_statistics
+
+# Printed rules and grid lines are at most this thick (px, in the searched image); a digit
+# large enough to have a bar across half the frame has thicker strokes than that.
+LINE_MAX_THICKNESS = 6
+
+def threshold_ink(ink: np.ndarray, noise: float = 0.0) -> np.ndarray:
+    """Hysteresis threshold: Otsu's level for sure ink, half of it to follow faint strokes.
+
+    A floor above the paper's own texture and noise keeps blank paper blank (Otsu alone always
+    splits).
+    """
+    level, spread = paper_statistics(ink[::2, ::2])  # a quarter of the pixels is plenty
+    floor = max(40.0, level + 5.4 * spread, 6.0 * noise)
+    otsu, _ = cv2.threshold(ink, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    strong_level = max(float(otsu), floor)
+    weak_level = max(strong_level * 0.5, floor * 0.75)
+    weak = (ink > weak_level).astype(np.uint8)
+    n, labels = cv2.connectedComponents(weak, connectivity=8)
+    if n <= 1:
+        return np.zeros_like(ink)
+    strong_labels = np.unique(labels[ink > strong_level])
+    keep = np.zeros(n, dtype=bool)
+    keep[strong_labels] = True
+    keep[0] = False
+    return (keep[labels] * 255).astype(np.uint8)
+
+def _open(image: np.ndarray, kernel: tuple[int, int]) -> np.ndarray:
+    return cv2.morphologyEx(
+        image,
+        cv2.MORPH_OPEN,
+        cv2.getStructuringElement(cv2.MORPH_RECT, kernel),
+        borderType=cv2.BORDER_CONSTANT,
+        borderValue=0,
+    )
+
+def remove_ruled_lines(ink: np.ndarray) -> tuple[np.ndarray, bool]:
+    """Subtract straight lines spanning most of the frame (ruled paper, grid, paper edges).
+
+    Works on the ink strength, before thresholding: a grey-level opening with a long thin
+    kernel keeps only what a line contributes, so a stroke crossing a line keeps its own ink
+    and is not cut in two. Returns the cleaned ink and whether any line was found.
+    """
+    h, w = ink.shape
+    lines = np.zeros_like(ink)
+    horizontal = ((max(15, int(w * 0.5)), 1), (1, LINE_MAX_THICKNESS + 1))  # (along, across)
+    vertical = ((1, max(15, int(h * 0.85))), (LINE_MAX_THICKNESS + 1, 1))
+    for along_kernel, across_kernel in (horizontal, vertical):
+        # Outside the frame counts as no ink; OpenCV's default border would let any stroke that
+        # touches the edge pass for a long line.
+        along = _open(ink, along_kernel)
+        # A digit's own long bar (a big 7) is thicker than a printed line: keep what is thick.
+        lines = cv2.max(lines, cv2.subtract(along, _open(along, across_kernel)))
+    if not lines.any():
+        return ink, False
+    # Lines are blurred a pixel or two wider than the opening keeps.
+    lines = cv2.dilate(lines, np.ones((3, 3), np.uint8))
+    # Texture and noise never survive a long opening (it keeps a run's minimum), so any clear
+    # level left means a real line.
+    return cv2.subtract(ink, lines), bool((lines > 16).any())

@@ -1,0 +1,91 @@
+"""A digit's ink as MNIST made its digits: strokes ~2.2 px wide, the longer side fitted to 20 px
+with anti-aliasing, padded to 28×28 and centred by centre of mass."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from device.preprocess.candidates import Blob
+from device.preprocess.measure import disk, stroke_width
+
+CANVAS = 28
+DIGIT_BOX = 20
+# MNIST strokes are about 2.2 px wide at 28×28 (2A/P of test digits binarised at 50%); thin pen
+# strokes on a large photo would shrink to a hairline, so strokes are grown toward this width.
+MNIST_STROKE_PX = 2.2
+
+def _loops(piece: np.ndarray, min_area: int) -> int:
+    """How many holes of at least ``min_area`` px the shape (ink > 50%) encloses."""
+    contours, hierarchy = cv2.findContours(
+        (piece > 127).astype(np.uint8), cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE
+    )
+    if hierarchy is None:
+        return 0
+    return sum(
+        1
+        for contour, (_, _, _, parent) in zip(contours, hierarchy[0], strict=True)
+        if parent >= 0 and cv2.contourArea(contour) >= min_area
+    )
+
+def _adjust_stroke(piece: np.ndarray, scale: float) -> np.ndarray:
+    """Grow thin strokes (and thin very thick ones) so that after scaling they are MNIST-wide."""
+    width_after = stroke_width(piece > 127) * scale
+    if width_after < MNIST_STROKE_PX * 0.8:
+        grow = round((MNIST_STROKE_PX - width_after) / scale / 2)
+        loops = _loops(piece, min_area=(2 * grow) ** 2)
+        # Grow as far as wanted, but never so far that a loop (a 6's, a narrow 0's) fills in.
+        for g in range(grow, 0, -1):
+            grown = cv2.dilate(piece, disk(2 * g + 1))
+            if _loops(grown, min_area=1) >= loops:
+                return grown
+    elif width_after > MNIST_STROKE_PX * 1.8:
+        shrink = round((width_after - MNIST_STROKE_PX * 1.4) / scale / 2)
+        if shrink > 0:
+            k = 2 * shrink + 1
+            thinner = cv2.erode(piece, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+            pieces_before = cv2.connectedComponents((piece > 127).astype(np.uint8))[0]
+            if cv2.connectedComponents((thinner > 127).astype(np.uint8))[0] == pieces_before:
+                return thinner  # only when erosion does not break the digit apart
+    return piece
+
+def render_mnist(piece: np.ndarray) -> np.ndarray:
+    """A digit's ink (uint8, 255 = full ink) → (28,28,1) float32 white-on-black, MNIST-style."""
+    scale = DIGIT_BOX / max(piece.shape)
+    pad = 2 + int(MNIST_STROKE_PX / scale)  # room for the strokes to grow
+    piece = cv2.copyMakeBorder(piece, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
+    piece = _adjust_stroke(piece, scale)
+    ys, xs = np.nonzero(piece)
+    if len(ys) == 0:
+        return np.zeros((CANVAS, CANVAS, 1), np.float32)
+    piece = piece[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+    h, w = piece.shape
+    scale = DIGIT_BOX / max(h, w)
+    new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
+    small = cv2.resize(
+        piece.astype(np.float32) / 255.0, (new_w, new_h), interpolation=cv2.INTER_AREA
+    )
+    canvas = np.zeros((CANVAS, CANVAS), np.float32)
+    y0, x0 = (CANVAS - new_h) // 2, (CANVAS - new_w) // 2
+    canvas[y0 : y0 + new_h, x0 : x0 + new_w] = small
+    total = float(canvas.sum())
+    if total > 0:
+        grid_y, grid_x = np.indices(canvas.shape)
+        cy, cx = (grid_y * canvas).sum() / total, (grid_x * canvas).sum() / total
+        shift = np.float32([[1, 0, (CANVAS - 1) / 2 - cx], [0, 1, (CANVAS - 1) / 2 - cy]])
+        canvas = cv2.warpAffine(canvas, shift, (CANVAS, CANVAS), flags=cv2.INTER_LINEAR)
+    return np.clip(canvas, 0.0, 1.0)[..., np.newaxis]
+
+def ink_piece(ink: np.ndarray, labels: np.ndarray, blob: Blob) -> np.ndarray:
+    """The blob's own ink, grey levels kept (soft stroke edges like MNIST's anti-aliasing),
+    scaled so the stroke core is full white; other marks in its box are left out."""
+    h, w = ink.shape
+    x0, y0 = max(0, blob.x - 2), max(0, blob.y - 2)
+    x1, y1 = min(w, blob.x2 + 2), min(h, blob.y2 + 2)
+    crop_labels = labels[y0:y1, x0:x1]
+    own = np.isin(crop_labels, blob.labels)
+    near = cv2.dilate(own.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    near &= (crop_labels == 0) | own
+    values = ink[y0:y1, x0:x1].astype(np.float32)
+    core = max(float(np.percentile(values[own], 50)), 1.0)
+    return (np.clip(values / core, 0.0, 1.0) * near * 255).astype(np.uint8)
