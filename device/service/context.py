@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
@@ -36,6 +36,12 @@ class ServiceContext:
 
     def __post_init__(self) -> None:
         self.camera_readings = SharedFrameReadings(self.reader, self.cpu_limiter)
+
+    def watch_status(self) -> dict[str, Any]:
+        """The watch loop and its publishers, for /readyz and the preview page."""
+        if self.watch is None:
+            return {"watch": None, "publishers": []}
+        return {"watch": self.watch.status(), "publishers": self.watch.publisher_status()}
 
 
 def load_model(settings: ServiceSettings) -> object:

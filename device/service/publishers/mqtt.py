@@ -210,9 +210,11 @@ class MqttPublisher(Publisher):
         self.metrics.mqtt_connected.set(0)
         # A refused attempt also ends in a disconnect: only a lost connection is news.
         if was_connected:
+            # paho's word for "the broker closed the socket" is "Unspecified error".
+            why = "" if getattr(reason, "value", 128) == 128 else f" ({reason})"
             self._set_state(
                 "disconnected",
-                f"lost the connection to the MQTT broker at {self.broker} ({reason}); "
+                f"lost the connection to the MQTT broker at {self.broker}{why}; "
                 f"reconnecting every 1 to {RECONNECT_MAX_S} s",
             )
 

@@ -27,14 +27,12 @@ async def readyz(context: ContextDep) -> JSONResponse:
     # The model is loaded before the socket opens, so only the camera can make us unready.
     # With --camera none the service is deliberately upload-only, and that counts as ready.
     reason = None if camera.ready or not camera.enabled else camera.reason
-    watch = context.watch
     body = Readiness(
         ready=reason is None,
         reason=reason,
         model={"name": context.model.name, "sha256": context.model.sha256},
         camera=camera.status(),
         # A broker that is down is shown, never a reason to be unready: readings still work.
-        watch=None if watch is None else watch.status(),
-        publishers=[] if watch is None else watch.publisher_status(),
+        **context.watch_status(),
     )
     return JSONResponse(body.model_dump(), status_code=200 if reason is None else 503)
