@@ -412,6 +412,28 @@ def test_camera_down_is_the_problem_sensor_and_reading_says_why(
         assert answer.headers["retry-after"]
         assert recorder.on("digits/down/availability")[-1].payload == b"online"
         assert not recorder.on("digits/down/state")  # nothing read, nothing claimed
+
+        # An open stream does not hold up a stop, and a clean stop says "offline" itself.
+        receiving, ended = threading.Event(), threading.Event()
+
+        def listen() -> None:
+            with httpx.stream("GET", service.base_url + "/readings/stream", timeout=60) as sse:
+                for _ in sse.iter_lines():
+                    receiving.set()
+            ended.set()  # the server ended the response
+
+        listener = threading.Thread(target=listen, daemon=True)
+        listener.start()
+        assert receiving.wait(30), "the stream sent nothing"
     finally:
-        service.stop()
+        assert service.stop() == 0
+        recorder.wait_for(
+            lambda _: recorder.on("digits/down/availability")[-1].payload == b"offline",
+            30, "offline after the stop",
+        )
         recorder.close()
+    listener.join(30)
+    assert ended.is_set()
+    # uvicorn cancels what is still running when its graceful-shutdown time is up; the stream
+    # must have ended by itself before that.
+    assert "timeout graceful shutdown exceeded" not in service.log()
