@@ -6,13 +6,15 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import ValidationError
-from service_helpers import Service
+from service_helpers import REPO, Service
 
 from device.reader import DigitReading, Reading
 from device.service.events import HEARTBEAT, ReadingEvents
@@ -239,6 +241,27 @@ def test_bad_watch_and_mqtt_settings_are_refused_with_the_reason(
     text = "; ".join(error["msg"] for error in refused.value.errors())
     assert message in text
     assert "secret" not in text
+
+
+@pytest.mark.parametrize(
+    ("flags", "says"),
+    [
+        (["--camera", "none", "--watch"], "camera is 'none'"),
+        (["--camera", "opencv:0", "--mqtt-url", "mqtt://digits:s3cret@:1883"], "no broker host"),
+        (["--camera", "opencv:0", "--watch-fps", "fast"], "--watch-fps: invalid float value"),
+    ],
+)
+def test_serve_refuses_a_watch_that_cannot_work_in_one_line(flags: list[str], says: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "device", "serve", *flags], cwd=REPO, capture_output=True,
+        text=True, timeout=120, check=False,
+    )
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert says in lines[-1]
+    assert "Traceback" not in done.stderr and "s3cret" not in done.stderr
+    if "invalid float" not in says:  # argparse prints its usage first; ours is one line
+        assert len(lines) == 1, lines
 
 
 def test_node_id_defaults_to_a_usable_hostname(monkeypatch: pytest.MonkeyPatch) -> None:

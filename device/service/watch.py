@@ -85,7 +85,7 @@ class WatchLoop:
             "fps": self.context.settings.watch_fps,
             "stable_frames": self.tracker.frames_needed,
             "frames_watched": self.frames_watched,
-            "since": self.started_at.isoformat() if self.started_at else None,
+            "since": self.started_at.strftime("%Y-%m-%dT%H:%M:%SZ") if self.started_at else None,
             "reading": None if current is None else current.number,
             "has_reading": current is not None,
             "streak": {"number": candidate, "frames": streak},
