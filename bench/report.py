@@ -142,6 +142,58 @@ def _stage_note(answers: dict) -> list[str]:
             "skips, `inference` the int8 model."]
 
 
+WATCH_HEADING = "## Watch loop: CPU at 2 fps with MQTT"
+
+
+def watch_section(watch: dict) -> list[str]:
+    """The watch loop's CPU figures (bench/watch_cpu.py), a section of its own."""
+    lines = [WATCH_HEADING, ""]
+    if "skipped" in watch:
+        return [*lines, f"Not measured: {watch['skipped']}.", ""]
+    share, cpu = watch["share"], watch["cpu_s"]
+    lines += [
+        f"Measured by `bench/watch_cpu.py` (started {watch['started']}; load average after: "
+        f"{watch['loadavg']}). Two services side by side on the same video-file camera "
+        f"({watch['video']}) and a local Mosquitto: **idle** reads nothing; **watch** has "
+        f"`DIGITS_MQTT_URL` set, so its watch loop reads the camera at {watch['fps']:g} fps, "
+        "keeps the stable reading and publishes each change. CPU time (user + system, from "
+        f"`/proc/PID/stat`) over one and the same {watch['window_s']:.0f} s window after a "
+        "warm-up:",
+        "",
+        "| process | CPU s in the window | share of one core |",
+        "|---|---|---|",
+        f"| idle service | {cpu['idle']:.2f} | {share['idle']:.2%} |",
+        f"| watch service, {watch['fps']:g} fps + MQTT | {cpu['watch']:.2f} | "
+        f"{share['watch']:.2%} |",
+        f"| mosquitto (both services' broker) | {cpu['mosquitto']:.2f} | "
+        f"{share['mosquitto']:.2%} |",
+        "",
+        f"**Watch loop at {watch['fps']:g} fps with MQTT on: {watch['ratio']}× the idle "
+        f"service's CPU** ({share['watch']:.1%} against {share['idle']:.2%} of one core). "
+        f"It read {watch['frames_watched']} frames in the window "
+        f"({watch['cpu_ms_per_frame']} ms of CPU per frame above idle: capture, MJPG decode, "
+        f"the digit search and the model) and handed {watch['mqtt_messages']} messages to the "
+        f"broker (connected at the end: {'yes' if watch['mqtt_connected'] else '**no**'}). The "
+        "idle service's own CPU is its timers: the camera loop's 0.25 s idle tick and the "
+        "event-loop lag probe.",
+        "",
+    ]
+    return lines
+
+
+def replace_watch_section(doc: str, watch: dict) -> str:
+    """`doc` with its watch section replaced (or added before the notes) by one for `watch`."""
+    section = "\n".join(watch_section(watch))
+    start = doc.find(WATCH_HEADING)
+    if start >= 0:
+        end = doc.find("\n## ", start + len(WATCH_HEADING))
+        return doc[:start] + section + ("\n" + doc[end + 1:] if end >= 0 else "")
+    notes = doc.find("## Notes")
+    if notes < 0:
+        return doc.rstrip("\n") + "\n\n" + section
+    return doc[:notes] + section + "\n" + doc[notes:]
+
+
 def render(results: dict) -> str:
     m = results["machine"]
     http = results["http"]
@@ -289,6 +341,8 @@ def render(results: dict) -> str:
             "service that cannot read photos; the product spends its time on the photo finding "
             "the digit (grey conversion, flat-field, threshold, components) before one "
             "inference.")
+    if results.get("watch"):
+        lines += ["", *watch_section(results["watch"])[:-1]]
     lines += ["", "## Notes", "", *notes,
               *_stage_note(http["product"]["answers"]),
               "- The baseline's time is almost all `model.predict`, which builds a data pipeline "

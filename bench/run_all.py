@@ -7,7 +7,9 @@ start-up to /readyz (alternating product and baseline), then per service one pro
 the HTTP matrix (28×28 PNG and 1080p JPEG at 1, 8 and 32 connections, driven by wrk) and is then
 topped up with PNG requests until it has answered --memory-requests, its resident memory read
 along the way. Raw results go to bench/out/results.json, the report to docs/BENCHMARKS.md and the
-plots to docs/bench/. Needs wrk (apt) and, for the baseline and Keras rows, TensorFlow.
+plots to docs/bench/. Last, the watch loop's CPU at 2 fps with MQTT against the idle service
+(bench/watch_cpu.py; needs mosquitto from apt, else that section says it was not measured).
+Needs wrk (apt) and, for the baseline and Keras rows, TensorFlow.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench import servers  # noqa: E402
+from bench import servers, watch_cpu  # noqa: E402
 from bench.http_load import run_wrk, wrk_available  # noqa: E402
 from bench.images import default_mnist_dir, digit_label, write_uploads  # noqa: E402
 
@@ -193,6 +195,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--startups", type=int, default=5)
     parser.add_argument("--calls", type=int, default=2000, help="calls per fast engine")
     parser.add_argument("--predict-calls", type=int, default=200, help="model.predict calls")
+    parser.add_argument("--watch-seconds", type=float, default=120.0,
+                        help="window of the watch-loop CPU measurement, s")
     parser.add_argument("--doc", type=Path, default=REPO / "docs" / "BENCHMARKS.md")
     parser.add_argument("--quick", action="store_true",
                         help="tiny counts, to check the scripts work (figures meaningless)")
@@ -200,6 +204,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.quick:
         args.duration, args.memory_requests, args.memory_budget_s = 2.0, 50, 5.0
         args.startups, args.calls, args.predict_calls = 1, 30, 5
+        args.watch_seconds = 5.0
     if not wrk_available():
         raise SystemExit("wrk not found: sudo apt-get install wrk")
     args.tflite_model = args.tflite_model.resolve()
@@ -212,7 +217,7 @@ def main(argv: list[str] | None = None) -> None:
                                 "tflite_sha256": servers.sha256(args.tflite_model)},
                      "settings": {k: getattr(args, k) for k in (
                          "duration", "memory_requests", "memory_budget_s", "startups", "calls",
-                         "predict_calls")}}
+                         "predict_calls", "watch_seconds")}}
     log(f"models: {args.tflite_model} vs {args.keras_model}; load {results['loadavg_before']}")
     uploads = write_uploads(OUT / "uploads", args.mnist_dir)
     results["uploads"] = {k: {"file": p.name, "bytes": p.stat().st_size}
@@ -224,6 +229,9 @@ def main(argv: list[str] | None = None) -> None:
     for name, command in commands(args).items():
         port = servers.free_port()
         results["http"][name] = serve_and_load(name, command(port), port, uploads, args)
+    log("watch loop CPU at 2 fps with MQTT, against the idle service")
+    results["watch"] = watch_cpu.measure(args.tflite_model, args.mnist_dir, args.watch_seconds,
+                                         fps=2.0)
     results["training"] = training(args.tflite_model)
     results["loadavg_after"] = loadavg()
     results["wall_s"] = round(time.perf_counter() - started, 1)

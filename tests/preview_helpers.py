@@ -55,14 +55,24 @@ def write_digit_video(
     size: tuple[int, int] = FRAME_SIZE,
 ) -> Path:
     """An MJPG .avi showing each digit for `frames_per_digit` frames (the camera loops it)."""
+    return write_segments_video(path, [(digit, frames_per_digit) for digit in digits], size)
+
+
+def write_segments_video(
+    path: Path,
+    segments: list[tuple[np.ndarray | None, int]],
+    size: tuple[int, int] = FRAME_SIZE,
+) -> Path:
+    """An MJPG .avi of (digit, frames) segments in order; a None digit is blank paper."""
     height, width = size
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (width, height))
     if not writer.isOpened():
         raise AssertionError("OpenCV cannot write MJPG video here")
     rng = np.random.default_rng(0)
-    for digit in digits:
-        frame = paper_frame(digit, size)
-        for _ in range(frames_per_digit):
+    blank = np.zeros((28, 28), np.uint8)
+    for digit, frames in segments:
+        frame = paper_frame(blank if digit is None else digit, size)
+        for _ in range(frames):
             noise = rng.normal(0, 3, frame.shape)  # a little sensor noise: frames differ
             writer.write(np.clip(frame + noise, 0, 255).astype(np.uint8))
     writer.release()

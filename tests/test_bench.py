@@ -90,3 +90,25 @@ def test_memory_of_this_process_is_read() -> None:
 
     memory = servers.memory_kib(os.getpid())
     assert 0 < memory["VmRSS"] <= memory["VmHWM"]
+
+
+def _watch(watch_cpu_s: float) -> dict:
+    return {"fps": 2.0, "window_s": 120.0, "cpu_s": {"idle": 0.5, "watch": watch_cpu_s,
+            "mosquitto": 0.1}, "share": {"idle": 0.5 / 120, "watch": watch_cpu_s / 120,
+            "mosquitto": 0.1 / 120}, "ratio": round(watch_cpu_s / 0.5, 1), "frames_watched": 240,
+            "mqtt_messages": 24, "mqtt_connected": True, "cpu_ms_per_frame": 25.0,
+            "video": "640×480", "loadavg": "1 1 1", "started": "then"}
+
+
+def test_watch_section_goes_before_the_notes_and_is_replaced_in_place() -> None:
+    doc = "# Benchmarks\n\n## Training\n\ntext\n\n## Notes\n\n- a note\n"
+    once = report.replace_watch_section(doc, _watch(6.0))
+    assert once.index("## Training") < once.index(report.WATCH_HEADING) < once.index("## Notes")
+    assert "12.0× the idle service's CPU" in once
+    assert report.replace_watch_section(once, _watch(6.0)) == once  # a re-run adds nothing
+    again = report.replace_watch_section(once, _watch(9.0))
+    assert "18.0×" in again and "12.0×" not in again
+    assert again.replace(again[again.index(report.WATCH_HEADING):again.index("## Notes")], "") \
+        == doc
+    skipped = report.replace_watch_section(doc, {"skipped": "no mosquitto"})
+    assert "Not measured: no mosquitto." in skipped

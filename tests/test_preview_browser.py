@@ -44,7 +44,7 @@ def service(
     video = write_digit_video(tmp / "digits.avi", [digits[d] for d in VIDEO_DIGITS], 25)
     yield from running(
         tmp, digit_model_path, "--camera", f"opencv:{video}", "--roi", "0.12,0.06,0.76,0.88",
-        "--token", TOKEN,
+        "--token", TOKEN, "--watch",
     )
 
 
@@ -111,6 +111,11 @@ def test_page_shows_the_video_digits_and_reads_an_upload(
     inputs = "return [...document.querySelectorAll('#inputs img')].map(i => i.naturalWidth)"
     wait.until(lambda d: (seen := d.execute_script(inputs)) and set(seen) == {28})
     assert driver.find_elements(By.CSS_SELECTOR, "#boxes .box")
+    # The watch loop's stable reading arrives over /readings/stream (an EventSource, which
+    # presents the token cookie like the page's other requests).
+    stable = "return document.getElementById('stable-number').dataset.number || ''"
+    wait.until(lambda d: d.execute_script(stable) in {str(n) for n in VIDEO_DIGITS})
+    assert "since" in driver.find_element(By.ID, "stable-since").text
 
     # An image file given to the drop zone's file input is read by POST /predict.
     scan = scan_read_right(service, UPLOAD_LABEL)

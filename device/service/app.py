@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from device.service.context import ServiceContext, build_context
 from device.service.errors import install_error_handlers
 from device.service.middleware import RequestMiddleware
-from device.service.routes import health, metrics, model, predict, preview
+from device.service.routes import health, metrics, model, predict, preview, readings
 from device.service.settings import ServiceSettings
 
 log = logging.getLogger("device.service")
@@ -51,10 +51,15 @@ def create_app(settings: ServiceSettings, context: ServiceContext | None = None)
         await anyio.to_thread.run_sync(context.camera.start, settings.capture_timeout_s)
         _announce_camera(context)
         lag_probe = asyncio.create_task(_measure_loop_lag(context))
+        if context.watch is not None:
+            await context.watch.start()
         try:
             yield
         finally:
             lag_probe.cancel()
+            if context.watch is not None:
+                # Before the camera goes: the loop reads it; publishers say "offline".
+                await context.watch.stop()
             # Runs after uvicorn has let in-flight requests finish (graceful shutdown).
             await anyio.to_thread.run_sync(context.camera.close)
             log.info("camera released; shutting down")
@@ -67,7 +72,7 @@ def create_app(settings: ServiceSettings, context: ServiceContext | None = None)
     )
     app.state.context = context
     install_error_handlers(app)
-    for module in (predict, health, model, metrics):
+    for module in (predict, health, model, metrics, readings):
         app.include_router(module.router)
     if settings.preview:  # off: /, /stream.mjpg and /preview/latest are plain 404s
         app.include_router(preview.router)

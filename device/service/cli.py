@@ -14,8 +14,12 @@ EPILOG = """\
 Every flag has an environment variable (and env-file line) of the same name:
 DIGITS_HOST, DIGITS_PORT, DIGITS_MODEL, DIGITS_CAMERA, DIGITS_ROI, DIGITS_THREADS,
 DIGITS_MAX_UPLOAD_BYTES, DIGITS_MAX_IMAGE_PIXELS, DIGITS_TOKEN, DIGITS_LOG_LEVEL, DIGITS_PREVIEW,
-DIGITS_PREVIEW_FPS, DIGITS_CAPTURE_TIMEOUT_S, DIGITS_CAMERA_RETRY_S; the env file itself is
---env-file or DIGITS_ENV_FILE. A flag wins over the environment, which wins over the env file.
+DIGITS_PREVIEW_FPS, DIGITS_CAPTURE_TIMEOUT_S, DIGITS_CAMERA_RETRY_S, DIGITS_WATCH,
+DIGITS_WATCH_FPS, DIGITS_WATCH_STABLE_FRAMES, DIGITS_WATCH_MIN_CONFIDENCE,
+DIGITS_STREAM_HEARTBEAT_S, DIGITS_MQTT_URL, DIGITS_MQTT_PREFIX, DIGITS_MQTT_NODE_ID,
+DIGITS_MQTT_DISCOVERY, DIGITS_MQTT_DISCOVERY_PREFIX; the env file itself is --env-file or
+DIGITS_ENV_FILE. A flag wins over the environment, which wins over the env file. Put a broker
+password in the env file rather than in --mqtt-url: a command line is visible to every user.
 """
 
 
@@ -50,6 +54,40 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     add("--preview-fps", type=float, help="frame-rate cap of the preview stream (default 5)")
     add("--capture-timeout-s", type=float, help="a camera read slower than this is hung (5)")
     add("--camera-retry-s", type=float, help="seconds between camera reopen attempts (2)")
+    add(
+        "--watch",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="read the camera continuously and keep a stable reading for GET /reading and "
+        "/readings/stream (default off; on by itself with --mqtt-url)",
+    )
+    add("--watch-fps", type=float, help="frames per second the watch reads (default 2)")
+    add(
+        "--watch-stable-frames",
+        type=int,
+        help="consecutive agreeing, certain frames before a reading counts (default 3)",
+    )
+    add(
+        "--watch-min-confidence",
+        type=float,
+        help="also treat a frame whose weakest digit is below this as uncertain (default 0: "
+        "the model's calibrated flag alone decides)",
+    )
+    add("--stream-heartbeat-s", type=float, help="heartbeat of /readings/stream (default 15)")
+    add(
+        "--mqtt-url",
+        help="publish to this MQTT broker: mqtt://user:password@host:1883, or mqtts://... for "
+        "TLS (implies --watch)",
+    )
+    add("--mqtt-prefix", help="topic prefix (default digits): PREFIX/NODE_ID/state, ...")
+    add("--mqtt-node-id", help="this device's name in topics (default: the hostname)")
+    add(
+        "--mqtt-discovery",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="announce the sensors to Home Assistant (default on)",
+    )
+    add("--mqtt-discovery-prefix", help="Home Assistant's discovery prefix (homeassistant)")
 
 
 def _fail(message: str) -> int:

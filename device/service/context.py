@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
@@ -10,6 +11,9 @@ from device.service.camera_supervisor import CameraSupervisor
 from device.service.metrics import ServiceMetrics
 from device.service.readings import SharedFrameReadings
 from device.service.settings import ServiceSettings
+
+if TYPE_CHECKING:
+    from device.service.watch import WatchLoop
 
 # Decoding and reading are CPU work for the 2..4 cores of a Pi: more threads only queue in the
 # interpreter's lock and hold more decoded images in memory at once.
@@ -27,9 +31,17 @@ class ServiceContext:
         default_factory=lambda: anyio.CapacityLimiter(CPU_WORKERS)
     )
     camera_readings: SharedFrameReadings = field(init=False)
+    # The watch loop and its publishers (DIGITS_WATCH, DIGITS_MQTT_URL); None when off.
+    watch: WatchLoop | None = None
 
     def __post_init__(self) -> None:
         self.camera_readings = SharedFrameReadings(self.reader, self.cpu_limiter)
+
+    def watch_status(self) -> dict[str, Any]:
+        """The watch loop and its publishers, for /readyz and the preview page."""
+        if self.watch is None:
+            return {"watch": None, "publishers": []}
+        return {"watch": self.watch.status(), "publishers": self.watch.publisher_status()}
 
 
 def load_model(settings: ServiceSettings) -> object:
@@ -53,10 +65,15 @@ def build_context(settings: ServiceSettings, model: object | None = None) -> Ser
         on_error=lambda kind: metrics.camera_errors.labels(kind=kind).inc(),
         on_state=lambda up: metrics.camera_up.set(1 if up else 0),
     )
-    return ServiceContext(
+    context = ServiceContext(
         settings=settings,
         model=model,
         reader=DigitReader(model, roi=settings.roi),
         camera=camera,
         metrics=metrics,
     )
+    if settings.watching:
+        from device.service.watch import WatchLoop
+
+        context.watch = WatchLoop(context)
+    return context

@@ -14,9 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 import textwrap
-import threading
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -27,6 +25,7 @@ import cv2
 import numpy as np
 
 from device.service.camera_supervisor import CameraUnavailableError
+from device.service.shutdown import on_exit_signal
 
 log = logging.getLogger("device.service.preview")
 
@@ -185,21 +184,6 @@ class FrameBroadcaster:
         return self._placeholders[reason]
 
     def _hook_exit_signals(self) -> None:
-        """On SIGTERM/SIGINT end the streams, then let the server's own handler run.
-
-        uvicorn waits for open responses before it shuts down, and a stream never ends by
-        itself: without this, every stop would wait out the whole graceful-shutdown timeout.
-        """
-        if self._signals_hooked or threading.current_thread() is not threading.main_thread():
-            return
-        self._signals_hooked = True
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            previous = signal.getsignal(signum)
-
-            def handler(sig: int, frame: Any, previous: Any = previous) -> None:
-                loop.call_soon_threadsafe(self.close)
-                if callable(previous):
-                    previous(sig, frame)
-
-            signal.signal(signum, handler)
+        """On SIGTERM/SIGINT end the streams, then let the server's own handler run."""
+        if not self._signals_hooked:
+            self._signals_hooked = on_exit_signal(self.close)

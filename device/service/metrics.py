@@ -63,6 +63,37 @@ class ServiceMetrics:
             buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
             registry=self.registry,
         )
+        self.stable_changes = Counter(
+            "digits_stable_reading_changes",
+            "Changes of the watch loop's stable reading",
+            registry=self.registry,
+        )
+        self.stream_clients = Gauge(
+            "digits_stream_clients",
+            "Clients connected to /readings/stream",
+            registry=self.registry,
+        )
+        self.stream_dropped = Counter(
+            "digits_stream_events_dropped",
+            "Events a /readings/stream client did not read in time (its oldest were dropped)",
+            registry=self.registry,
+        )
+        self.mqtt_connected = Gauge(
+            "digits_mqtt_connected",
+            "1 while connected to the MQTT broker, 0 otherwise",
+            registry=self.registry,
+        )
+        self.mqtt_published = Counter(
+            "digits_mqtt_messages_published",
+            "MQTT messages handed to the broker connection, by kind",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.mqtt_reconnects = Counter(
+            "digits_mqtt_reconnects",
+            "Connections to the MQTT broker after the first",
+            registry=self.registry,
+        )
         for kind in ("open", "read", "timeout", "empty"):
             self.camera_errors.labels(kind=kind)
 

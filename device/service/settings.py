@@ -8,16 +8,71 @@ and the defaults below. The variable names are part of the deployment contract: 
 from __future__ import annotations
 
 import os
+import re
+import socket
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import unquote, urlsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "models" / "digitnet_int8.tflite"
 ENV_FILE_VARIABLE = "DIGITS_ENV_FILE"
 
 Roi = tuple[float, float, float, float]
+
+MQTT_PORTS = {"mqtt": 1883, "mqtts": 8883}
+# Home Assistant accepts only these characters in a discovery topic's node id (and they are safe
+# in any MQTT topic level).
+NODE_ID = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def default_node_id() -> str:
+    """The hostname, reduced to what a topic level and Home Assistant's node id accept."""
+    return re.sub(r"[^A-Za-z0-9_-]+", "_", socket.gethostname().split(".")[0]) or "digits"
+
+
+class MqttBroker:
+    """DIGITS_MQTT_URL taken apart: mqtt://[user[:password]@]host[:port] or mqtts://...
+
+    Its string form leaves the password out, so it can be logged and shown in /readyz.
+    """
+
+    def __init__(self, url: str) -> None:
+        try:
+            parts = urlsplit(url.strip())
+            port = parts.port
+        except ValueError as exc:  # a port that is not a number, or out of range
+            raise ValueError(f"not an MQTT URL ({exc})") from None
+        if parts.scheme not in MQTT_PORTS:
+            raise ValueError(
+                "expected mqtt://[user:password@]host[:port] or mqtts://... (TLS with the "
+                "system's CA certificates)"
+            )
+        if not parts.hostname:
+            raise ValueError("the MQTT URL names no broker host, e.g. mqtt://192.168.1.10:1883")
+        if parts.path not in {"", "/"} or parts.query or parts.fragment:
+            raise ValueError("the MQTT URL takes no path or query: set DIGITS_MQTT_PREFIX instead")
+        self.tls = parts.scheme == "mqtts"
+        self.host = parts.hostname
+        self.port = port or MQTT_PORTS[parts.scheme]
+        self.username = unquote(parts.username) if parts.username else None
+        self.password = unquote(parts.password) if parts.password is not None else None
+
+    def __str__(self) -> str:
+        user = f"{self.username}@" if self.username else ""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{'mqtts' if self.tls else 'mqtt'}://{user}{host}:{self.port}"
+
+
+def _topic_levels(value: str, what: str) -> str:
+    value = value.strip()
+    if not value or value.startswith("/") or value.endswith("/") or "//" in value:
+        raise ValueError(f"{what} must be topic levels like 'digits' or 'home/digits'")
+    if any(char in value for char in "+#\0"):
+        raise ValueError(f"{what} may not contain the MQTT wildcards + or #")
+    return value
 
 
 class ServiceSettings(BaseSettings):
@@ -54,6 +109,36 @@ class ServiceSettings(BaseSettings):
         5.0, gt=0, description="a camera read slower than this is hung"
     )
     camera_retry_s: float = Field(2.0, gt=0, description="pause between reopen attempts")
+    watch: bool = Field(
+        False,
+        description="read the camera continuously and keep a stable reading (GET /reading, "
+        "/readings/stream); on by itself when DIGITS_MQTT_URL is set",
+    )
+    watch_fps: float = Field(2.0, gt=0, le=30, description="frames per second the watch reads")
+    watch_stable_frames: int = Field(
+        3, ge=1, le=100, description="consecutive frames that must agree before a reading counts"
+    )
+    watch_min_confidence: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="a frame whose weakest digit is below this is uncertain, on top of the "
+        "model's calibrated `uncertain` flag (0: the flag alone decides)",
+    )
+    stream_heartbeat_s: float = Field(
+        15.0, gt=0, le=300, description="a comment line on /readings/stream this often"
+    )
+    mqtt_url: SecretStr | None = Field(
+        None, description="publish to this broker: mqtt://user:password@host:1883 or mqtts://..."
+    )
+    mqtt_prefix: str = Field("digits", description="topics are PREFIX/NODE_ID/state, ...")
+    mqtt_node_id: str = Field(
+        default_factory=default_node_id, description="this device in topics (default: hostname)"
+    )
+    mqtt_discovery: bool = Field(True, description="announce the sensors to Home Assistant")
+    mqtt_discovery_prefix: str = Field(
+        "homeassistant", description="Home Assistant's discovery prefix"
+    )
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -78,6 +163,44 @@ class ServiceSettings(BaseSettings):
         if not (0 <= x < 1 and 0 <= y < 1 and 0 < w <= 1 - x + 1e-9 and 0 < h <= 1 - y + 1e-9):
             raise ValueError("x,y,w,h must be fractions of the frame with the box inside it")
         return (x, y, w, h)
+
+    @field_validator("mqtt_url", mode="after")
+    @classmethod
+    def _parse_mqtt_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            MqttBroker(value.get_secret_value())  # raises ValueError with what is wrong
+        return value
+
+    @field_validator("mqtt_prefix", "mqtt_discovery_prefix", mode="after")
+    @classmethod
+    def _check_topic_prefix(cls, value: str) -> str:
+        return _topic_levels(value, "a topic prefix")
+
+    @field_validator("mqtt_node_id", mode="after")
+    @classmethod
+    def _check_node_id(cls, value: str) -> str:
+        if not NODE_ID.fullmatch(value):
+            raise ValueError("the node id may hold only letters, digits, _ and -, e.g. kitchen_pi")
+        return value
+
+    @model_validator(mode="after")
+    def _watching_needs_a_camera(self) -> ServiceSettings:
+        if self.watching and not self.camera_enabled:
+            what = "DIGITS_MQTT_URL" if self.mqtt_url is not None else "DIGITS_WATCH (--watch)"
+            raise ValueError(
+                f"{what} reads the camera continuously, but the camera is 'none'; "
+                "set DIGITS_CAMERA (--camera) or leave the watch off"
+            )
+        return self
+
+    @property
+    def watching(self) -> bool:
+        """The watch loop runs: asked for, or needed by a publisher."""
+        return self.watch or self.mqtt_url is not None
+
+    @property
+    def mqtt_broker(self) -> MqttBroker | None:
+        return None if self.mqtt_url is None else MqttBroker(self.mqtt_url.get_secret_value())
 
     @property
     def camera_enabled(self) -> bool:

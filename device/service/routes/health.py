@@ -32,5 +32,7 @@ async def readyz(context: ContextDep) -> JSONResponse:
         reason=reason,
         model={"name": context.model.name, "sha256": context.model.sha256},
         camera=camera.status(),
+        # A broker that is down is shown, never a reason to be unready: readings still work.
+        **context.watch_status(),
     )
     return JSONResponse(body.model_dump(), status_code=200 if reason is None else 503)

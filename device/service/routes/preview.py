@@ -99,6 +99,9 @@ async def latest(context: ContextDep, preview: PreviewDep) -> Response:
         "frame": None,
         "reading": reading,
         "history": preview.readings.history_json(),
+        # The stable reading itself comes from /readings/stream; this says whether the watch
+        # loop runs and how the publishers are doing.
+        **context.watch_status(),
     }
     if frame is not None:
         age_ms = round((time.monotonic() - frame.captured_at) * 1000, 1)

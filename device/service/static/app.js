@@ -88,6 +88,38 @@ function showCamera(latest) {
   status.className = `status ${ready ? "ok" : "bad"}`;
 }
 
+// The stable reading (DIGITS_WATCH): pushed by /readings/stream, so the page does not poll it.
+let stableEvents = null;
+
+function showStable(reading) {
+  const number = reading.number == null ? "nothing in view" : reading.number;
+  $("stable-number").textContent = number;
+  $("stable-number").dataset.number = reading.number == null ? "" : reading.number;
+  const since = new Date(reading.since).toLocaleTimeString();
+  $("stable-since").textContent = `${formatConfidence(reading.confidence)} since ${since}`;
+}
+
+function showLive(latest) {
+  $("stable").hidden = !latest.watch;
+  if (!latest.watch) return;
+  if (!stableEvents) {
+    // EventSource reconnects by itself when the stream breaks (the server says after 2 s).
+    stableEvents = new EventSource("/readings/stream");
+    stableEvents.addEventListener("reading", (event) => showStable(JSON.parse(event.data)));
+  }
+  if (!latest.watch.has_reading) $("stable-number").textContent = "…";
+  $("publishers").replaceChildren(
+    ...latest.publishers.map((publisher) => {
+      const item = document.createElement("li");
+      item.className = publisher.connected ? "ok" : "bad";
+      item.textContent = publisher.connected
+        ? `${publisher.publisher}: publishing to ${publisher.broker} (${publisher.state_topic})`
+        : `${publisher.publisher}: ${publisher.reason || publisher.state}`;
+      return item;
+    }),
+  );
+}
+
 let roiShown = false;
 
 async function poll() {
@@ -104,6 +136,7 @@ async function poll() {
         roiShown = true;
       }
       showCamera(latest);
+      showLive(latest);
       showReading(latest.reading);
       showHistory(latest.history);
       const frame = latest.frame;

@@ -1,0 +1,448 @@
+"""The watch loop, /reading, /readings/stream and MQTT on a real service (uvicorn on loopback,
+a video-file camera) against a real Mosquitto broker started here (tests/mqtt_helpers.py).
+
+The video is read one frame per capture, so at any watch rate the loop sees exactly the frames
+written, in order: what becomes a stable reading is decided by the video alone, and the expected
+sequence below is written by hand from it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import httpx
+import numpy as np
+import pytest
+from mqtt_helpers import Mosquitto, Recorder, require_mosquitto
+from preview_helpers import readable_digits, write_segments_video
+from service_helpers import Service
+from test_watch import check_discovery, render
+
+NODE = "testnode"
+STATE = f"digits/{NODE}/state"
+CAMERA = f"digits/{NODE}/camera"
+AVAILABILITY = f"digits/{NODE}/availability"
+K = 3
+# Fast enough for a short test; the frames, not the rate, decide what is read.
+WATCH_FPS = "10"
+
+
+# The video: (label, frames); None is blank paper.
+SEGMENTS: list[tuple[int | None, int]] = [
+    (3, 5),
+    (None, 4),
+    (1, 1),  # a flicker between two stretches of nothing
+    (None, 4),
+    (7, 5),
+    (3, 1),  # a flicker inside a stable 7
+    (7, 4),
+]
+# One pass of the video, then the camera starts it again: 3, nothing, 7, 3, nothing, 7, ...
+EXPECTED_CYCLE = ["3", None, "7"]
+
+
+def read_video(model: Path, video: Path) -> list[tuple[str | None, bool | None]]:
+    """(number, uncertain) of every frame of `video` as the service's reader sees it."""
+    from device.reader import DigitReader
+    from device.runtime import DigitModel
+
+    reader = DigitReader(DigitModel(model))
+    capture = cv2.VideoCapture(str(video))
+    seen = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        reading = reader.read(frame)
+        seen.append((reading.number, reading.uncertain))
+    capture.release()
+    return seen
+
+
+@pytest.fixture(scope="module")
+def digits(digit_model_path: Path, mnist_dir: Path) -> dict[int, np.ndarray]:
+    return readable_digits(digit_model_path, mnist_dir, [1, 3, 7])
+
+
+@pytest.fixture(scope="module")
+def sequence_video(
+    tmp_path_factory: pytest.TempPathFactory, digit_model_path: Path,
+    digits: dict[int, np.ndarray],
+) -> Path:
+    video = write_segments_video(
+        tmp_path_factory.mktemp("watch_video") / "sequence.avi",
+        [(None if label is None else digits[label], count) for label, count in SEGMENTS],
+    )
+    # The premise of the expected sequence: every frame reads as drawn, none uncertain.
+    drawn = [(None, None) if label is None else (str(label), False)
+             for label, count in SEGMENTS for _ in range(count)]
+    assert read_video(digit_model_path, video) == drawn
+    return video
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto]:
+    require_mosquitto()
+    with Mosquitto(tmp_path_factory.mktemp("broker")) as mosquitto:
+        yield mosquitto
+
+
+@pytest.fixture(scope="module")
+def watched(
+    tmp_path_factory: pytest.TempPathFactory, digit_model_path: Path, sequence_video: Path,
+    broker: Mosquitto,
+) -> Iterator[tuple[Service, Recorder]]:
+    """The service watching the sequence video and publishing; a recorder subscribed first."""
+    recorder = Recorder(broker.port, ["digits/#", "homeassistant/#"])
+    service = Service(
+        tmp_path_factory.mktemp("watched"), digit_model_path,
+        "--camera", f"opencv:{sequence_video}", "--mqtt-url", broker.url(),
+        "--mqtt-node-id", NODE,
+        env={"DIGITS_WATCH_FPS": WATCH_FPS, "DIGITS_WATCH_STABLE_FRAMES": str(K)},
+    )
+    try:
+        service.wait_listening()
+        yield service, recorder
+    finally:
+        service.stop()
+        recorder.close()
+
+
+def states(recorder: Recorder, count: int, timeout: float = 60.0) -> list[dict]:
+    messages = recorder.wait_for(
+        lambda messages: [m for m in messages if m.topic == STATE][:count]
+        if sum(m.topic == STATE for m in messages) >= count else None,
+        timeout, f"{count} state messages",
+    )
+    assert all(m.retain for m in messages), "every state message is retained"
+    return [m.json() for m in messages]
+
+
+def test_known_digits_in_sequence_give_exactly_the_expected_retained_states(
+    watched: tuple[Service, Recorder], broker: Mosquitto
+) -> None:
+    _, recorder = watched
+    published = states(recorder, 2 * len(EXPECTED_CYCLE))
+    assert [state["number"] for state in published] == EXPECTED_CYCLE * 2
+    assert [state["seq"] for state in published] == list(range(1, 7))
+    assert all(state["frames_confirmed"] == K for state in published)
+    since = [state["since"] for state in published]
+    assert since == sorted(since)
+    assert published[0]["digits"][0]["digit"] == 3
+    assert set(published[0]["digits"][0]["box"]) == {"x", "y", "w", "h"}
+    assert published[1]["digits"] == [] and published[1]["confidence"] is None
+    # A client connecting now gets the current state from the broker, retained.
+    late = Recorder(broker.port, [STATE])
+    try:
+        kept = late.wait_for(lambda messages: messages, 10, "the retained state")[0]
+        assert kept.retain
+        seq = kept.json()["seq"]
+        assert seq >= published[-1]["seq"]
+        same = recorder.wait_for(
+            lambda messages: [m for m in messages if m.topic == STATE and m.json()["seq"] == seq],
+            10, f"state {seq} on the first subscriber",
+        )
+        assert kept.payload == same[0].payload  # the retained state is the latest published
+    finally:
+        late.close()
+
+
+def test_a_digit_shown_for_one_frame_produces_no_state(
+    watched: tuple[Service, Recorder],
+) -> None:
+    service, recorder = watched
+    published = [state["number"] for state in states(recorder, 3 * len(EXPECTED_CYCLE))]
+    assert "1" not in published  # flashed between two stretches of nothing
+    assert published == EXPECTED_CYCLE * 3  # the 3 flashed inside the 7 changed nothing
+    metrics = httpx.get(service.base_url + "/metrics", timeout=30).text
+    changes = float(re.search(r"^digits_stable_reading_changes_total (\S+)", metrics, re.M)[1])
+    assert changes == len(recorder.on(STATE))
+
+
+def test_discovery_configs_parse_as_home_assistant_expects(
+    watched: tuple[Service, Recorder],
+) -> None:
+    _, recorder = watched
+    states(recorder, 3)
+
+    def discovery(messages: list) -> dict | None:
+        configs = {m.topic: m for m in messages if m.topic.startswith("homeassistant/")}
+        return configs if len(configs) == 3 else None
+
+    messages = recorder.wait_for(discovery, 30, "three discovery configs")
+    assert all(m.retain for m in messages.values())
+    retained = {topic: recorder.on(topic)[-1].payload.decode()
+                for topic in (STATE, CAMERA, AVAILABILITY)}
+    entities = check_discovery(
+        {topic: m.json() for topic, m in messages.items()}, "homeassistant", retained
+    )
+    assert entities["number"]["state_topic"] == STATE
+    assert entities["camera"]["state_topic"] == CAMERA
+    state = retained[STATE]
+    expected = json.loads(state)["number"]
+    assert render(entities["number"]["value_template"], state) == str(expected)
+    assert render(entities["camera"]["value_template"], retained[CAMERA]) == "OFF"  # no problem
+    # Home Assistant announcing itself gets the configs again.
+    before = len(recorder.on(f"homeassistant/sensor/{NODE}/number/config"))
+    recorder.client.publish("homeassistant/status", "online")
+    recorder.wait_for(
+        lambda _: len(recorder.on(f"homeassistant/sensor/{NODE}/number/config")) > before,
+        30, "discovery re-sent after homeassistant/status online",
+    )
+
+
+def test_reading_answers_the_stable_reading_without_capturing(
+    watched: tuple[Service, Recorder],
+) -> None:
+    service, recorder = watched
+    states(recorder, 1)
+    answer = httpx.get(service.base_url + "/reading", timeout=30)
+    assert answer.status_code == 200
+    body = answer.json()
+    assert body["number"] in EXPECTED_CYCLE
+    assert body["frames_confirmed"] >= K and body["last_seen"] >= body["since"]
+    ready = httpx.get(service.base_url + "/readyz", timeout=30).json()
+    assert ready["watch"]["stable_frames"] == K
+    (mqtt,) = ready["publishers"]
+    assert mqtt["connected"] and mqtt["state"] == "connected"
+    assert mqtt["broker"] == f"mqtt://127.0.0.1:{mqtt['broker'].rsplit(':', 1)[1]}"
+
+
+def sse_events(base_url: str, seconds: float, out: list[tuple[str, dict]]) -> None:
+    """(id, data) of each `reading` event received within `seconds`."""
+    with httpx.stream("GET", base_url + "/readings/stream", timeout=30) as answer:
+        assert answer.status_code == 200
+        assert answer.headers["content-type"].startswith("text/event-stream")
+        until = time.monotonic() + seconds
+        event: dict[str, str] = {}
+        for line in answer.iter_lines():
+            if line.startswith(("id: ", "data: ")):
+                key, _, value = line.partition(": ")
+                event[key] = value
+            elif not line and "data" in event:
+                out.append((event["id"], json.loads(event["data"])))
+                event = {}
+            if time.monotonic() >= until:
+                return
+
+
+def stalled_client(port: int) -> socket.socket:
+    """Opens the stream and never reads: its buffers and its queue fill up."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
+    sock.connect(("127.0.0.1", port))
+    sock.sendall(b"GET /readings/stream HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    return sock
+
+
+def test_two_stream_clients_get_the_same_events_and_a_stalled_one_holds_up_nobody(
+    watched: tuple[Service, Recorder],
+) -> None:
+    service, recorder = watched
+    states(recorder, 1)
+    stalled = stalled_client(service.port)
+    try:
+        watched_before = httpx.get(service.base_url + "/readyz", timeout=30).json()["watch"]
+        received: list[list[tuple[str, dict]]] = [[], []]
+        clients = [threading.Thread(target=sse_events, args=(service.base_url, 6.0, received[i]))
+                   for i in range(2)]
+        for client in clients:
+            client.start()
+        for client in clients:
+            client.join(60)
+        first, second = received
+        # Each starts with the reading as it is when it connects (last_seen and frames_confirmed
+        # as of then); every later event is a change, and both got the same ones, in order.
+        start = max(int(first[0][0]), int(second[0][0]))
+        common = [[event for event in events if int(event[0]) > start] for events in received]
+        assert len(common[0]) >= 2, "the stream carried changes"
+        assert common[0] == common[1]
+        ids = [int(event_id) for event_id, _ in common[0]]
+        assert ids == list(range(ids[0], ids[0] + len(ids)))  # none skipped
+        # MQTT and SSE say the same, change for change.
+        recorder.wait_for(
+            lambda messages: any(m.topic == STATE and m.json()["seq"] == ids[-1]
+                                 for m in messages),
+            10, f"state {ids[-1]} over MQTT",
+        )
+        mqtt_states = {m.json()["seq"]: m.json() for m in recorder.on(STATE)}
+        assert [data for _, data in common[0]] == [mqtt_states[i] for i in ids]
+        # The loop went on reading all along, and the stalled client is still connected.
+        after = httpx.get(service.base_url + "/readyz", timeout=30).json()["watch"]
+        assert after["frames_watched"] > watched_before["frames_watched"]
+        # Only the stalled client is left once the server has seen the others go.
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            metrics = httpx.get(service.base_url + "/metrics", timeout=30).text
+            if re.search(r"^digits_stream_clients 1\.0$", metrics, re.M):
+                break
+            time.sleep(0.2)
+        else:
+            raise AssertionError("digits_stream_clients never came back to 1")
+    finally:
+        stalled.close()
+
+
+# ---- faults: the broker goes away, refuses the password; the camera is down ----------------
+
+
+@pytest.fixture(scope="module")
+def still_video(
+    tmp_path_factory: pytest.TempPathFactory, digits: dict[int, np.ndarray]
+) -> Path:
+    """A 7, held: the stable reading never changes."""
+    return write_segments_video(tmp_path_factory.mktemp("still") / "seven.avi", [(digits[7], 20)])
+
+
+def log_lines(service: Service, logger: str) -> list[dict]:
+    lines = [json.loads(line) for line in service.log().splitlines() if line.startswith("{")]
+    return [line for line in lines if line["logger"] == logger]
+
+
+def test_broker_outage_service_reconnects_and_publishes_everything_again(
+    tmp_path: Path, digit_model_path: Path, still_video: Path
+) -> None:
+    require_mosquitto()
+    broker = Mosquitto(tmp_path)
+    broker.start()
+    service = Service(
+        tmp_path, digit_model_path, "--camera", f"opencv:{still_video}",
+        "--mqtt-url", broker.url(), "--mqtt-node-id", NODE,
+    )
+    try:
+        service.wait_listening()
+        first = Recorder(broker.port, ["digits/#"])
+        first.wait_for(lambda _: first.on(STATE), 30, "the first state")
+        first.close()
+        broker.stop()
+        # Ten seconds without a broker: the service answers throughout.
+        outage_end = time.monotonic() + 10
+        answers = []
+        while time.monotonic() < outage_end:
+            answers.append(httpx.get(service.base_url + "/predict", timeout=30).status_code)
+            time.sleep(0.5)
+        assert set(answers) == {200}, answers
+        assert httpx.get(service.base_url + "/reading", timeout=30).json()["number"] == "7"
+        ready = httpx.get(service.base_url + "/readyz", timeout=30)
+        assert ready.status_code == 200  # a broker that is down is a detail, not unreadiness
+        (mqtt,) = ready.json()["publishers"]
+        assert not mqtt["connected"] and mqtt["reason"]
+        broker.start()  # same port, and nothing retained: all of it must come from the service
+        again = Recorder(broker.port, ["digits/#", "homeassistant/#"])
+        try:
+            def everything(messages: list) -> bool:
+                topics = {m.topic for m in messages if m.retain}
+                return {STATE, CAMERA, AVAILABILITY} <= topics and sum(
+                    t.startswith("homeassistant/") for t in topics) == 3
+
+            again.wait_for(everything, 60, "availability, discovery and state again")
+            assert again.on(AVAILABILITY)[-1].payload == b"online"
+            assert again.on(STATE)[-1].json()["number"] == "7"
+            assert again.on(CAMERA)[-1].json() == {"ready": True, "reason": None}
+        finally:
+            again.close()
+        (mqtt,) = httpx.get(service.base_url + "/readyz", timeout=30).json()["publishers"]
+        assert mqtt["connected"] and mqtt["reconnects"] == 1
+        metrics = httpx.get(service.base_url + "/metrics", timeout=30).text
+        assert re.search(r"^digits_mqtt_reconnects_total 1\.0$", metrics, re.M)
+        assert re.search(r"^digits_mqtt_connected 1\.0$", metrics, re.M)
+        # One line per change of the connection, not one per retry.
+        messages = [line["msg"] for line in log_lines(service, "device.service.mqtt")]
+        assert sum("lost the connection" in m for m in messages) == 1, messages
+        assert sum("cannot connect" in m for m in messages) <= 1, messages
+        assert sum(m.startswith("mqtt: connected again") for m in messages) == 1, messages
+    finally:
+        service.stop()
+        broker.stop()
+
+
+def test_wrong_password_is_one_log_line_and_a_readyz_detail(
+    tmp_path: Path, digit_model_path: Path, still_video: Path
+) -> None:
+    require_mosquitto()
+    broker = Mosquitto(tmp_path, users={"digits": "right-password"})
+    broker.start()
+    service = Service(
+        tmp_path, digit_model_path, "--camera", f"opencv:{still_video}", "--mqtt-node-id", NODE,
+        env={"DIGITS_MQTT_URL": broker.url("digits", "wrong-password")},
+    )
+    try:
+        service.wait_listening()
+        # Let the service try several times (the broker logs each refusal).
+        refusals = 0
+        deadline = time.monotonic() + 30
+        while refusals < 3 and time.monotonic() < deadline:
+            time.sleep(0.5)
+            refusals = broker.log_path.read_text().count("not authorised")
+        assert refusals >= 3, broker.log_path.read_text()
+        assert service.process.poll() is None  # no crash
+        ready = httpx.get(service.base_url + "/readyz", timeout=30)
+        assert ready.status_code == 200
+        (mqtt,) = ready.json()["publishers"]
+        assert (mqtt["connected"], mqtt["state"]) == (False, "refused")
+        assert "check the user and password in DIGITS_MQTT_URL" in mqtt["reason"]
+        assert httpx.get(service.base_url + "/predict", timeout=30).status_code == 200
+        warnings = [line for line in log_lines(service, "device.service.mqtt")
+                    if line["level"] == "warning"]
+        assert len(warnings) == 1, warnings
+        assert "refused" in warnings[0]["msg"] and "Not authorized" in warnings[0]["msg"]
+        assert "wrong-password" not in service.log() + ready.text
+        assert "Traceback" not in service.log()
+    finally:
+        service.stop()
+        broker.stop()
+
+
+def test_camera_down_is_the_problem_sensor_and_reading_says_why(
+    tmp_path: Path, digit_model_path: Path, broker: Mosquitto
+) -> None:
+    recorder = Recorder(broker.port, ["digits/down/#"])
+    service = Service(
+        tmp_path, digit_model_path, "--camera", f"opencv:{tmp_path / 'unplugged.avi'}",
+        "--mqtt-url", broker.url(), "--mqtt-node-id", "down",
+    )
+    try:
+        service.wait_listening()
+        camera = recorder.wait_for(lambda _: recorder.on("digits/down/camera"), 30, "camera")
+        health = camera[-1].json()
+        assert health["ready"] is False and "does not exist" in health["reason"]
+        assert camera[-1].retain
+        answer = httpx.get(service.base_url + "/reading", timeout=30)
+        assert answer.status_code == 503
+        body = answer.json()
+        assert body["error"] == "no_stable_reading" and "does not exist" in body["detail"]
+        assert answer.headers["retry-after"]
+        assert recorder.on("digits/down/availability")[-1].payload == b"online"
+        assert not recorder.on("digits/down/state")  # nothing read, nothing claimed
+
+        # An open stream does not hold up a stop, and a clean stop says "offline" itself.
+        receiving, ended = threading.Event(), threading.Event()
+
+        def listen() -> None:
+            with httpx.stream("GET", service.base_url + "/readings/stream", timeout=60) as sse:
+                for _ in sse.iter_lines():
+                    receiving.set()
+            ended.set()  # the server ended the response
+
+        listener = threading.Thread(target=listen, daemon=True)
+        listener.start()
+        assert receiving.wait(30), "the stream sent nothing"
+    finally:
+        assert service.stop() == 0
+        recorder.wait_for(
+            lambda _: recorder.on("digits/down/availability")[-1].payload == b"offline",
+            30, "offline after the stop",
+        )
+        recorder.close()
+    listener.join(30)
+    assert ended.is_set()
+    # uvicorn cancels what is still running when its graceful-shutdown time is up; the stream
+    # must have ended by itself before that.
+    assert "timeout graceful shutdown exceeded" not in service.log()
