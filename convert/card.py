@@ -17,6 +17,32 @@ def _calibration(metrics: dict) -> str:
             f"size whose int8 model read the validation digits best ({tried}).")
 
 
+def _confidence(card: dict) -> list[str]:
+    found = card.get("confidence")
+    if not found:
+        return []
+    v = found["validation"]
+    return [
+        "## Confidence",
+        "",
+        f"The model ends in logits; the device takes softmax(logits / {found['temperature']}) on "
+        "the host. The temperature and the uncertain threshold were chosen on "
+        f"{found['chosen_on']}: {found['rule']}.",
+        "",
+        "| on those validation digits | value |",
+        "| --- | --- |",
+        f"| accuracy | {v['accuracy']:.2%} |",
+        f"| readings flagged uncertain (confidence < {found['uncertain_below']:.4f}) | "
+        f"{v['flagged_share']:.1%} |",
+        f"| accuracy of the readings not flagged | {v['accuracy_not_flagged']:.2%} |",
+        f"| negative log-likelihood, before / after the temperature | {v['nll_before']:.4f} / "
+        f"{v['nll_after']:.4f} |",
+        f"| expected calibration error, before / after | {v['ece_before']:.4f} / "
+        f"{v['ece_after']:.4f} |",
+        "",
+    ]
+
+
 def render(card: dict) -> str:
     m = card["metrics"]
     t = m.get("training", {})
@@ -57,6 +83,7 @@ def render(card: dict) -> str:
         f"Seed {t.get('seed')}, op determinism on. TensorFlow {src.get('tensorflow_version')}, "
         f"Keras {src.get('keras_version')}.",
         "",
+        *_confidence(card),
         "## Input contract",
         "",
         "```json",
@@ -71,8 +98,9 @@ def render(card: dict) -> str:
         "",
         "## Known limitations",
         "",
-        "- Trained on MNIST only: American-style digits written by US Census employees and",
-        "  students, centred and size-normalised. A continental 1 or a crossed 7 may be misread.",
+        "- Trained on MNIST's training digits and on pictures generated from them, no other",
+        "  data set: MNIST's writers were American, so styles they never used (an open-top 4, a",
+        "  very long 1 flag) may still be misread; such readings tend to be flagged uncertain.",
         "- It reads one digit per 28x28 input: the device side finds and separates digits in a",
         "  frame first; touching digits become one blob and are misread.",
         "- It always answers a digit for an input; rejecting non-digits is the device",
@@ -98,6 +126,11 @@ def _phases(phases: list[dict]) -> list[str]:
         if r.get("styles"):
             augment += (f"; {r['styles']:.0%} of the 7s crossed and of the 1s given a long flag "
                         "(continental styles, train/styles.py)")
+        if r.get("device_inputs"):
+            augment += (f"; plus {r['device_inputs']:,} training digits restyled (elastic, "
+                        "slant, stroke width, broken strokes, continental 7s and 1s), drawn into "
+                        "pictures (files, crops, drawings, photos, either polarity) and cut out "
+                        "again by the device's own preprocessing (train/device_inputs.py)")
         start = "warm-started from the previous phase" if phase.get("init_from") else "from scratch"
         lines += [
             f"- Phase {number}, {start}: {r.get('optimizer')} at {r.get('learning_rate')}, batch "

@@ -11,7 +11,7 @@ import numpy as np
 from device.preprocess.measure import disk, odd, small_copy, stroke_width
 
 # A picture whose ground is one exact shade (±1) over this share of it is clean (not a photo).
-CLEAN_GROUND_SHARE = 0.3
+CLEAN_GROUND_SHARE = 0.5
 # The ground is continued this share of the picture's longer side beyond its edges (ink_map).
 GROUND_MARGIN = 0.25
 
@@ -99,21 +99,26 @@ def close_strokes(image: np.ndarray) -> np.ndarray:
 
 def uniform_ground(pixels: np.ndarray) -> int | None:
     """The ground's level when the picture is clean (dark ink assumed): a drawing, a digital
-    crop, an MNIST or USPS file, a scan saturated to white. Its ground is one exact shade over
-    a large share of the picture; a photo's ground never is (sensor noise, light falling
-    off), and needs flat-fielding. None when the picture is not clean."""
-    histogram = np.bincount(pixels.ravel(), minlength=256)
-    mode = int(np.argmax(histogram))
-    share = histogram[max(0, mode - 1) : mode + 2].sum() / pixels.size
+    crop, an MNIST or USPS file, a scan saturated to white. Most of its ground is one exact
+    shade, however little ground a tight crop leaves; a photo's ground never is (sensor noise,
+    light falling off), and needs flat-fielding. None when the picture is not clean."""
     level, _ = cv2.threshold(pixels, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    return mode if share >= CLEAN_GROUND_SHARE and mode > level else None
+    ground = pixels[pixels > level]
+    if ground.size < 0.05 * pixels.size:
+        return None
+    mode = int(np.argmax(np.bincount(ground, minlength=256)))
+    # Leave out the soft edges of the strokes: in a tight crop they may be most of the ground.
+    ground = ground[ground > (level + mode) / 2]
+    share = np.count_nonzero(np.abs(ground.astype(np.int16) - mode) <= 1) / max(1, ground.size)
+    return mode if share >= CLEAN_GROUND_SHARE else None
+
 
 def edge_shade(image: np.ndarray) -> int:
     """The shade along the picture's edge: mostly ground, whatever the strokes touch."""
     edge = np.concatenate((image[0, :], image[-1, :], image[:, 0], image[:, -1]))
     return int(np.median(edge))
 
-def ink_map(gray: np.ndarray) -> tuple[np.ndarray, float]:
+def ink_map(gray: np.ndarray) -> tuple[np.ndarray, float | None]:
     """Ink strength 0..255 relative to the local paper brightness (flat-field corrected).
 
     The paper is estimated by closing away the strokes on a small copy; dividing by it removes
@@ -122,7 +127,8 @@ def ink_map(gray: np.ndarray) -> tuple[np.ndarray, float]:
     surrounded by a margin of the shade found along its edge: a digit that fills its picture
     (a tight crop) cuts the ground into pieces at the edge, and with the margin the ground
     surrounds the strokes as in any photo. Also returns the paper's own noise on the same
-    0..255 scale (a robust sigma: dim paper makes relative noise larger).
+    0..255 scale (a robust sigma: dim paper makes relative noise larger), None for a clean
+    picture.
     """
     h, w = gray.shape
     small = small_copy(gray, 160)
@@ -150,8 +156,11 @@ def ink_map(gray: np.ndarray) -> tuple[np.ndarray, float]:
     contrast = (paper - smooth) / np.maximum(paper, 16.0)
     if not region.all():
         contrast *= cv2.resize(region.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST)
+    ink = np.clip(contrast * 255.0, 0, 255).astype(np.uint8)
+    if level is not None:
+        return ink, None  # a clean ground is exactly 0: there is no noise to measure
     _, noise = paper_statistics(contrast[::4, ::4] * 255.0)
-    return np.clip(contrast * 255.0, 0, 255).astype(np.uint8), noise
+    return ink, noise
 
 def paper_statistics(values: np.ndarray) -> tuple[float, float]:
     """The paper's typical level and noise (sigma) among ``values`` that are partly ink.

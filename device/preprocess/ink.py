@@ -11,14 +11,17 @@ from device.preprocess.ground import paper_statistics
 # large enough to have a bar across half the frame has thicker strokes than that.
 LINE_MAX_THICKNESS = 6
 
-def threshold_ink(ink: np.ndarray, noise: float = 0.0) -> np.ndarray:
+def threshold_ink(ink: np.ndarray, noise: float | None = 0.0) -> np.ndarray:
     """Hysteresis threshold: Otsu's level for sure ink, half of it to follow faint strokes.
 
     A floor above the paper's own texture and noise keeps blank paper blank (Otsu alone always
-    splits).
+    splits). ``noise`` None: a clean picture, whose ground is exactly 0 here, however little
+    of it a tight crop leaves.
     """
-    level, spread = paper_statistics(ink[::2, ::2])  # a quarter of the pixels is plenty
-    floor = max(40.0, level + 5.4 * spread, 6.0 * noise)
+    floor = 40.0
+    if noise is not None:
+        level, spread = paper_statistics(ink[::2, ::2])  # a quarter of the pixels is plenty
+        floor = max(floor, level + 5.4 * spread, 6.0 * noise)
     otsu, _ = cv2.threshold(ink, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     strong_level = max(float(otsu), floor)
     weak_level = max(strong_level * 0.5, floor * 0.75)
