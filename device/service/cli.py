@@ -40,7 +40,8 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     add("--max-upload-bytes", type=int, help="largest accepted upload (default 8 MiB)")
     add("--max-image-pixels", type=int, help="largest accepted width×height (default 40 MP)")
     add("--token", help="require 'Authorization: Bearer TOKEN' on all but /healthz")
-    add("--log-level", choices=["debug", "info", "warning", "error"])
+    add("--log-level", choices=["debug", "info", "warning", "error"],
+        help="the least severe log line written (default info)")
     add(
         "--preview",
         action=argparse.BooleanOptionalAction,
