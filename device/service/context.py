@@ -9,7 +9,7 @@ import anyio
 from device.service.camera_supervisor import CameraSupervisor
 from device.service.metrics import ServiceMetrics
 from device.service.readings import SharedFrameReadings
-from device.service.settings import ServiceSettings
+from device.service.settings import ServiceSettings, how_to_choose_camera
 
 # Decoding and reading are CPU work for the 2..4 cores of a Pi: more threads only queue in the
 # interpreter's lock and hold more decoded images in memory at once.
@@ -52,6 +52,7 @@ def build_context(settings: ServiceSettings, model: object | None = None) -> Ser
         retry_interval=settings.camera_retry_s,
         on_error=lambda kind: metrics.camera_errors.labels(kind=kind).inc(),
         on_state=lambda up: metrics.camera_up.set(1 if up else 0),
+        hint=how_to_choose_camera(),
     )
     return ServiceContext(
         settings=settings,
