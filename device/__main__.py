@@ -217,7 +217,8 @@ def run_capture(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description="Read handwritten digits.")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", required=True,
+                                     metavar="{predict,capture,serve}")
 
     predict = commands.add_parser(
         "predict", help="read the digits in image files", description="Read the digits in "

@@ -51,7 +51,8 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add("--preview-fps", type=float, help="frame-rate cap of the preview stream (default 5)")
     add("--capture-timeout-s", type=float, help="a camera read slower than this is hung (5)")
-    add("--camera-retry-s", type=float, help="seconds between camera reopen attempts (2)")
+    add("--camera-retry-s", type=float,
+        help="first pause before reopening a failed camera, backing off to 5x that (2)")
 
 
 def _fail(message: str, stream: TextIO | None = None) -> int:

@@ -51,7 +51,10 @@ class ServiceSettings(BaseSettings):
     capture_timeout_s: float = Field(
         5.0, gt=0, description="a camera read slower than this is hung"
     )
-    camera_retry_s: float = Field(2.0, gt=0, description="pause between reopen attempts")
+    camera_retry_s: float = Field(
+        2.0, gt=0,
+        description="first pause before reopening a failed camera; backs off to 5x that",
+    )
 
     @field_validator("log_level", mode="before")
     @classmethod
