@@ -11,7 +11,7 @@ $(VENV)/.installed-all: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[train,device,dev]'
-	touch $@
+	touch $@ $(VENV)/.installed-device  # everything includes the device side
 
 $(VENV)/.installed-device: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,14 +19,17 @@ $(VENV)/.installed-device: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[device]'
 	touch $@
 
-## Set up everything and run the whole test suite (what CI runs).
+## Set up everything and run ruff and the whole test suite. CI (.ci/run) runs this too, after
+## installing (as root) the Debian packages two tests need; without them they are skipped.
 test: $(VENV)/.installed-all
 	$(PY) -m ruff check .
 	$(PY) -m pytest -q
 
-## Set up the device side only and serve the shipped model on :8000.
+## Set up the device side only and serve the shipped model: on 127.0.0.1:8000 unless
+## DIGITS_HOST / DIGITS_PORT (or any DIGITS_* setting) say otherwise, in the environment or in
+## a .env file here. No camera? DIGITS_CAMERA=none make serve.
 serve: $(VENV)/.installed-device
-	$(PY) -m device serve --host 0.0.0.0 --port 8000
+	@$(PY) -m device serve $(if $(wildcard .env),--env-file .env)
 
 lint: $(VENV)/.installed-all
 	$(PY) -m ruff check .

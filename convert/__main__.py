@@ -1,10 +1,4 @@
-"""``python -m convert``: Keras → TFLite with proof, and the tools around it.
-
-    python -m convert MODEL.keras --out models/ [--quant int8|float16|dynamic|float32]
-    python -m convert evaluate MODEL.tflite [--keras MODEL.keras] [--threads N]
-    python -m convert compare [--epochs N] [--out DIR] [--doc docs/ARCHITECTURES.md]
-    python -m convert card models/digitnet_int8.json
-"""
+"""`python -m convert`: Keras → TFLite with proof, and the tools around it."""
 
 from __future__ import annotations
 
@@ -17,26 +11,44 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from convert.tflite import QUANT_MODES, ConversionError
+from train.arguments import positive_int
 from train.data import DataError
+from train.errors import ModelFileError, check_keras_file
+
+PROG = "python -m convert"
+USAGE = f"""\
+{PROG} MODEL.keras [--out DIR] [--name NAME] [--quant MODE] [options]
+       {PROG} evaluate MODEL.tflite [--keras MODEL.keras] [--threads N]
+       {PROG} compare [--epochs N] [--arch NAME ...] [--out DIR] [--doc FILE]
+       {PROG} card SIDECAR.json"""
+DATA_DIR_HELP = ("folder with the MNIST IDX files or mnist.npz (default: $MNIST_DATA_DIR, then "
+                 "Keras's cache, then a download)")
 
 
 def _convert(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="python -m convert", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("model", type=Path, help="a .keras model written by python -m train")
-    p.add_argument("--out", type=Path, default=Path("models"))
+    p = argparse.ArgumentParser(
+        prog=PROG, usage=USAGE, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Convert a Keras model to TFLite, evaluate it with LiteRT on the 10,000 "
+        "MNIST test digits and write\nits JSON sidecar. The other commands: 'evaluate' "
+        "re-measures a .tflite, 'compare' trains and\ntabulates every architecture, 'card' "
+        "writes MODEL_CARD.md from a sidecar (each has --help).")
+    p.add_argument("model", type=Path, metavar="MODEL.keras",
+                   help="a .keras model written by python -m train")
+    p.add_argument("--out", type=Path, default=Path("models"), metavar="DIR",
+                   help="folder for the .tflite and its .json sidecar (default %(default)s)")
     p.add_argument("--quant", default="int8", choices=QUANT_MODES,
-                   help="int8 (default): full-integer with int8 input and output")
+                   help="int8 (default): full-integer with int8 input and output; float16, "
+                   "dynamic (int8 weights, float activations) or float32")
     p.add_argument("--name", help="file stem (default: <arch>); the precision is appended")
-    p.add_argument("--data-dir", help="MNIST location (for calibration and evaluation)")
-    p.add_argument("--calibration-samples", type=int, metavar="N",
+    p.add_argument("--data-dir", metavar="DIR",
+                   help=f"MNIST, for calibration and evaluation: {DATA_DIR_HELP}")
+    p.add_argument("--calibration-samples", type=positive_int, metavar="N",
                    help="calibrate int8 on exactly N training digits (default: try "
                    "100, 500, 1000, 2000 and 5000 and keep the best on the validation digits)")
     p.add_argument("--allow-drop", action="store_true",
                    help="keep an int8 model that loses more than 0.05 pp against float")
     args = p.parse_args(argv)
-    if args.calibration_samples is not None and args.calibration_samples < 1:
-        p.error(f"--calibration-samples must be at least 1, got {args.calibration_samples}")
+    _check_keras_model(args.model)  # before MNIST: a wrong file should not wait for the data
     from convert.pipeline import (
         CALIBRATION_SIZES,
         MAX_INT8_DROP_PP,
@@ -45,8 +57,6 @@ def _convert(argv: list[str]) -> int:
     )
     from train.data import load_mnist
 
-    if not args.model.is_file():
-        raise ConversionError(f"model file {args.model} does not exist")
     mnist = load_mnist(args.data_dir)
     sizes = (args.calibration_samples,) if args.calibration_samples else CALIBRATION_SIZES
     path, card = convert_and_verify(args.model, args.out, args.quant, mnist, args.name,
@@ -60,32 +70,51 @@ def _convert(argv: list[str]) -> int:
     return 0
 
 
+def _check_keras_model(path: Path) -> None:
+    try:
+        check_keras_file(path)
+    except ModelFileError as exc:
+        raise ConversionError(str(exc)) from None
+
+
 def _evaluate(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="python -m convert evaluate",
-                                description="Evaluate a .tflite model with LiteRT on MNIST test.")
-    p.add_argument("model", type=Path)
-    p.add_argument("--keras", type=Path, help="the float model, to measure agreement")
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--data-dir")
+    p = argparse.ArgumentParser(prog=f"{PROG} evaluate",
+                                description="Evaluate a .tflite model with LiteRT on the 10,000 "
+                                "MNIST test digits: accuracy, per-class report, confusion "
+                                "matrix, size and speed.")
+    p.add_argument("model", type=Path, metavar="MODEL.tflite", help="the model to evaluate")
+    p.add_argument("--keras", type=Path, metavar="MODEL.keras",
+                   help="the float model it was converted from, to measure agreement")
+    p.add_argument("--threads", type=positive_int, default=1, metavar="N",
+                   help="interpreter threads (default %(default)s)")
+    p.add_argument("--data-dir", metavar="DIR", help=DATA_DIR_HELP)
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     args = p.parse_args(argv)
-    from convert.evaluate import evaluate_tflite
-    from convert.pipeline import load_keras
+    from convert.evaluate import TFLiteClassifier, evaluate_tflite
     from device.sidecar import ModelError
+
+    # Both models are checked before MNIST is loaded: a wrong file fails at once.
+    if not args.model.is_file():
+        raise ConversionError(f"model file {args.model} does not exist")
+    try:
+        TFLiteClassifier(args.model)
+    except (ValueError, RuntimeError, ModelError) as exc:
+        raise ConversionError(f"{args.model} is not a loadable TFLite model ({exc})") from exc
+    keras_model = None
+    if args.keras:
+        _check_keras_model(args.keras)
+        from convert.pipeline import load_keras
+
+        keras_model = load_keras(args.keras)
     from train.data import load_mnist
     from train.report import format_per_class
 
-    if not args.model.is_file():
-        raise ConversionError(f"model file {args.model} does not exist")
     mnist = load_mnist(args.data_dir)
     keras_probs = None
-    if args.keras:
-        keras_probs = load_keras(args.keras).predict(mnist.test.x, batch_size=1024, verbose=0)
-    try:
-        metrics = evaluate_tflite(args.model, mnist.test.x, mnist.test.y, keras_probs,
-                                  threads=args.threads)
-    except (ValueError, RuntimeError, ModelError) as exc:
-        raise ConversionError(f"{args.model} is not a loadable TFLite model ({exc})") from exc
+    if keras_model is not None:
+        keras_probs = keras_model.predict(mnist.test.x, batch_size=1024, verbose=0)
+    metrics = evaluate_tflite(args.model, mnist.test.x, mnist.test.y, keras_probs,
+                              threads=args.threads)
     if args.json:
         print(json.dumps(metrics, indent=2))
         return 0
@@ -103,25 +132,29 @@ def _evaluate(argv: list[str]) -> int:
 
 
 def _compare(argv: list[str]) -> int:
-    from train.fit import Recipe
+    from train.recipe import ARCHITECTURES, Recipe
 
-    p = argparse.ArgumentParser(prog="python -m convert compare",
-                                description="Train, convert and tabulate every architecture.")
-    p.add_argument("--epochs", type=int, default=15)
-    p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=False)
-    p.add_argument("--arch", action="append", help="only these (repeatable)")
-    p.add_argument("--limit", type=int)
-    p.add_argument("--data-dir")
-    p.add_argument("--out", type=Path, default=Path("runs/compare"))
-    p.add_argument("--doc", type=Path, default=Path("docs/ARCHITECTURES.md"))
+    p = argparse.ArgumentParser(prog=f"{PROG} compare",
+                                description="Train every architecture (or those named) with one "
+                                "recipe, convert each to int8 and tabulate them in --doc.")
+    p.add_argument("--epochs", type=positive_int, default=15, metavar="N",
+                   help="epochs per architecture (default %(default)s)")
+    p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=False,
+                   help="train with augmentation (default off: the published recipes)")
+    p.add_argument("--arch", action="append", choices=list(ARCHITECTURES), metavar="NAME",
+                   help="only this architecture (repeatable; default all: "
+                   f"{', '.join(ARCHITECTURES)})")
+    p.add_argument("--limit", type=positive_int, metavar="N",
+                   help="use only the first N training and N test digits (quick runs)")
+    p.add_argument("--data-dir", metavar="DIR", help=DATA_DIR_HELP)
+    p.add_argument("--out", type=Path, default=Path("runs/compare"), metavar="DIR",
+                   help="folder for each architecture's run (default %(default)s)")
+    p.add_argument("--doc", type=Path, default=Path("docs/ARCHITECTURES.md"), metavar="FILE",
+                   help="the Markdown table to write (default %(default)s)")
     args = p.parse_args(argv)
     from convert.compare import compare, render
     from train.data import load_mnist
-    from train.models import REGISTRY
 
-    unknown = [a for a in args.arch or [] if a not in REGISTRY]
-    if unknown:
-        p.error(f"unknown architecture {', '.join(unknown)}; choose from {', '.join(REGISTRY)}")
     recipe = Recipe(epochs=args.epochs, augment=args.augment)
     rows = compare(load_mnist(args.data_dir), args.out, recipe, args.arch, args.limit)
     args.doc.parent.mkdir(parents=True, exist_ok=True)
@@ -131,9 +164,11 @@ def _compare(argv: list[str]) -> int:
 
 
 def _card(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="python -m convert card",
-                                description="Write MODEL_CARD.md from a model's sidecar.")
-    p.add_argument("target", type=Path, help="a sidecar .json, or a folder holding exactly one")
+    p = argparse.ArgumentParser(prog=f"{PROG} card",
+                                description="Write MODEL_CARD.md beside a model's sidecar, "
+                                "from the figures the sidecar records.")
+    p.add_argument("target", type=Path, metavar="SIDECAR.json",
+                   help="a sidecar .json, or a folder holding one (its *_int8.json first)")
     args = p.parse_args(argv)
     from convert.card import write_card
 
@@ -153,7 +188,7 @@ COMMANDS = {"evaluate": _evaluate, "compare": _compare, "card": _card}
 
 
 def _fail(message: str) -> int:
-    print(f"error: {message}", file=sys.stderr)
+    print(f"{PROG}: error: {message}", file=sys.stderr)
     return 1
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import keras
 import numpy as np
-import tensorflow as tf
+
+if TYPE_CHECKING:
+    import keras
 
 QUANT_MODES = ("int8", "float16", "dynamic", "float32")
 REPRESENTATIVE_SAMPLES = 500
@@ -30,6 +32,9 @@ def convert(model: keras.Model, quant: str, calibration: np.ndarray | None = Non
     """Convert ``model`` to a .tflite flatbuffer in the given precision."""
     if quant not in QUANT_MODES:
         raise ConversionError(f"unknown --quant {quant!r}; choose one of {', '.join(QUANT_MODES)}")
+    # Imported here, not at the top: `python -m convert --help` must not wait for TensorFlow.
+    import tensorflow as tf
+
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     if quant == "float16":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]

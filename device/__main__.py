@@ -1,22 +1,27 @@
-"""`python -m device COMMAND`: read digits from image files or from a camera.
+"""`python -m device COMMAND`: read digits from image files or from a camera, or serve them.
 
-    python -m device predict IMAGE... [--json] [--model PATH] [--roi x,y,w,h] [--threads N]
-    python -m device capture --out DIR [--camera SPEC] [--model PATH] [--roi x,y,w,h]
+    python -m device predict IMAGE_OR_FOLDER... [--json] [--model PATH] [--roi x,y,w,h]
+    python -m device capture --out DIR [--camera SPEC] [--json] [--model PATH] [--roi x,y,w,h]
+    python -m device serve [--host H] [--port P] [--camera SPEC] ...
 
-Each command is one subparser whose ``func`` default runs it, so adding a command is a few lines.
+Each command is one subparser whose `func` default runs it, so adding a command is a few lines.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
+import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from device.camera_specs import SPEC_FORMS
 
 if TYPE_CHECKING:
-    from device.reader import DigitReader, Reading
+    from device.reader import DigitReader
 
 PROG = "python -m device"
 # The shipped model, found relative to this package so any working directory works.
@@ -62,7 +67,8 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
         "--roi", type=parse_roi, help="only search x,y,w,h (fractions of the frame), e.g. "
         "0.25,0.25,0.5,0.5",
     )
-    parser.add_argument("--threads", type=positive_int, default=2, help="interpreter threads")
+    parser.add_argument("--threads", type=positive_int, default=2,
+                        help="interpreter threads (default %(default)s)")
 
 
 def _reader(args: argparse.Namespace) -> DigitReader:
@@ -73,73 +79,114 @@ def _reader(args: argparse.Namespace) -> DigitReader:
     return DigitReader(DigitModel(args.model, threads=args.threads), roi=args.roi)
 
 
-def reading_record(name: str, reading: Reading) -> dict:
-    """The JSON object for one image (also what the text line is made from)."""
-    return {
-        "file": name,
-        "digit": reading.digit,
-        "confidence": None if reading.confidence is None else round(reading.confidence, 4),
-        "uncertain": reading.uncertain,
-        "number": reading.number,
-        "digits": [
-            {"digit": d.digit, "confidence": round(d.confidence, 4), "uncertain": d.uncertain,
-             "box": list(d.box)}
-            for d in reading.digits
-        ],
-        "reason": reading.reason,
-        "timings_ms": {k: round(v, 2) for k, v in reading.timings_ms.items()},
-    }
+def _text_line(label: str, answer: dict[str, Any]) -> str:
+    """One line for a person: what was read, and where the time went."""
+    timing = ", ".join(f"{stage} {ms:.1f} ms" for stage, ms in answer["timings_ms"].items())
+    if answer["digit"] is None:
+        return f"{label}: no digit ({answer['reason']}); {timing}"
+    flag = ", uncertain" if answer["uncertain"] else ""
+    found = f"digit {answer['digit']} (confidence {answer['confidence']:.3f}{flag})"
+    if len(answer["digits"]) > 1:
+        found += f", number {answer['number']}"
+    return f"{label}: {found}; {timing}"
 
 
-def _text_line(record: dict) -> str:
-    timing = ", ".join(f"{k} {v:.1f} ms" for k, v in record["timings_ms"].items())
-    if record["digit"] is None:
-        return f"{record['file']}: no digit ({record['reason']}); {timing}"
-    found = f"digit {record['digit']} (confidence {record['confidence']:.3f})"
-    if len(record["digits"]) > 1:
-        found += f", number {record['number']}"
-    return f"{record['file']}: {found}; {timing}"
+def image_files(names: list[str]) -> list[tuple[str, str | None]]:
+    """Each name as (file, why it cannot be read or None); a folder stands for its images."""
+    from device.camera_specs import images_in, no_images_in
+
+    found: list[tuple[str, str | None]] = []
+    for name in names:
+        path = Path(name)
+        if path.is_dir():
+            images = images_in(path)
+            found += [(str(image), None) for image in images] or [(name, no_images_in(name))]
+        elif path.is_file():
+            found.append((name, None))
+        else:
+            found.append((name, "no such file or folder"))
+    return found
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    import cv2
+    from device.answer import reading_answer
 
     reader = _reader(args)
+    files = image_files(args.images)
     failures = 0
-    for name in args.images:
-        frame = cv2.imread(name, cv2.IMREAD_COLOR) if Path(name).is_file() else None
+    for name, problem in files:
+        started = time.perf_counter()
+        frame, why = (None, problem) if problem else read_image(name)
         if frame is None:
             failures += 1
-            why = "not a readable image" if Path(name).is_file() else "no such file"
             print(f"{PROG} predict: error: {name}: {why}", file=sys.stderr)
             if args.json:
-                print(json.dumps({"file": name, "digit": None, "confidence": None,
-                                  "number": None, "digits": [], "reason": None, "error": why}))
+                print(json.dumps({"file": name, "error": _error_kind(why), "detail": why}),
+                      flush=True)
             continue
-        record = reading_record(name, reader.read(frame))
-        print(json.dumps(record) if args.json else _text_line(record), flush=True)
+        decoded = time.perf_counter()
+        reading = reader.read(frame)
+        answer = reading_answer(
+            reading, source="file", file=name, model=reader.model,
+            capture_ms=(decoded - started) * 1000.0,
+            total_ms=(time.perf_counter() - started) * 1000.0,
+        )
+        print(json.dumps(answer) if args.json else _text_line(name, answer), flush=True)
     if failures:
-        print(f"{PROG} predict: {failures} of {len(args.images)} file(s) could not be read",
+        print(f"{PROG} predict: {failures} of {len(files)} file(s) could not be read",
               file=sys.stderr)
     return 1 if failures else 0
+
+
+def read_image(name: str) -> tuple[Any, str]:
+    """(the image, "") or (None, why it cannot be read)."""
+    import cv2
+
+    try:
+        frame = cv2.imread(name, cv2.IMREAD_COLOR)
+    except cv2.error as exc:  # e.g. a header declaring more pixels than OpenCV allows
+        return None, f"not a readable image ({opencv_complaint(exc)})"
+    return (None, "not a readable image") if frame is None else (frame, "")
+
+
+def opencv_complaint(exc: Exception) -> str:
+    """The useful part of a cv2.error: its one-line message, without the C++ source location."""
+    text = str(exc).strip().splitlines()[-1]
+    if "CV_IO_MAX_IMAGE_PIXELS" in text:
+        return "it declares more pixels than OpenCV decodes: see OPENCV_IO_MAX_IMAGE_PIXELS"
+    return text.split(" error: ", 1)[-1]
+
+
+def _error_kind(why: str) -> str:
+    if why.startswith("no such"):
+        return "no_such_file"
+    if why.startswith("the folder"):
+        return "no_images"
+    return "not_an_image"
 
 
 def run_capture(args: argparse.Namespace) -> int:
     import cv2
     import numpy as np
 
+    from device.answer import reading_answer
     from device.cameras import CameraError, open_camera
 
     reader = _reader(args)
     try:
         camera = open_camera(args.camera)
         try:
+            started = time.perf_counter()
             frame = camera.read()
+            captured = time.perf_counter()
         finally:
             camera.close()
     except CameraError as exc:
-        raise CommandError(str(exc)) from None
+        raise CommandError(f"{exc}; choose another with --camera: {SPEC_FORMS}") from None
     reading = reader.read(frame)
+    answer = reading_answer(reading, source="camera", model=reader.model,
+                            capture_ms=(captured - started) * 1000.0,
+                            total_ms=(time.perf_counter() - started) * 1000.0)
     out: Path = args.out
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -162,55 +209,84 @@ def run_capture(args: argparse.Namespace) -> int:
                 raise OSError(f"cannot write {out / name}")
     except OSError as exc:
         raise CommandError(f"cannot save to {out}: {exc}") from None
-    record = reading_record(f"{camera.name} frame", reading)
-    print(json.dumps(record) if args.json else _text_line(record))
+    print(json.dumps(answer) if args.json else _text_line(f"{camera.name} frame", answer),
+          flush=True)  # before the stderr line below, also when both go to one pipe
     print(f"saved {', '.join(saved)} to {out}", file=sys.stderr)
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description="Read handwritten digits.")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", required=True,
+                                     metavar="{predict,capture,serve}")
 
-    predict = commands.add_parser("predict", help="read the digits in image files")
-    predict.add_argument("images", nargs="+", metavar="IMAGE", help="image files (PNG, JPEG…)")
-    predict.add_argument("--json", action="store_true", help="one JSON object per image")
+    predict = commands.add_parser(
+        "predict", help="read the digits in image files", description="Read the digits in "
+        "image files (or every image in a folder): one line, or one JSON object, per image.")
+    predict.add_argument("images", nargs="+", metavar="IMAGE",
+                         help="image files (PNG, JPEG, BMP, WebP, TIFF, PNM) or folders of them")
+    predict.add_argument("--json", action="store_true",
+                         help="one JSON object per image, the same answer as POST /predict")
     _add_model_options(predict)
-    predict.set_defaults(func=run_predict)
+    predict.set_defaults(func=run_predict, command_parser=predict)
 
     capture = commands.add_parser(
-        "capture", help="grab one camera frame; save it, its threshold mask and model inputs"
-    )
+        "capture", help="grab one camera frame; save it, its threshold mask and model inputs",
+        description="Grab one camera frame, read it, and save what the model saw: the frame, "
+        "the searched area, the threshold mask, the boxes and each 28x28 input.")
     capture.add_argument("--out", type=Path, required=True, help="folder for the PNG files")
-    capture.add_argument(
-        "--camera", default="auto",
-        help="auto | picamera2 | opencv:0 | opencv:/path/video.mp4 | opencv:rtsp://... | "
-        "file:/path/image_or_dir (default: auto)",
-    )
-    capture.add_argument("--json", action="store_true", help="print the reading as JSON")
+    capture.add_argument("--camera", default="auto",
+                         help=f"{SPEC_FORMS} (default %(default)s)")
+    capture.add_argument("--json", action="store_true",
+                         help="print the reading as JSON, the same answer as GET /predict")
     _add_model_options(capture)
-    capture.set_defaults(func=run_capture)
+    capture.set_defaults(func=run_capture, command_parser=capture)
 
     from device.service.cli import add_serve_arguments, run_serve
 
-    serve = commands.add_parser("serve", help="serve readings over HTTP (what the Pi runs)")
+    serve = commands.add_parser("serve", help="serve readings over HTTP (what the Pi runs)",
+                                description="Serve readings over HTTP (what the Pi runs).")
     add_serve_arguments(serve)
-    serve.set_defaults(func=run_serve)
+    serve.set_defaults(func=run_serve, command_parser=serve)
     return parser
 
 
+def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
+    """The arguments; a wrong flag is reported with the usage of the command it was given to."""
+    args, extras = build_parser().parse_known_args(argv)
+    if extras:
+        args.command_parser.error(f"unrecognized arguments: {' '.join(extras)}")
+    return args
+
+
+@contextlib.contextmanager
+def _native_chatter_as_warnings() -> Any:
+    """LiteRT's C++ "INFO: Created TensorFlow Lite XNNPACK delegate" line is chatter on a
+    terminal: native lines go through logging, where only warnings and errors are shown."""
+    from device.native_output import native_output_as_logs
+
+    with native_output_as_logs((2,)) as real_stderr:
+        own = sys.stderr is sys.__stderr__  # not when a caller (a test) captures it already
+        with contextlib.redirect_stderr(real_stderr) if own else contextlib.nullcontext():
+            yield
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = parse_arguments(argv)
+    if args.command == "serve":  # its own logging: JSON lines
+        return args.func(args)
     from device.sidecar import ModelError
 
-    try:
-        return args.func(args)
-    except (CommandError, ModelError) as exc:
-        print(f"{PROG} {args.command}: error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
+    with _native_chatter_as_warnings():
+        logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s",
+                            stream=sys.stderr)
+        try:
+            return args.func(args)
+        except (CommandError, ModelError) as exc:
+            print(f"{PROG} {args.command}: error: {exc}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            return 130
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
+from device.camera_specs import parse_camera_spec
 from device.cameras import Camera, CameraError, make_camera, open_camera
 from device.cameras.picamera2 import Picamera2Camera
 from device.reader import DigitReader
@@ -191,8 +192,37 @@ def test_files_errors(tmp_path: Path) -> None:
 def test_none_and_unknown_specs() -> None:
     with pytest.raises(CameraError, match="no camera configured"):
         open_camera("none")
-    with pytest.raises(CameraError, match="unknown camera spec 'webcam'"):
+    with pytest.raises(CameraError, match="unknown camera 'webcam'; use auto, picamera2"):
         make_camera("webcam")
+
+
+@pytest.mark.parametrize("spec", ["bogus", "opencv:", "file:", "auto:1", "none:x", "usb:0"])
+def test_specs_that_cannot_work_are_refused_before_anything_opens(spec: str) -> None:
+    with pytest.raises(ValueError, match=f"unknown camera '{spec}'"):
+        parse_camera_spec(spec)
+
+
+def test_file_refuses_a_video_and_names_the_spec_that_reads_it(tmp_path: Path) -> None:
+    video = tmp_path / "clip.avi"
+    video.write_bytes(b"RIFF....AVI ")
+    with pytest.raises(ValueError, match=f"for a video use opencv:{video}"):
+        parse_camera_spec(f"file:{video}")
+    notes = tmp_path / "notes.txt"
+    notes.write_text("hello")
+    with pytest.raises(ValueError, match="is not an image"):
+        parse_camera_spec(f"file:{notes}")
+    # A folder or a file that is not there yet may appear later: the camera retries it.
+    assert parse_camera_spec(f"file:{tmp_path}").arg == str(tmp_path)
+    assert parse_camera_spec(f"file:{tmp_path}/later.png").kind == "file"
+
+
+def test_a_folder_is_read_from_its_first_image_after_the_readiness_probe(tmp_path: Path) -> None:
+    for i, name in enumerate(["a.png", "b.png"]):
+        cv2.imwrite(str(tmp_path / name), np.full((4, 4), i, np.uint8))
+    camera = make_camera(f"file:{tmp_path}")
+    camera.open()
+    assert camera.first_frame()[0, 0, 0] == 0
+    assert [camera.read()[0, 0, 0] for _ in range(3)] == [0, 1, 0]
 
 
 class FlakyCamera(Camera):

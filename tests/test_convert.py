@@ -140,7 +140,28 @@ def test_phases_behind_a_model_follow_warm_starts_to_the_right_checkpoint(tmp_pa
 def test_calibration_size_flag_is_checked(trained: Path) -> None:
     result = run_cli(str(trained), "--calibration-samples", "0", module="convert")
     assert result.returncode == 2
-    assert "--calibration-samples must be at least 1" in result.stderr
+    assert "argument --calibration-samples: '0' is not a whole number of at least 1" in (
+        result.stderr)
+
+
+def test_the_model_is_checked_before_mnist_is_looked_for(tmp_path: Path) -> None:
+    # A file that exists but is no Keras model: the error names it, although MNIST is absent
+    # too (no download is even tried).
+    fake = tmp_path / "fake.keras"
+    fake.write_text("not a model")
+    absent_data = str(tmp_path / "no-mnist")
+    result = run_cli(str(fake), "--data-dir", absent_data, module="convert")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"python -m convert: error: {fake} is not a readable Keras model: a .keras file is the "
+        "zip archive that python -m train (model.save) writes"]
+    folder = run_cli(str(tmp_path), "--data-dir", absent_data, module="convert")
+    assert "is a folder, not a model file" in folder.stderr
+    broken = tmp_path / "broken.tflite"
+    broken.write_bytes(b"not a flatbuffer")
+    result = run_cli("evaluate", str(broken), "--data-dir", absent_data, module="convert")
+    assert "not a loadable TFLite model" in result.stderr
+    assert "no-mnist" not in result.stderr
 
 
 def test_representative_draw_is_seeded(mnist) -> None:

@@ -60,8 +60,9 @@ def test_predict_json_keeps_order_and_reports_bad_files(images, model_args, tmp_
     assert records[0]["number"] == "42" and records[0]["digit"] in (4, 2)
     assert [d["digit"] for d in records[0]["digits"]] == [4, 2]
     assert 0 < records[0]["confidence"] <= 1
-    assert records[1]["error"] == "not a readable image" and records[1]["digit"] is None
-    assert records[2]["error"] == "no such file"
+    assert records[1] == {"file": str(broken), "error": "not_an_image",
+                          "detail": "not a readable image"}
+    assert records[2]["error"] == "no_such_file"
     assert records[3]["digit"] is None and records[3]["digits"] == []
     assert "no ink" in records[3]["reason"]
     assert f"{broken}: not a readable image" in captured.err
@@ -72,12 +73,16 @@ def test_predict_json_keeps_order_and_reports_bad_files(images, model_args, tmp_
     ("argv", "message"),
     [
         (["predict"], "the following arguments are required: IMAGE"),
-        (["predict", "x.png", "--bogus"], "unrecognized arguments: --bogus"),
+        # The subcommand's own usage, not the top-level one.
+        (["predict", "x.png", "--bogus"],
+         "usage: python -m device predict [-h] [--json]"),
+        (["predict", "x.png", "--bogus"], "predict: error: unrecognized arguments: --bogus"),
         (["predict", "x.png", "--roi", "0.5,0.5"], "four comma-separated fractions"),
         (["predict", "x.png", "--roi", "0.5,0.5,0.8,0.2"], "x+w <= 1"),
         (["predict", "x.png", "--threads", "0"], "at least 1"),
         (["capture"], "--out"),
         (["fly"], "invalid choice: 'fly'"),
+        (["capture", "--out", "x", "--bogus"], "capture: error: unrecognized arguments"),
     ],
 )
 def test_wrong_usage_is_argparse_error_exit_2(argv, message, capsys) -> None:
@@ -114,6 +119,47 @@ def test_default_model_is_the_shipped_one_from_any_directory(images, tmp_path) -
     assert json.loads(done.stdout)["digit"] == 3
 
 
+def test_predict_reads_every_image_of_a_folder(images, model_args, tmp_path, capsys) -> None:
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    (folder / "b.png").write_bytes(images["three"].read_bytes())
+    (folder / "a.png").write_bytes(images["forty_two"].read_bytes())
+    (folder / "notes.txt").write_text("not an image")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code = main(["predict", "--json", str(folder), str(empty), *model_args])
+    captured = capsys.readouterr()
+    records = [json.loads(line) for line in captured.out.splitlines()]
+    assert code == 1  # the empty folder
+    assert [r["file"] for r in records] == [str(folder / "a.png"), str(folder / "b.png"),
+                                            str(empty)]
+    assert [r.get("number") for r in records[:2]] == ["42", "3"]
+    assert records[2]["error"] == "no_images"
+    assert f"{empty}: the folder {empty} holds no images" in captured.err
+
+
+def test_predict_refuses_a_decompression_bomb_in_one_line(model_args, capsys) -> None:
+    bomb = REPO / "docs" / "examples" / "bomb.png"  # 68 bytes declaring 50,000×50,000 pixels
+    code = main(["predict", "--json", str(bomb), *model_args])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert json.loads(captured.out)["error"] == "not_an_image"
+    assert "declares more pixels than OpenCV decodes" in captured.err
+    assert "Traceback" not in captured.err
+
+
+def test_predict_prints_no_native_chatter(images, tmp_path) -> None:
+    # LiteRT's C++ "INFO: Created TensorFlow Lite XNNPACK delegate" line stays off the
+    # terminal; the answer and nothing else.
+    done = subprocess.run(
+        [sys.executable, "-m", "device", "predict", str(images["three"])],
+        cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    assert done.stdout.startswith(f"{images['three']}: digit 3")
+
+
 def test_capture_saves_what_the_model_sees(images, model_args, tmp_path, capsys) -> None:
     out = tmp_path / "shots"
     code = main(["capture", "--out", str(out), "--camera", f"file:{images['forty_two']}",
@@ -134,4 +180,14 @@ def test_capture_without_a_camera_says_so(model_args, tmp_path, capsys) -> None:
     err = capsys.readouterr().err
     assert code == 1
     assert err.startswith("python -m device capture: error: no camera configured")
+    assert "choose another with --camera" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_capture_refuses_a_video_given_to_file(model_args, tmp_path, capsys) -> None:
+    video = tmp_path / "clip.avi"
+    video.write_bytes(b"RIFF")
+    code = main(["capture", "--out", str(tmp_path), "--camera", f"file:{video}", *model_args])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert f"file: reads still images; for a video use opencv:{video}" in err

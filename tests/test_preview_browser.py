@@ -23,6 +23,7 @@ TOKEN = "browser-test-token"
 VIDEO_DIGITS = [2, 7]
 UPLOAD_LABEL = 4
 WAIT_S = 60
+REDOC_LOGO = "https://cdn.redoc.ly/redoc/logo-mini.svg"
 
 pytestmark = [
     pytest.mark.slow,
@@ -57,7 +58,9 @@ def browser() -> Iterator[object]:
     options.binary_location = str(CHROMIUM)
     for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                  "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--window-size=1280,760"):
+                 "--disable-component-update", "--disable-sync", "--window-size=1280,760",
+                 # The network cut, as on a Pi without internet: only the service resolves.
+                 "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"):
         options.add_argument(flag)
     with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile:
         options.add_argument(f"--user-data-dir={profile}")
@@ -130,3 +133,39 @@ def test_page_shows_the_video_digits_and_reads_an_upload(
     if target := os.environ.get("DIGITS_PREVIEW_SCREENSHOT"):
         assert driver.save_screenshot(target)
     assert TOKEN not in service.log()
+
+
+def _log_in(driver: object, service: Service) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.get(service.base_url + "/")
+    driver.find_element(By.ID, "token").send_keys(TOKEN)
+    driver.find_element(By.CSS_SELECTOR, "#login button").click()
+    WebDriverWait(driver, WAIT_S).until(lambda d: d.find_elements(By.ID, "stream"))
+
+
+@pytest.mark.parametrize(("page", "title"), [
+    ("/docs", ".swagger-ui .info .title"),
+    ("/redoc", "h1"),
+])
+def test_api_docs_render_with_the_network_cut(
+    service: Service, browser: object, page: str, title: str
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver = browser
+    _log_in(driver, service)
+    driver.get(service.base_url + page)
+    WebDriverWait(driver, WAIT_S, poll_frequency=0.2).until(
+        lambda d: any("Pi digit reader" in e.text for e in d.find_elements(By.CSS_SELECTOR, title))
+    )
+    assert "/predict" in driver.find_element(By.TAG_NAME, "body").text
+    loaded = driver.execute_script(
+        "return performance.getEntriesByType('resource').map(e => e.name)")
+    assert any(url.endswith(".js") for url in loaded)
+    # Everything the page needs came from the service. ReDoc's script also asks the internet
+    # for its maker's logo (hard-coded) and leaves it out when that fails, as here.
+    outside = [url for url in loaded if not url.startswith(service.base_url)]
+    assert outside in ([], [REDOC_LOGO]), outside

@@ -196,6 +196,19 @@ def test_ready_watchdog_and_graceful_sigterm(
         notify.close()
 
 
+def test_ready_means_a_frame_was_read(tmp_path: Path, digit_model_path: Path) -> None:
+    # A file camera whose only file is no image opens (the file is there) but never gives a
+    # frame: not ready, and GET /predict says why, instead of ready-then-503.
+    folder = tmp_path / "camera"
+    folder.mkdir()
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    for service in running(tmp_path, digit_model_path, "--camera", f"file:{folder}"):
+        ready = _get(service, "/readyz")
+        assert ready.status_code == 503
+        assert "broken.png is not a readable image" in ready.json()["reason"]
+        _unavailable(service, "broken.png is not a readable image")
+
+
 # ---- the supervisor on its own (fast, in-process) -------------------------------------------
 
 
@@ -221,7 +234,8 @@ class _Scripted:
 def test_heartbeat_goes_stale_only_while_the_loop_is_stuck() -> None:
     import asyncio
 
-    camera = _Scripted(["hang"])
+    # The first read proves the camera works at opening (readiness); the second one hangs.
+    camera = _Scripted(["ok", "hang"])
     supervisor = CameraSupervisor(
         "x", read_timeout=0.2, retry_interval=0.1, opener=lambda s: camera
     )
@@ -275,6 +289,24 @@ def test_concurrent_captures_share_reads() -> None:
         supervisor.close()
     assert len(frames) == 32
     assert reads < 32  # waiters during a read share the next one; captures never overlap
+
+
+def test_a_camera_that_opens_but_gives_no_frame_is_not_ready() -> None:
+    import asyncio
+
+    class Mute(_Scripted):
+        def read(self) -> np.ndarray:
+            return np.zeros((0, 0), np.uint8)
+
+    supervisor = CameraSupervisor("x", retry_interval=0.1, opener=lambda s: Mute([]))
+    supervisor.start()
+    try:
+        assert not supervisor.ready
+        assert "no frame" in (supervisor.reason or "")
+        with pytest.raises(CameraUnavailableError, match="no frame"):
+            asyncio.run(supervisor.capture())
+    finally:
+        supervisor.close()
 
 
 def test_disabled_camera_is_healthy_and_explains() -> None:

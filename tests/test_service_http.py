@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import struct
+import subprocess
+import sys
 import time
 import zlib
 from collections.abc import Iterator
@@ -16,8 +19,9 @@ import httpx
 import numpy as np
 import pytest
 from PIL import Image
-from service_helpers import SCENE_DIGIT, Service, digit_scene, handwritten_png, running
+from service_helpers import REPO, SCENE_DIGIT, Service, digit_scene, handwritten_png, running
 
+from device.answer import Answer
 from device.reader import DigitReader
 from device.runtime import DigitModel
 
@@ -115,7 +119,8 @@ def test_post_multipart_answers_what_the_reader_reads(
         _check_prediction(body, "upload")
         local = local_reader.read(cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR))
         assert body["digit"] == local.digit
-        assert body["probabilities"] == pytest.approx(local.probabilities, abs=1e-6)
+        # Answers give probabilities to 4 decimals (device.answer).
+        assert body["probabilities"] == pytest.approx(local.probabilities, abs=5e-5)
         assert [d["box"] for d in body["digits"]] == [
             dict(zip("xywh", d.box, strict=True)) for d in local.digits
         ]
@@ -178,6 +183,25 @@ def test_docs_and_openapi_describe_both_upload_forms(client: httpx.Client) -> No
     content = spec["paths"]["/predict"]["post"]["requestBody"]["content"]
     assert {"multipart/form-data", "image/*"} <= set(content)
     assert "get" in spec["paths"]["/predict"]
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_api_docs_need_nothing_from_the_internet(
+    client: httpx.Client, served: Service, page: str
+) -> None:
+    # Swagger UI and ReDoc come from the installed package (fastapi-offline), so the pages
+    # work on a Pi without internet; FastAPI's own pages load them from a CDN.
+    response = client.get(page)
+    assert response.status_code == 200
+    html = response.text
+    absolute = re.findall(r"https?://[^\s\"'<>)]+", html)
+    assert [url for url in absolute if not url.startswith(served.base_url)] == []
+    assets = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert any(asset.endswith(".js") for asset in assets)
+    for asset in assets:
+        fetched = client.get(asset)
+        assert fetched.status_code == 200, asset
+        assert len(fetched.content) > 1000, asset
 
 
 def test_one_json_log_line_per_request(client: httpx.Client, served: Service) -> None:
@@ -327,3 +351,28 @@ def test_env_file_limit_applies(guarded: Service) -> None:
     auth = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "image/png"}
     response = httpx.post(guarded.base_url + "/predict", content=b"\0" * 100_001, headers=auth)
     assert _assert_error(response, 413, "upload_too_large")
+
+
+def test_the_command_line_answers_what_http_answers(
+    client: httpx.Client, digit_model_path: Path, tmp_path: Path
+) -> None:
+    # One schema (device.answer): the same image read by `python -m device predict --json` and
+    # by POST /predict gives the same answer, but for how it came and how long it took.
+    image = tmp_path / "four.png"
+    image.write_bytes(handwritten_png(4))
+    done = subprocess.run(
+        [sys.executable, "-m", "device", "predict", "--json", str(image),
+         "--model", str(digit_model_path)],
+        cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    from_cli = json.loads(done.stdout)
+    from_http = client.post("/predict", files={"file": ("four.png", image.read_bytes())}).json()
+    assert (from_cli["source"], from_cli["file"]) == ("file", str(image))
+    assert (from_http["source"], from_http["file"]) == ("upload", None)
+    assert set(from_cli["timings_ms"]) == set(from_http["timings_ms"])
+    assert from_cli["digits"] and from_cli["digit"] == 4
+    for volatile in ("source", "file", "timings_ms"):
+        del from_cli[volatile], from_http[volatile]
+    assert from_cli == from_http
+    assert Answer.model_validate_json(done.stdout).digit == 4

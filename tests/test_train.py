@@ -16,8 +16,10 @@ from tests.conftest import REPO
 keras = pytest.importorskip("keras")
 
 from train import models  # noqa: E402
+from train.__main__ import below_floor  # noqa: E402
 from train.data import load_mnist  # noqa: E402
-from train.fit import Recipe  # noqa: E402
+from train.fit import batchnorm_momentum  # noqa: E402
+from train.recipe import ARCHITECTURES, Recipe  # noqa: E402
 from train.run import train_and_report  # noqa: E402
 
 ARTIFACTS = ("model.keras", "history.json", "metrics.json", "summary.txt", "curves.png",
@@ -45,6 +47,20 @@ def test_default_architecture_fits_the_int8_budget() -> None:
     assert models.build(models.DEFAULT_ARCH).count_params() < 140_000
 
 
+def test_every_architecture_the_command_line_offers_is_registered() -> None:
+    assert list(models.REGISTRY) == list(ARCHITECTURES)
+
+
+def test_batchnorm_statistics_settle_within_the_first_epoch() -> None:
+    # A full MNIST epoch (422 steps of 128) keeps Keras's default, so the default recipe and
+    # the shipped model's weights are unchanged.
+    assert batchnorm_momentum(422) == 0.99
+    # The README's quick run (1,800 digits: 15 steps) would otherwise keep 86% of the initial
+    # statistics (0.99**15) at its first validation and read every digit as one class.
+    assert batchnorm_momentum(15) ** 15 <= 0.02 + 1e-9
+    assert batchnorm_momentum(1) <= 0.02 + 1e-9
+
+
 def test_unknown_architecture_names_the_choices() -> None:
     with pytest.raises(KeyError, match="digitnet"):
         models.build("resnet-9000")
@@ -56,6 +72,7 @@ def short_run(tmp_path_factory, mnist_dir: Path) -> Path:
     result = run_cli("--arch", "keras-convnet", "--limit", "1500", "--epochs", "2",
                      "--clean-epochs", "1", "--data-dir", str(mnist_dir), "--out", str(out))
     assert result.returncode == 0, result.stderr[-2000:]
+    (out / "stdout.txt").write_text(result.stdout)
     return out
 
 
@@ -79,6 +96,14 @@ def test_short_run_writes_every_artifact(short_run: Path) -> None:
     assert clean["recipe"]["learning_rate"] < first["recipe"]["learning_rate"]
     # Even two epochs on 1,350 digits must learn something.
     assert metrics["test_accuracy"] > 0.5
+
+
+def test_redirected_progress_is_plain_lines(short_run: Path) -> None:
+    # Keras's live bar (carriage returns, colour codes) is for terminals only.
+    printed = (short_run / "stdout.txt").read_text()
+    assert "\x1b[" not in printed and "\r" not in printed
+    # One line per epoch: 2 augmented + 1 clean.
+    assert sum("val_loss" in line for line in printed.splitlines()) == 3
 
 
 def test_evaluate_re_reads_a_saved_model(short_run: Path, mnist_dir: Path) -> None:
@@ -120,17 +145,46 @@ def test_custom_loop_writes_the_same_artifacts(small_mnist, tmp_path: Path) -> N
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--epochs", "0"], "positive integer"),
+    (["--epochs", "0"], "argument --epochs: '0' is not a whole number of at least 1"),
+    (["--epochs", "abc"], "argument --epochs: 'abc' is not a whole number of at least 1"),
+    (["--learning-rate", "fast"], "argument --learning-rate: 'fast' is not a number"),
+    (["--clean-epochs", "-1"], "'-1' is not a whole number of at least 0"),
     (["--optimizer", "lbfgs"], "invalid choice"),
     (["--val-split", "1.5"], "between 0 and 1"),
+    (["--val-split", "half"], "'half' is not a number between 0 and 1"),
     (["--arch", "nope"], "invalid choice"),
     (["--clean-styles", "1.5"], "between 0 and 1"),
+    (["evaluate"], "the following arguments are required: MODEL.keras"),
 ])
 def test_bad_flags_exit_2_with_a_reason(args: list[str], message: str) -> None:
     result = run_cli(*args)
     assert result.returncode == 2
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+    assert "_positive" not in result.stderr and "_fraction" not in result.stderr
+
+
+def test_a_useless_run_fails_loudly_but_keeps_its_reports(mnist_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "floor"
+    result = run_cli("--arch", "mlp", "--limit", "300", "--epochs", "1", "--clean-epochs", "0",
+                     "--min-test-accuracy", "0.99", "--data-dir", str(mnist_dir),
+                     "--out", str(out))
+    assert result.returncode == 1
+    assert "TRAINING FAILED: test accuracy" in result.stderr
+    assert "below the sanity floor of 99%" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert (out / "model.keras").is_file() and (out / "metrics.json").is_file()
+
+
+def test_the_floor_message_names_a_model_that_reads_everything_as_one_digit() -> None:
+    one_column = [[0] * 10 for _ in range(10)]
+    for row in one_column:
+        row[1] = 10
+    metrics = {"test_accuracy": 0.1, "confusion_matrix": one_column}
+    message = below_floor(metrics, 0.5, Path("runs/latest"))
+    assert "test accuracy 10.00% is below the sanity floor of 50%" in message
+    assert "it answers 1 for 100% of the test digits" in message
+    assert "runs/latest" in message and "--min-test-accuracy 0" in message
 
 
 def test_missing_data_is_one_clear_line(tmp_path: Path) -> None:

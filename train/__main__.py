@@ -1,8 +1,4 @@
-"""``python -m train``: train an architecture and write its reports; ``evaluate`` re-checks one.
-
-    python -m train --arch digitnet-flat --out runs/default
-    python -m train evaluate runs/default/model.keras
-"""
+"""`python -m train`: train an architecture and write its reports; `evaluate` re-checks one."""
 
 from __future__ import annotations
 
@@ -11,99 +7,106 @@ import os
 import sys
 from pathlib import Path
 
+from train.arguments import count, fraction, positive_float, positive_int, share
 from train.data import VAL_SPLIT, DataError
-from train.errors import ModelFileError
-from train.fit import OPTIMIZERS, Recipe
+from train.errors import ModelFileError, check_keras_file
+from train.recipe import ARCHITECTURES, DEFAULT_ARCH, OPTIMIZERS, Recipe
 
 # Keep TensorFlow's C++ start-up chatter out of a user's terminal.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
-
-
-def _fraction(text: str, *, ends_allowed: bool = False) -> float:
-    value = float(text)
-    inside = 0.0 <= value <= 1.0 if ends_allowed else 0.0 < value < 1.0
-    if not inside:
-        ends = "" if ends_allowed else " (exclusive)"
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1{ends}, got {text}")
-    return value
-
-
-def _share(text: str) -> float:
-    return _fraction(text, ends_allowed=True)
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
-    return value
+PROG = "python -m train"
+USAGE = f"""\
+{PROG} [--arch NAME] [--epochs N] [--limit N] [--out DIR] [options]
+       {PROG} evaluate MODEL.keras [--data-dir DIR] [--out DIR]"""
+DATA_DIR_HELP = ("folder with the MNIST IDX files or mnist.npz (default: $MNIST_DATA_DIR, then "
+                 "Keras's cache ~/.keras/datasets/mnist.npz, then a download)")
+# Below this test accuracy a run is useless (chance is 10%); it fails unless told otherwise.
+SANITY_FLOOR = 0.5
 
 
 def train_parser() -> argparse.ArgumentParser:
-    from train.models import DEFAULT_ARCH, REGISTRY
-
     defaults = Recipe()
-    p = argparse.ArgumentParser(prog="python -m train", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--arch", choices=list(REGISTRY), default=DEFAULT_ARCH)
-    p.add_argument("--epochs", type=_positive_int, default=defaults.epochs)
-    p.add_argument("--batch-size", type=_positive_int, default=defaults.batch_size)
-    p.add_argument("--optimizer", choices=OPTIMIZERS, default=defaults.optimizer)
-    p.add_argument("--learning-rate", type=_positive_float, default=defaults.learning_rate)
-    p.add_argument("--val-split", type=_fraction, default=VAL_SPLIT,
+    p = argparse.ArgumentParser(
+        prog=PROG, usage=USAGE, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Train a digit classifier on MNIST and write its reports to --out.\n"
+        f"'{PROG} evaluate MODEL.keras' re-evaluates a saved model on the 10,000 test digits.",
+        epilog="architectures:\n" + "\n".join(
+            f"  {name:<17} {text}" for name, text in ARCHITECTURES.items()),
+    )
+    p.add_argument("--arch", choices=list(ARCHITECTURES), default=DEFAULT_ARCH, metavar="NAME",
+                   help="the architecture, one of those listed below (default %(default)s)")
+    p.add_argument("--epochs", metavar="N", type=positive_int, default=defaults.epochs,
+                   help="most epochs of the first (augmented) phase; early stopping may end it "
+                   "sooner (default %(default)s)")
+    p.add_argument("--batch-size", metavar="N", type=positive_int, default=defaults.batch_size,
+                   help="digits per training step (default %(default)s)")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default=defaults.optimizer,
+                   help="default %(default)s")
+    p.add_argument("--learning-rate", metavar="LR", type=positive_float,
+                   default=defaults.learning_rate,
+                   help="the first phase's starting learning rate (default %(default)s)")
+    p.add_argument("--val-split", metavar="FRACTION", type=fraction, default=VAL_SPLIT,
                    help="fraction of the training set held out for validation (default 0.1)")
-    p.add_argument("--seed", type=int, default=defaults.seed)
+    p.add_argument("--seed", metavar="N", type=int, default=defaults.seed,
+                   help="seed of the split, shuffling, augmentation and initial weights; the "
+                   "same seed and data give the same weights (default %(default)s)")
     p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=defaults.augment,
                    help="rotations, shifts, scale and stroke-thickness changes (default on)")
-    p.add_argument("--augment-strength", type=_positive_float, default=defaults.augment_strength,
+    p.add_argument("--augment-strength", metavar="X", type=positive_float,
+                   default=defaults.augment_strength,
                    help="scale of the augmentation ranges (default %(default)s)")
-    p.add_argument("--lr-patience", type=_positive_int, default=defaults.lr_patience,
-                   help="epochs without val_loss improvement before halving the learning rate")
-    p.add_argument("--clean-epochs", type=int, default=defaults.clean_epochs,
+    p.add_argument("--lr-patience", metavar="N", type=positive_int, default=defaults.lr_patience,
+                   help="epochs without val_loss improvement before halving the learning rate "
+                   "(default %(default)s)")
+    p.add_argument("--clean-epochs", metavar="N", type=count, default=defaults.clean_epochs,
                    help="after augmented training, epochs on undistorted digits at a low "
                    "learning rate (default %(default)s; 0 turns the phase off)")
-    p.add_argument("--styles", type=_share, default=defaults.styles,
+    p.add_argument("--styles", metavar="FRACTION", type=share, default=defaults.styles,
                    help="share of the 7s drawn crossed and of the 1s with a long flag, the "
                    "continental styles MNIST lacks, in the first phase (default %(default)s)")
-    p.add_argument("--clean-styles", type=_share, default=defaults.clean_styles,
+    p.add_argument("--clean-styles", metavar="FRACTION", type=share, default=defaults.clean_styles,
                    help="the same share in the clean phase (default %(default)s)")
     p.add_argument("--device-inputs", type=int, default=defaults.device_inputs, metavar="N",
                    help="add N training digits restyled, drawn into pictures (files, crops, "
                    "drawings, photos) and cut out again by the device's preprocessing "
                    "(default %(default)s)")
-    p.add_argument("--patience", type=_positive_int, default=defaults.patience,
-                   help="early-stopping patience in epochs on validation loss")
-    p.add_argument("--limit", type=_positive_int, default=None,
+    p.add_argument("--patience", metavar="N", type=positive_int, default=defaults.patience,
+                   help="early-stopping patience in epochs on validation loss "
+                   "(default %(default)s)")
+    p.add_argument("--limit", type=positive_int, default=None, metavar="N",
                    help="use only the first N training and N test digits (quick runs)")
     p.add_argument("--loop", choices=("fit", "custom"), default="fit",
-                   help="Keras fit, or an explicit tf.GradientTape loop")
+                   help="Keras fit, or an explicit tf.GradientTape loop (default %(default)s)")
     p.add_argument("--init-from", type=Path, metavar="MODEL.keras",
                    help="warm start: continue from a saved model of the same --arch "
                    "(e.g. a final low-rate pass without augmentation)")
-    p.add_argument("--data-dir", help="folder with MNIST IDX files or mnist.npz "
-                   "(default: $MNIST_DATA_DIR, then Keras's cache, then download)")
-    p.add_argument("--out", type=Path, default=Path("runs/latest"))
+    p.add_argument("--min-test-accuracy", type=share, default=SANITY_FLOOR, metavar="FRACTION",
+                   help="a run whose test accuracy ends below this is reported as a failure "
+                   "(exit status 1; its reports are still written); 0 accepts any "
+                   "(default %(default)s)")
+    p.add_argument("--data-dir", metavar="DIR", help=DATA_DIR_HELP)
+    p.add_argument("--out", type=Path, default=Path("runs/latest"), metavar="DIR",
+                   help="folder for the model and its reports, created if needed "
+                   "(default %(default)s)")
     return p
 
 
 def evaluate_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m train evaluate",
-                                description="Re-evaluate a saved .keras model on MNIST's test set.")
-    p.add_argument("model", type=Path)
-    p.add_argument("--data-dir")
-    p.add_argument("--out", type=Path, help="report folder (default: beside the model)")
+    p = argparse.ArgumentParser(prog=f"{PROG} evaluate",
+                                description="Re-evaluate a saved .keras model on MNIST's "
+                                "10,000 test digits and write the same reports as training.")
+    p.add_argument("model", type=Path, metavar="MODEL.keras",
+                   help="a model saved by python -m train (e.g. runs/latest/model.keras)")
+    p.add_argument("--data-dir", metavar="DIR", help=DATA_DIR_HELP)
+    p.add_argument("--out", type=Path, metavar="DIR",
+                   help="report folder (default: 'evaluation' beside the model)")
     return p
 
 
 def _evaluate(argv: list[str]) -> int:
     args = evaluate_parser().parse_args(argv)
+    check_keras_file(args.model)  # before MNIST: a wrong path should not wait for the data
     from train.data import load_mnist
     from train.run import evaluate_saved
 
@@ -117,6 +120,8 @@ def _evaluate(argv: list[str]) -> int:
 
 def _train(argv: list[str]) -> int:
     args = train_parser().parse_args(argv)
+    if args.init_from:
+        check_keras_file(args.init_from)
     from train.data import load_mnist
     from train.report import format_per_class
     from train.run import train_and_report
@@ -136,11 +141,26 @@ def _train(argv: list[str]) -> int:
     print(f"{args.arch}: test accuracy {metrics['test_accuracy']:.4%} "
           f"(validation {metrics['val_accuracy']:.4%}), {metrics['params']:,} parameters, "
           f"{metrics['train_seconds']:.0f} s training; reports in {args.out}")
+    if metrics["test_accuracy"] < args.min_test_accuracy:
+        return _fail(below_floor(metrics, args.min_test_accuracy, args.out))
     return 0
 
 
+def below_floor(metrics: dict, floor: float, out: Path) -> str:
+    """Why a finished run is useless, and what to do: the loud end of a failed run."""
+    predicted = [sum(column) for column in zip(*metrics["confusion_matrix"], strict=True)]
+    favourite = max(range(len(predicted)), key=predicted.__getitem__)
+    share_of_one = predicted[favourite] / max(1, sum(predicted))
+    habit = (f"; it answers {favourite} for {share_of_one:.0%} of the test digits"
+             if share_of_one > 0.5 else "")
+    return (f"TRAINING FAILED: test accuracy {metrics['test_accuracy']:.2%} is below the "
+            f"sanity floor of {floor:.0%} (--min-test-accuracy){habit}. Do not convert or "
+            f"ship this model. Its reports are in {out}; pass --min-test-accuracy 0 to accept "
+            "such a run anyway.")
+
+
 def _fail(message: str) -> int:
-    print(f"error: {message}", file=sys.stderr)
+    print(f"{PROG}: error: {message}", file=sys.stderr)
     return 1
 
 

@@ -7,12 +7,15 @@ from collections.abc import Callable
 import keras
 from keras import layers
 
+from train.recipe import DEFAULT_ARCH
+
+__all__ = ["DEFAULT_ARCH", "REGISTRY", "build"]
+
 INPUT_SHAPE = (28, 28, 1)
 NUM_CLASSES = 10
 
 Builder = Callable[[], keras.Model]
 REGISTRY: dict[str, Builder] = {}
-DEFAULT_ARCH = "digitnet-flat"
 
 
 def register(name: str) -> Callable[[Builder], Builder]:

@@ -15,14 +15,14 @@ import tensorflow as tf
 from train import models
 from train.augment import augment_dataset
 from train.data import Mnist, Split, split_validation
-from train.errors import ModelFileError
-from train.fit import Recipe, clean_pass, compile_model, fit_custom, fit_keras, strategy
+from train.errors import ModelFileError, check_keras_file
+from train.fit import compile_model, fit_custom, fit_keras, strategy
+from train.recipe import Recipe, clean_pass
 from train.report import write_reports
 
 
 def load_saved(path: Path) -> keras.Model:
-    if not path.is_file():
-        raise ModelFileError(f"model file {path} does not exist; train one with python -m train")
+    check_keras_file(path)
     try:
         return keras.models.load_model(path)
     except Exception as exc:  # Keras raises ValueError, OSError, zipfile errors...

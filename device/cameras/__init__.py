@@ -6,40 +6,45 @@ Specs: ``auto`` (picamera2, then opencv:0), ``picamera2``, ``opencv:0`` (a devic
 
 from __future__ import annotations
 
+from device.camera_specs import parse_camera_spec
 from device.cameras.base import Camera, CameraError
 from device.cameras.files import FileCamera
-from device.cameras.none import HOW_TO, NoCamera
+from device.cameras.none import NoCamera
 from device.cameras.opencv import OpenCVCamera
 from device.cameras.picamera2 import Picamera2Camera
 
 __all__ = ["Camera", "CameraError", "make_camera", "open_camera"]
 
+AUTO_ORDER = ("picamera2", "opencv:0")
+
 
 def make_camera(spec: str) -> Camera:
-    """The (unopened) camera a spec names; raises CameraError for a spec that means nothing."""
-    kind, _, arg = spec.strip().partition(":")
-    if kind == "picamera2" and not arg:
+    """The (unopened) camera a spec names; raises CameraError for a spec that cannot work."""
+    try:
+        parsed = parse_camera_spec(spec)
+    except ValueError as exc:
+        raise CameraError(str(exc)) from None
+    if parsed.kind == "picamera2":
         return Picamera2Camera()
-    if kind == "opencv" and arg:
-        return OpenCVCamera(int(arg) if arg.isdigit() else arg)
-    if kind == "file" and arg:
-        return FileCamera(arg)
-    if kind == "none" and not arg:
+    if parsed.kind == "opencv":
+        return OpenCVCamera(int(parsed.arg) if parsed.arg.isdigit() else parsed.arg)
+    if parsed.kind == "file":
+        return FileCamera(parsed.arg)
+    if parsed.kind == "none":
         return NoCamera()
-    raise CameraError(
-        f"unknown camera spec {spec!r}; use auto, picamera2, opencv:0, opencv:/path/video.mp4, "
-        "opencv:rtsp://host/stream, file:/path/image_or_folder or none"
-    )
+    raise CameraError(f"camera {spec!r} is a choice among cameras, not one; open it with "
+                      "open_camera")
 
 
 def open_camera(spec: str) -> Camera:
-    """An opened camera for ``spec``; ``auto`` takes the first that opens. Raises CameraError."""
+    """An opened camera for ``spec``; ``auto`` takes the first that opens. Raises CameraError
+    (the caller adds how to choose another camera: a flag, a variable, a settings file)."""
     if spec.strip() != "auto":
         camera = make_camera(spec)
         camera.open()
         return camera
     failures = []
-    for candidate in ("picamera2", "opencv:0"):
+    for candidate in AUTO_ORDER:
         camera = make_camera(candidate)
         try:
             camera.open()
@@ -47,4 +52,4 @@ def open_camera(spec: str) -> Camera:
             failures.append(str(exc))
             continue
         return camera
-    raise CameraError(f"no camera found ({'; '.join(failures)}); {HOW_TO}")
+    raise CameraError(f"no camera found ({'; '.join(failures)})")

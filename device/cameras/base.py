@@ -49,6 +49,11 @@ class Camera(ABC):
             raise CameraError(f"{self.name}: reading a frame failed ({exc})") from exc
         return frame
 
+    def first_frame(self) -> np.ndarray:
+        """A frame that proves the camera delivers, read right after opening: a camera is
+        ready only once a frame has been had. Sources that replay (a folder) start over."""
+        return self.read()
+
     def close(self) -> None:
         """Release the device; idempotent."""
         if not self._is_open:

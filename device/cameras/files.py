@@ -7,9 +7,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from device.camera_specs import images_in, no_images_in
 from device.cameras.base import Camera, CameraError
-
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
 
 
 class FileCamera(Camera):
@@ -24,12 +23,9 @@ class FileCamera(Camera):
         if self.path.is_file():
             self._files = [self.path]
         elif self.path.is_dir():
-            self._files = sorted(
-                p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES
-            )
+            self._files = images_in(self.path)
             if not self._files:
-                kinds = ", ".join(sorted(IMAGE_SUFFIXES))
-                raise CameraError(f"{self.name}: the folder holds no images ({kinds})")
+                raise CameraError(f"{self.name}: {no_images_in(self.path)}")
         else:
             raise CameraError(f"{self.name}: no such file or folder")
 
@@ -39,6 +35,11 @@ class FileCamera(Camera):
         frame = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if frame is None:
             raise CameraError(f"{self.name}: {path.name} is not a readable image")
+        return frame
+
+    def first_frame(self) -> np.ndarray:
+        frame = self.read()
+        self._next = (self._next - 1) % len(self._files)  # the first request sees it again
         return frame
 
     def _close(self) -> None:

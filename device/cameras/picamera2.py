@@ -32,8 +32,9 @@ class Picamera2Camera(Camera):
             from picamera2 import Picamera2  # only on a Pi; imported when this camera is used
         except ImportError as exc:
             raise CameraError(
-                "picamera2 is not installed: on Raspberry Pi OS run `sudo apt install "
-                "python3-picamera2` and create the venv with --system-site-packages"
+                "picamera2 is not installed for this Python (on Raspberry Pi OS: sudo apt "
+                "install python3-picamera2; a venv sees it only when made with "
+                "--system-site-packages, as systemd/install.sh makes its own)"
             ) from exc
         try:
             picam2 = Picamera2(self.camera_num)

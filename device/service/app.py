@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 
 import anyio
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from device.service.context import ServiceContext, build_context
 from device.service.errors import install_error_handlers
@@ -18,18 +19,20 @@ from device.service.settings import ServiceSettings
 
 log = logging.getLogger("device.service")
 
+DOCS_ASSETS_URL = "/docs-assets"
+
 
 def _announce_camera(context: ServiceContext) -> None:
     camera = context.camera
     if not camera.enabled:
-        log.info("camera disabled (--camera none): serving uploads only (POST /predict)")
+        log.info("camera disabled (camera none): serving uploads only (POST /predict)")
     elif camera.ready:
         log.info("camera %s ready", camera.name)
     else:
-        log.warning(
-            "camera not available (%s): serving uploads; retrying the camera every %g s",
-            camera.reason,
-            camera.retry_interval,
+        # The camera loop has logged why, once; this says what the service does meanwhile.
+        log.info(
+            "camera not available yet: serving uploads (POST /predict); GET /predict answers "
+            "503 until the camera delivers a frame"
         )
 
 
@@ -64,11 +67,16 @@ def create_app(settings: ServiceSettings, context: ServiceContext | None = None)
             await anyio.to_thread.run_sync(context.camera.close)
             log.info("camera released; shutting down")
 
-    app = FastAPI(
+    # /docs (Swagger UI) and /redoc (ReDoc) with their files served from the installed
+    # package rather than a CDN, so they also work on a Pi without internet.
+    app = FastAPIOffline(
         title="Pi digit reader",
         summary="Reads handwritten digits from the camera or an uploaded image.",
         version="1",
         lifespan=lifespan,
+        static_url=DOCS_ASSETS_URL,
+        # Swagger UI would otherwise offer to send the schema to an online validator.
+        swagger_ui_parameters={"validatorUrl": None},
     )
     app.state.context = context
     install_error_handlers(app)

@@ -16,6 +16,7 @@ the loop itself is stuck in the driver, never merely because no camera is plugge
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import logging
 import threading
@@ -29,6 +30,8 @@ import numpy as np
 log = logging.getLogger("device.service.camera")
 
 IDLE_TICK_S = 0.25
+# A camera that keeps failing to open is retried at most this many times the retry interval.
+MAX_BACKOFF = 5
 # How often a waiting request checks whether the running read has become overdue.
 OVERDUE_POLL_S = 0.05
 
@@ -67,8 +70,10 @@ class CameraSupervisor:
         opener: Callable[[str], Any] = open_camera_spec,
         on_error: Callable[[str], None] | None = None,
         on_state: Callable[[bool], None] | None = None,
+        hint: str = "",
     ) -> None:
         self.spec = spec
+        self.hint = hint  # how to choose another camera, for the way the service was started
         self.enabled = spec.strip().lower() != "none"
         self.read_timeout = read_timeout
         self.retry_interval = retry_interval
@@ -201,12 +206,24 @@ class CameraSupervisor:
 
     def _try_open(self) -> None:
         self._opening = True
+        camera = None
         try:
-            self._camera = self._opener(self.spec)
-        except Exception as exc:  # CameraError, or a python: spec that does not import
+            camera = self._opener(self.spec)
+            # Ready means a frame can be had: a camera that opens but cannot deliver (a file
+            # that is no image, a device that never streams) is not ready.
+            first = getattr(camera, "first_frame", None) or camera.read
+            frame = first()
+            if not isinstance(frame, np.ndarray) or frame.size == 0:
+                raise _ReadError("empty", "the camera returned no frame")
+        except Exception as exc:  # CameraError, a driver's own, or a python: spec that fails
+            if camera is not None:
+                with contextlib.suppress(Exception):
+                    camera.close()
             self._camera = None
             self._fail("open", _describe(exc))
         else:
+            self._camera = camera
+            self.frames_read += 1
             if self._reason is not None:
                 log.info("camera %s is back", self.name)
             else:
@@ -260,21 +277,27 @@ class CameraSupervisor:
         frame.setflags(write=False)  # shared between concurrent requests
         return frame
 
+    def retry_policy(self) -> str:
+        """How a camera that fails is retried, in the words every log line uses."""
+        return (f"retrying after {self.retry_interval:g} s, backing off to every "
+                f"{self.retry_interval * MAX_BACKOFF:g} s while it stays away")
+
     def _fail(self, kind: str, reason: str) -> None:
         delay = self.retry_interval
         if kind == "open":
             self._on_error("open")
-            # A camera that stays away is retried less often (up to 5× the interval): each
-            # attempt can cost a driver probe and a line in the journal.
-            delay = min(self.retry_interval * 2**self._failed_opens, self.retry_interval * 5)
+            # A camera that stays away is retried less often (up to MAX_BACKOFF× the interval):
+            # each attempt can cost a driver probe and a line in the journal.
+            delay = min(self.retry_interval * 2**self._failed_opens,
+                        self.retry_interval * MAX_BACKOFF)
             self._failed_opens += 1
         first_time = self._reason != reason
         self._reason = reason
         self._next_open = time.monotonic() + delay
         self._on_state(False)
         if first_time:  # a camera that stays unplugged is logged once, not every retry
-            retry = self.retry_interval
-            log.warning("%s; retrying every %g to %g s", reason, retry, retry * 5)
+            hint = f"; {self.hint}" if self.hint and kind == "open" else ""
+            log.warning("%s%s; %s", reason, hint, self.retry_policy())
 
     def _release(self) -> None:
         camera, self._camera = self._camera, None

@@ -7,6 +7,7 @@ import contextlib
 import os
 import sys
 from pathlib import Path
+from typing import TextIO
 
 from device.service.settings import ServiceSettings, load_settings
 
@@ -44,7 +45,8 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     add("--max-upload-bytes", type=int, help="largest accepted upload (default 8 MiB)")
     add("--max-image-pixels", type=int, help="largest accepted width×height (default 40 MP)")
     add("--token", help="require 'Authorization: Bearer TOKEN' on all but /healthz")
-    add("--log-level", choices=["debug", "info", "warning", "error"])
+    add("--log-level", choices=["debug", "info", "warning", "error"],
+        help="the least severe log line written (default info)")
     add(
         "--preview",
         action=argparse.BooleanOptionalAction,
@@ -53,7 +55,8 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add("--preview-fps", type=float, help="frame-rate cap of the preview stream (default 5)")
     add("--capture-timeout-s", type=float, help="a camera read slower than this is hung (5)")
-    add("--camera-retry-s", type=float, help="seconds between camera reopen attempts (2)")
+    add("--camera-retry-s", type=float,
+        help="first pause before reopening a failed camera, backing off to 5x that (2)")
     add(
         "--watch",
         action=argparse.BooleanOptionalAction,
@@ -90,21 +93,23 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     add("--mqtt-discovery-prefix", help="Home Assistant's discovery prefix (homeassistant)")
 
 
-def _fail(message: str) -> int:
-    # One line: this is what a Pi owner reads in `journalctl -u digits`.
-    print(f"python -m device serve: error: {message}", file=sys.stderr)
+def _fail(message: str, stream: TextIO | None = None) -> int:
+    # One line: this is what a Pi owner reads in `journalctl -u pi-digits`.
+    print(f"python -m device serve: error: {message}", file=stream or sys.stderr)
     return 2
 
 
 def _settings_from(args: argparse.Namespace) -> ServiceSettings:
     from pydantic import ValidationError
 
-    flags = {k: v for k, v in vars(args).items() if k not in {"env_file", "command", "func"}}
+    not_settings = {"env_file", "command", "func", "command_parser"}
+    flags = {k: v for k, v in vars(args).items() if k not in not_settings}
     try:
         return load_settings(args.env_file, **flags)
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'/'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
+            f"{'/'.join(str(p) for p in err['loc']) or 'settings'}: "
+            f"{err['msg'].removeprefix('Value error, ')}"
             for err in exc.errors()
         )
         raise ValueError(f"invalid setting ({problems}); see --help") from None
@@ -119,14 +124,23 @@ def run_serve(args: argparse.Namespace) -> int:
     # OpenCV reads these once at import: its own decoder then also refuses oversized images,
     # a second guard behind the header check in uploads.py.
     os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(settings.max_image_pixels))
-    # A damaged upload is answered with a 400; OpenCV's own warning about it would only add a
-    # non-JSON line to the journal. Errors still get through.
-    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+    # OpenCV's own log lines (a damaged upload, every failed probe of a missing USB camera)
+    # repeat what the service already answers or logs, in a format of their own.
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "SILENT")
 
+    from device.native_output import native_output_as_logs
+
+    # The log is one JSON object per line: what native code prints (LiteRT, libcamera) and any
+    # stray Python output go through logging too.
+    with native_output_as_logs((1, 2)) as real_stderr:
+        return _serve(settings, real_stderr)
+
+
+def _serve(settings: ServiceSettings, real_stderr: TextIO) -> int:
     from device.service.logs import configure_logging
     from device.sidecar import ModelError
 
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, real_stderr)
     from device.service.memory import return_big_buffers_to_os
 
     return_big_buffers_to_os()  # before LiteRT and the worker threads start
@@ -136,12 +150,12 @@ def run_serve(args: argparse.Namespace) -> int:
     try:
         context = build_context(settings)
     except ModelError as exc:
-        return _fail(str(exc))
+        return _fail(str(exc), real_stderr)
     try:
         with contextlib.suppress(KeyboardInterrupt):
             run(settings, context)
     except ListenError as exc:
-        return _fail(str(exc))
+        return _fail(str(exc), real_stderr)
     return 0
 
 

@@ -10,7 +10,7 @@ import anyio
 from device.service.camera_supervisor import CameraSupervisor
 from device.service.metrics import ServiceMetrics
 from device.service.readings import SharedFrameReadings
-from device.service.settings import ServiceSettings
+from device.service.settings import ServiceSettings, how_to_choose_camera
 
 if TYPE_CHECKING:
     from device.service.watch import WatchLoop
@@ -64,6 +64,7 @@ def build_context(settings: ServiceSettings, model: object | None = None) -> Ser
         retry_interval=settings.camera_retry_s,
         on_error=lambda kind: metrics.camera_errors.labels(kind=kind).inc(),
         on_state=lambda up: metrics.camera_up.set(1 if up else 0),
+        hint=how_to_choose_camera(),
     )
     context = ServiceContext(
         settings=settings,

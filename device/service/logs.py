@@ -6,6 +6,7 @@ import json
 import logging
 import sys
 import time
+from typing import TextIO
 
 # Attributes every LogRecord has; anything else on a record came from `extra=` and is a field.
 # uvicorn's "color_message" duplicates "msg" with terminal escapes.
@@ -32,9 +33,17 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str, ensure_ascii=False)
 
 
-def configure_logging(level: str) -> None:
-    """Route every logger (ours and uvicorn's) through one JSON handler on stderr."""
-    handler = logging.StreamHandler(sys.stderr)
+class _JsonLineHandler(logging.StreamHandler):
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 (logging's name)
+        # logging's default prints a traceback to sys.stderr, which may be the pipe whose lines
+        # come back here as records (device.native_output): a loop. A log that cannot be
+        # written (journald gone) has nowhere to say so.
+        return
+
+
+def configure_logging(level: str, stream: TextIO | None = None) -> None:
+    """Route every logger (ours and uvicorn's) through one JSON handler on `stream` (stderr)."""
+    handler = _JsonLineHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -17,6 +17,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from device.answer import reading_answer
 from device.service.frames import PreviewFrame
 
 HISTORY_LENGTH = 12
@@ -40,31 +41,18 @@ def input_png(candidate_input: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(data.tobytes()).decode("ascii")
 
 
-def reading_summary(reading: Any) -> dict[str, Any]:
-    """The JSON the page shows for a device.reader.Reading."""
-    return {
-        "digit": reading.digit,
-        "confidence": None if reading.confidence is None else round(float(reading.confidence), 4),
-        "uncertain": reading.uncertain,
-        "number": reading.number,
-        "reason": reading.reason,
-        "digits": [
-            {
-                "digit": int(found.digit),
-                "confidence": round(float(found.confidence), 4),
-                "uncertain": found.uncertain,
-                "box": dict(zip("xywh", (int(v) for v in found.box), strict=True)),
-            }
-            for found in reading.digits
-        ],
-        "inputs": [input_png(c.input) for c in reading.extraction.candidates],
-        "timings_ms": {k: round(float(v), 2) for k, v in reading.timings_ms.items()},
-    }
+def reading_summary(reading: Any, model: Any) -> dict[str, Any]:
+    """The page's view of a device.reader.Reading: its answer (device.answer, as /predict
+    gives it) and the 28×28 inputs the model saw."""
+    summary = reading_answer(reading, source="camera", model=model)
+    summary["inputs"] = [input_png(c.input) for c in reading.extraction.candidates]
+    return summary
 
 
 class PreviewReadings:
-    def __init__(self, camera_readings: Any) -> None:
+    def __init__(self, camera_readings: Any, model: Any) -> None:
         self._camera_readings = camera_readings  # device.service.readings.SharedFrameReadings
+        self._model = model  # device.runtime.DigitModel: its name and sha256 join each answer
         self._seq = 0
         self._summary: asyncio.Future | None = None
         self.history: deque[HistoryEntry] = deque(maxlen=HISTORY_LENGTH)
@@ -85,7 +73,7 @@ class PreviewReadings:
         except ValueError as exc:  # a frame the reader cannot use
             return {"digit": None, "confidence": None, "number": None, "reason": str(exc),
                     "digits": [], "inputs": [], "timings_ms": {}}
-        summary = reading_summary(reading)
+        summary = reading_summary(reading, self._model)
         self._remember(summary["number"], summary["confidence"])
         return summary
 

@@ -51,6 +51,18 @@ def systemd_hooks(context: ServiceContext) -> ListeningHook:
     return on_listening
 
 
+def announce_address(settings: ServiceSettings) -> ListeningHook:
+    """One line saying where to point a browser or curl, once the socket listens."""
+
+    async def on_listening() -> None:
+        log.info(
+            "listening on http://%s:%d (the API is described at /docs)",
+            settings.host, settings.port,
+        )
+
+    return on_listening
+
+
 async def _wait_until_listening(server: uvicorn.Server, serving: asyncio.Task) -> bool:
     while not server.started:
         if serving.done():
@@ -126,4 +138,5 @@ def run(settings: ServiceSettings, context: ServiceContext) -> None:
     # uvicorn handles SIGTERM (graceful shutdown), then re-raises it once done so the default
     # action can run. By then everything is closed: a no-op handler lets the process exit 0.
     signal.signal(signal.SIGTERM, lambda *_: None)
-    asyncio.run(serve(server, [systemd_hooks(context)], sockets=[sock]))
+    hooks = [announce_address(settings), systemd_hooks(context)]
+    asyncio.run(serve(server, hooks, sockets=[sock]))

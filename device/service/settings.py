@@ -17,6 +17,8 @@ from urllib.parse import unquote, urlsplit
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from device.camera_specs import SPEC_FORMS, parse_camera_spec
+
 DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "models" / "digitnet_int8.tflite"
 ENV_FILE_VARIABLE = "DIGITS_ENV_FILE"
 
@@ -85,11 +87,7 @@ class ServiceSettings(BaseSettings):
     host: str = Field("127.0.0.1", description="address to listen on (0.0.0.0 for the network)")
     port: int = Field(8000, ge=1, le=65535, description="TCP port")
     model: Path = Field(DEFAULT_MODEL, description="the .tflite model; its .json sidecar beside it")
-    camera: str = Field(
-        "auto",
-        description="auto | picamera2 | opencv:0 | opencv:/path/video.mp4 | opencv:rtsp://... | "
-        "file:/path/img_or_dir | none",
-    )
+    camera: str = Field("auto", description=SPEC_FORMS)
     roi: Annotated[Roi | None, NoDecode] = Field(
         None,
         description="region of interest x,y,w,h as fractions of the frame, e.g. 0.25,0.25,0.5,0.5",
@@ -108,7 +106,10 @@ class ServiceSettings(BaseSettings):
     capture_timeout_s: float = Field(
         5.0, gt=0, description="a camera read slower than this is hung"
     )
-    camera_retry_s: float = Field(2.0, gt=0, description="pause between reopen attempts")
+    camera_retry_s: float = Field(
+        2.0, gt=0,
+        description="first pause before reopening a failed camera; backs off to 5x that",
+    )
     watch: bool = Field(
         False,
         description="read the camera continuously and keep a stable reading (GET /reading, "
@@ -144,6 +145,13 @@ class ServiceSettings(BaseSettings):
     @classmethod
     def _lower_log_level(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value
+
+    @field_validator("camera")
+    @classmethod
+    def _check_camera(cls, value: str) -> str:
+        # python:MODULE:FACTORY is the developers' hook for a camera of their own (tests).
+        parse_camera_spec(value, allow_python=True)
+        return value.strip()
 
     @field_validator("roi", mode="before")
     @classmethod
@@ -223,3 +231,22 @@ def load_settings(env_file: Path | None = None, **overrides: object) -> ServiceS
         raise FileNotFoundError(f"env file {env_file} does not exist")
     given = {key: value for key, value in overrides.items() if value is not None}
     return ServiceSettings(_env_file=env_file, **given)
+
+
+# Where the installer writes the settings the systemd unit reads (EnvironmentFile=).
+INSTALLED_ENV_FILE = "/etc/pi-digits/digits.env"
+
+
+def how_to_choose_camera() -> str:
+    """How whoever started this service picks another camera: the setting is always
+    DIGITS_CAMERA, but where it goes depends on how the service was started."""
+    # systemd gives a Type=notify service (the installed unit) its socket; a terminal has none.
+    if os.environ.get("NOTIFY_SOCKET"):
+        return (f"to use another camera, set DIGITS_CAMERA in {INSTALLED_ENV_FILE} (opencv:0 "
+                "for a USB camera, none for uploads only) and run sudo systemctl restart "
+                "pi-digits")
+    if os.environ.get("MAKELEVEL"):  # make exports it to every command it runs
+        return ("to use another camera, start it as DIGITS_CAMERA=opencv:0 make serve (a USB "
+                "camera) or DIGITS_CAMERA=none make serve (uploads only)")
+    return ("to use another camera, start it with --camera opencv:0 (a USB camera) or "
+            "--camera none (uploads only)")

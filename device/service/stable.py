@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from device.service.schemas import DigitFound, StableReading
+from device.answer import DigitFound, digit_answer
+from device.service.schemas import StableReading
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,7 @@ class FrameReading:
     def of(cls, reading: Any, min_confidence: float = 0.0) -> FrameReading:
         """From a device.reader.Reading: uncertain when the reader says so, or when the weakest
         digit is below `min_confidence` (DIGITS_WATCH_MIN_CONFIDENCE)."""
-        digits = tuple(DigitFound.of(found) for found in reading.digits)
+        digits = tuple(DigitFound(**digit_answer(found)) for found in reading.digits)
         weakest = min((d.confidence for d in digits), default=None)
         below_floor = weakest is not None and weakest < min_confidence
         return cls(

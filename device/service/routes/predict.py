@@ -9,11 +9,12 @@ import anyio
 import numpy as np
 from fastapi import APIRouter, Request
 
+from device.answer import Answer, Source, reading_answer
 from device.service.camera_supervisor import CameraUnavailableError
 from device.service.context import ServiceContext
 from device.service.deps import ContextDep
 from device.service.errors import ServiceError
-from device.service.schemas import ErrorBody, Prediction
+from device.service.schemas import ErrorBody
 from device.service.uploads import HOW_TO_UPLOAD, decode_image, read_upload
 
 router = APIRouter(tags=["predict"])
@@ -44,11 +45,11 @@ _UPLOAD_BODY = {
 
 
 def _ms(seconds: float) -> float:
-    return round(seconds * 1000.0, 3)
+    return seconds * 1000.0
 
 
 async def _read_frame(
-    context: ServiceContext, frame: np.ndarray, source: str, capture_ms: float, started: float
+    context: ServiceContext, frame: np.ndarray, source: Source, capture_ms: float, started: float
 ) -> dict[str, Any]:
     try:
         if source == "camera":
@@ -61,35 +62,15 @@ async def _read_frame(
         if source == "camera":
             raise ServiceError(503, "camera_unavailable", f"unusable camera frame: {exc}") from None
         raise ServiceError(400, "unusable_image", str(exc), HOW_TO_UPLOAD) from None
-    timings = {
-        "capture": capture_ms,
-        "preprocess": round(reading.timings_ms.get("preprocess", 0.0), 3),
-        "inference": round(reading.timings_ms.get("inference", 0.0), 3),
-        "total": _ms(time.perf_counter() - started),
-    }
-    context.metrics.observe_reading(source, reading.digit, timings)
-    return {
-        "digit": None if reading.digit is None else int(reading.digit),
-        "confidence": None if reading.confidence is None else float(reading.confidence),
-        "uncertain": reading.uncertain,
-        "probabilities": (
-            None if reading.probabilities is None else [float(p) for p in reading.probabilities]
-        ),
-        "digits": [
-            {
-                "digit": int(found.digit),
-                "confidence": float(found.confidence),
-                "uncertain": found.uncertain,
-                "box": dict(zip("xywh", (int(v) for v in found.box), strict=True)),
-            }
-            for found in reading.digits
-        ],
-        "number": reading.number,
-        "reason": reading.reason,
-        "source": source,
-        "timings_ms": timings,
-        "model": {"name": context.model.name, "sha256": context.model.sha256},
-    }
+    answer = reading_answer(
+        reading,
+        source=source,
+        model=context.model,
+        capture_ms=capture_ms,
+        total_ms=_ms(time.perf_counter() - started),
+    )
+    context.metrics.observe_reading(source, reading.digit, answer["timings_ms"])
+    return answer
 
 
 def _note(request: Request, answer: dict[str, Any]) -> dict[str, Any]:
@@ -105,7 +86,7 @@ def _note(request: Request, answer: dict[str, Any]) -> dict[str, Any]:
 
 @router.get(
     "/predict",
-    response_model=Prediction,
+    response_model=Answer,
     responses={503: _ERRORS[503]},
     summary="Capture a frame from the camera and read the digits in it",
 )
@@ -134,7 +115,7 @@ async def predict_camera(request: Request, context: ContextDep) -> dict[str, Any
 
 @router.post(
     "/predict",
-    response_model=Prediction,
+    response_model=Answer,
     responses=_ERRORS,
     openapi_extra=_UPLOAD_BODY,
     summary="Read the digits in an uploaded image (multipart field 'file' or a raw image body)",

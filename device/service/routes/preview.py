@@ -44,7 +44,7 @@ class Preview:
 
     def __init__(self, context: ServiceContext) -> None:
         self.frames = FrameBroadcaster(context.camera, context.settings.preview_fps)
-        self.readings = PreviewReadings(context.camera_readings)
+        self.readings = PreviewReadings(context.camera_readings, context.model)
 
 
 async def get_preview(request: Request) -> Preview:
