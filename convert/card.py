@@ -119,6 +119,11 @@ def render(card: dict) -> str:
 def _phases(phases: list[dict]) -> list[str]:
     lines = []
     for number, phase in enumerate(phases, 1):
+        if blended := phase.get("blend"):
+            lines.append(f"- Phase {number}: the weights blended, {1 - blended['weight']:g} of "
+                         f"`{blended['base']}` and {blended['weight']:g} of `{blended['tuned']}` "
+                         "(WiSE-FT, train/blend.py), BatchNorm statistics included.")
+            continue
         r = phase.get("recipe") or {}
         augment = ("augmentation on (rotations up to 12°, zoom ±12%, shifts up to 10%, stroke "
                    f"thickening or thinning, strength {r.get('augment_strength', 1.0)})"

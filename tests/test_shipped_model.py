@@ -39,6 +39,10 @@ def test_sidecar_matches_the_file(sidecar: dict) -> None:
     assert sidecar["input"]["dtype"] == sidecar["output"]["dtype"] == "int8"
     assert sidecar["labels"] == [str(d) for d in range(10)]
     assert sidecar["preprocessing"]["digit_box"] == 20
+    # Calibrated: the model ends in logits, the device applies the fitted temperature.
+    confidence = sidecar["confidence"]
+    assert confidence["output"] == "logits" and confidence["temperature"] > 0
+    assert 0 < confidence["uncertain_below"] < 1
 
 
 def test_all_10000_test_digits_with_litert(sidecar: dict, test_set) -> None:

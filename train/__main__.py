@@ -1,4 +1,5 @@
-"""`python -m train`: train an architecture and write its reports; `evaluate` re-checks one."""
+"""`python -m train`: train an architecture and write its reports; `evaluate` re-checks one,
+`blend` mixes a model with its fine-tuned self."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 PROG = "python -m train"
 USAGE = f"""\
 {PROG} [--arch NAME] [--epochs N] [--limit N] [--out DIR] [options]
-       {PROG} evaluate MODEL.keras [--data-dir DIR] [--out DIR]"""
+       {PROG} evaluate MODEL.keras [--data-dir DIR] [--out DIR]
+       {PROG} blend BASE.keras TUNED.keras [--weight W] [--out DIR]"""
 DATA_DIR_HELP = ("folder with the MNIST IDX files or mnist.npz (default: $MNIST_DATA_DIR, then "
                  "Keras's cache ~/.keras/datasets/mnist.npz, then a download)")
 # Below this test accuracy a run is useless (chance is 10%); it fails unless told otherwise.
@@ -67,7 +69,7 @@ def train_parser() -> argparse.ArgumentParser:
                    "continental styles MNIST lacks, in the first phase (default %(default)s)")
     p.add_argument("--clean-styles", metavar="FRACTION", type=share, default=defaults.clean_styles,
                    help="the same share in the clean phase (default %(default)s)")
-    p.add_argument("--device-inputs", type=int, default=defaults.device_inputs, metavar="N",
+    p.add_argument("--device-inputs", type=count, default=defaults.device_inputs, metavar="N",
                    help="add N training digits restyled, drawn into pictures (files, crops, "
                    "drawings, photos) and cut out again by the device's preprocessing "
                    "(default %(default)s)")
@@ -102,6 +104,38 @@ def evaluate_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, metavar="DIR",
                    help="report folder (default: 'evaluation' beside the model)")
     return p
+
+
+def blend_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=f"{PROG} blend",
+                                description="Blend a model with a fine-tuned copy of itself in "
+                                "weight space (WiSE-FT) and write the same reports as training.")
+    p.add_argument("base", type=Path, metavar="BASE.keras", help="the model before fine-tuning")
+    p.add_argument("tuned", type=Path, metavar="TUNED.keras",
+                   help="the fine-tuned model (its run's metrics.json gives the validation split)")
+    p.add_argument("--weight", type=float, default=0.5, metavar="W",
+                   help="share of the tuned weights, 0..1 (default %(default)s)")
+    p.add_argument("--data-dir", metavar="DIR", help=DATA_DIR_HELP)
+    p.add_argument("--out", type=Path, default=Path("runs/blend"), metavar="DIR",
+                   help="where model.keras and the reports go (default %(default)s)")
+    return p
+
+
+def _blend(argv: list[str]) -> int:
+    args = blend_parser().parse_args(argv)
+    if not 0.0 <= args.weight <= 1.0:
+        blend_parser().error(f"--weight must be between 0 and 1, got {args.weight}")
+    for path in (args.base, args.tuned):
+        check_keras_file(path)
+    from train.blend import blend_and_report
+    from train.data import load_mnist
+
+    mnist = load_mnist(args.data_dir)
+    metrics = blend_and_report(args.base, args.tuned, mnist, weight=args.weight, out=args.out)
+    print(f"blend ({args.weight:g} of {args.tuned}): test accuracy "
+          f"{metrics['test_accuracy']:.4%} (validation {metrics['val_accuracy']:.4%}); "
+          f"reports in {args.out}")
+    return 0
 
 
 def _evaluate(argv: list[str]) -> int:
@@ -169,6 +203,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if argv[:1] == ["evaluate"]:
             return _evaluate(argv[1:])
+        if argv[:1] == ["blend"]:
+            return _blend(argv[1:])
         return _train(argv)
     except (DataError, ModelFileError) as exc:
         return _fail(str(exc))
