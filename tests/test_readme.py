@@ -14,6 +14,10 @@
   JSON compared as JSON (same keys everywhere; timings and timestamps may differ), HTTP status
   and shown headers as shown, other text line by line where `...` stands for anything.
 - After the run, what the README promises of its results is checked (AFTER_THE_RUN).
+
+After a change that alters answers (a new model: its sha256, its confidences), run this test
+with `README_RECAPTURE=1`: a command whose answer is one line of JSON and differs has that line
+rewritten in README.md with what it printed, and the run goes on; review the diff.
 """
 
 from __future__ import annotations
@@ -45,6 +49,8 @@ NOT_RUN = {
     "sudo": "installs system-wide as root (tests/test_systemd_install.py runs the installer "
     "into a scratch root instead)",
     "hours": "trains on all 60,000 digits: from 10 minutes to 45 and more on 2 cores",
+    "broker": "answers of the demo service above, run with an MQTT broker on 127.0.0.1:1883 "
+    "(tests/test_mqtt.py checks the same answers against a real mosquitto it starts)",
 }
 COMMAND_TIMEOUT_S = 300
 MARKER = re.compile(r"<!--\s*readme-test:\s*(\S+)\s*(.*?)\s*-->")
@@ -304,12 +310,30 @@ def run_readme(tree: Path) -> Iterator[str]:
                 assert done.returncode == status, (
                     f"{where}\nexited {done.returncode}:\n{done.stdout[-3000:]}")
                 problems = output_problems(shown, done.stdout)
+                if problems and recapture(shown, done.stdout):
+                    problems = []
                 assert not problems, (f"{where}\nprinted something else than the README shows"
                                       f" ({'; '.join(problems)}):\n{done.stdout[-3000:]}")
                 yield f"{where} ({time.monotonic() - started:.0f} s)"
         finally:
             if service is not None:
                 stop(service)
+
+
+def recapture(shown: list[str], printed: str) -> bool:
+    """With README_RECAPTURE set: put a one-line JSON answer into README.md as printed."""
+    got = printed.strip().splitlines()
+    if not (os.environ.get("README_RECAPTURE") and len(shown) == len(got) == 1):
+        return False
+    try:
+        json.loads(got[0])
+    except ValueError:
+        return False
+    text = README.read_text()
+    if shown[0] not in text:
+        return False
+    README.write_text(text.replace(shown[0], got[0]))  # the same answer shown twice: both
+    return True
 
 
 def after_the_run(tree: Path) -> None:
