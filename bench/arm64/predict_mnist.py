@@ -106,6 +106,22 @@ def read_scans(model: DigitModel, scans_dir: Path) -> dict:
     }
 
 
+def operating_system() -> str:
+    """The distribution's own name (under qemu -L, the emulated rootfs's /etc/os-release)."""
+    try:
+        return platform.freedesktop_os_release().get("PRETTY_NAME", "unknown")
+    except OSError:
+        return "unknown"
+
+
+def opencv_version() -> str | None:
+    try:
+        import cv2
+    except ImportError:
+        return None
+    return cv2.__version__
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=REPO / "models" / "digitnet_int8.tflite")
@@ -121,8 +137,10 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"error: {exc}") from None
     summary: dict = {
         "machine": platform.machine(),
+        "system": operating_system(),
         "python": platform.python_version(),
         "numpy": np.__version__,
+        "opencv": opencv_version(),
         "runtime": model.runtime,
         "model": model.name,
         "model_sha256": model.sha256,
