@@ -136,7 +136,11 @@ def _phases(phases: list[dict]) -> list[str]:
                         "slant, stroke width, broken strokes, continental 7s and 1s), drawn into "
                         "pictures (files, crops, drawings, photos, either polarity) and cut out "
                         "again by the device's own preprocessing (train/device_inputs.py)")
-        start = "warm-started from the previous phase" if phase.get("init_from") else "from scratch"
+        start = "from scratch"
+        if phase.get("init_from"):
+            # The first phase listed may continue a model whose own recipe is not on record.
+            start = ("warm-started from the previous phase" if number > 1
+                     else f"warm-started from `{phase['init_from']}`")
         lines += [
             f"- Phase {number}, {start}: {r.get('optimizer')} at {r.get('learning_rate')}, batch "
             f"{r.get('batch_size')}, at most {r.get('epochs')} epochs with early stopping "
