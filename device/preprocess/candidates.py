@@ -32,6 +32,7 @@ class Blob:
         x2, y2 = max(self.x2, other.x2), max(self.y2, other.y2)
         return Blob(x, y, x2 - x, y2 - y, self.labels + other.labels)
 
+
 def components(mask: np.ndarray) -> tuple[np.ndarray, list[Blob]]:
     n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     blobs = [
@@ -40,10 +41,12 @@ def components(mask: np.ndarray) -> tuple[np.ndarray, list[Blob]]:
     ]
     return labels, blobs
 
+
 def _overlap_x(a: Blob, b: Blob) -> float:
     """Horizontal overlap as a fraction of the narrower blob's width."""
     overlap = min(a.x2, b.x2) - max(a.x, b.x)
     return overlap / max(1, min(a.w, b.w))
+
 
 def group_nearby(labels: np.ndarray, blobs: list[Blob], reach: int) -> list[Blob]:
     """Join pieces closer than ``reach`` px (a stroke broken by faint ink, a 4 with a gap).
@@ -64,6 +67,7 @@ def group_nearby(labels: np.ndarray, blobs: list[Blob], reach: int) -> list[Blob
         group = int(joined[b.y + ys[0], b.x + xs[0]])
         by_group[group] = by_group[group].merged(b) if group in by_group else b
     return list(by_group.values())
+
 
 def merge_overlapping(blobs: list[Blob]) -> list[Blob]:
     """Join pieces of one digit that share most of their horizontal extent and sit close
@@ -86,6 +90,7 @@ def merge_overlapping(blobs: list[Blob]) -> list[Blob]:
                 break
     return sorted(groups, key=lambda b: b.x)
 
+
 def _border_spans(labels: np.ndarray, blob: Blob) -> list[int]:
     """For each frame side (top, bottom, left, right), how far apart the blob's first and last
     pixels on it are (0 when it does not touch that side)."""
@@ -96,6 +101,7 @@ def _border_spans(labels: np.ndarray, blob: Blob) -> list[int]:
         on = np.flatnonzero(np.isin(side, ids))
         spans.append(int(on[-1] - on[0] + 1) if len(on) else 0)
     return spans
+
 
 def reject_reason(blob: Blob, labels: np.ndarray, stroke: float) -> str | None:
     """Why a merged blob cannot be a digit, or None if it can."""
@@ -112,6 +118,7 @@ def reject_reason(blob: Blob, labels: np.ndarray, stroke: float) -> str | None:
         return "solid"
     return None
 
+
 def frames_the_digit(blob: Blob, shape: tuple[int, int]) -> bool:
     """The picture is this digit: a crop framed on it, so it spans the picture from edge to
     edge one way and sits in the middle the other way. A digit cut off by the frame of a camera
@@ -121,6 +128,7 @@ def frames_the_digit(blob: Blob, shape: tuple[int, int]) -> bool:
     off_centre_x = abs(blob.x + blob.w / 2 - w / 2) / w
     off_centre_y = abs(blob.y + blob.h / 2 - h / 2) / h
     return spans and max(off_centre_x, off_centre_y) <= 0.15
+
 
 def _cut_by_border(blob: Blob, labels: np.ndarray, stroke: float) -> bool:
     """A blob the frame edge cuts through: touching an edge over a long stretch (a digit half
@@ -139,6 +147,7 @@ def _cut_by_border(blob: Blob, labels: np.ndarray, stroke: float) -> bool:
         # filling a corner of the frame: a shadow, a paper corner
         or (max(top, bottom) > 0.5 * blob.w and max(left, right) > 0.5 * blob.h)
     )
+
 
 def may_be_one_digit(a: Blob, b: Blob, stroke: float) -> bool:
     """Neighbours less than a stroke width apart, together no wider than a digit."""

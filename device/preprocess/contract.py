@@ -13,6 +13,7 @@ _CONTRACT = {
     "centering": "center_of_mass",
 }
 
+
 def check_contract(preprocessing: dict) -> None:
     """Refuse a model whose sidecar asks for inputs this pipeline does not make."""
     for key, expected in _CONTRACT.items():

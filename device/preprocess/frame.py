@@ -10,6 +10,7 @@ MAX_WORK_SIDE = 640  # frames are searched at most this large; boxes map back to
 # its strokes are several pixels wide, as they are in any photo, and every stage sees one scale.
 MIN_WORK_SIDE = 160
 
+
 def to_gray(frame: np.ndarray) -> np.ndarray:
     """(H,W) or (H,W,1|3|4) uint8 → (H,W) uint8. Raises ValueError on anything else."""
     if not isinstance(frame, np.ndarray) or frame.size == 0:
@@ -26,6 +27,7 @@ def to_gray(frame: np.ndarray) -> np.ndarray:
         return cv2.cvtColor(frame, cv2.COLOR_BGRA2GRAY)
     raise ValueError(f"frame has shape {frame.shape}; expected (H,W) gray or (H,W,3) BGR")
 
+
 def crop_roi(
     gray: np.ndarray, roi: tuple[float, float, float, float] | None
 ) -> tuple[np.ndarray, tuple[int, int]]:
@@ -41,6 +43,7 @@ def crop_roi(
     if x1 - x0 < 8 or y1 - y0 < 8:
         raise ValueError(f"roi {roi} leaves less than 8×8 pixels of a {w}×{h} frame")
     return gray[y0:y1, x0:x1], (x0, y0)
+
 
 def working_scale(h: int, w: int) -> float:
     """How much a picture is scaled before it is searched (1.0 when it is already in range)."""

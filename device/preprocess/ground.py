@@ -15,6 +15,7 @@ CLEAN_GROUND_SHARE = 0.5
 # The ground is continued this share of the picture's longer side beyond its edges (ink_map).
 GROUND_MARGIN = 0.25
 
+
 def ink_is_dark(small: np.ndarray) -> bool:
     """Dark ink on a light ground (True) or light strokes on a dark ground (False), judged on a
     small copy of the picture (about 160 px).
@@ -39,6 +40,7 @@ def ink_is_dark(small: np.ndarray) -> bool:
     # on camera-like frames).
     return not thickness(light) < 0.5 * thickness(1 - light)
 
+
 def thickness(mask: np.ndarray) -> float:
     """How thick the largest shape of a binary mask is for its size: the widest inscribed
     circle's radius over the shape's longer side. About 0.1 for a digit's strokes, 0.3 for a
@@ -52,6 +54,7 @@ def thickness(mask: np.ndarray) -> float:
     padded = cv2.copyMakeBorder(shape, 1, 1, 1, 1, cv2.BORDER_REPLICATE)
     radius = float(cv2.distanceTransform(padded, cv2.DIST_L2, 3).max())
     return radius / max(stats[largest, cv2.CC_STAT_WIDTH], stats[largest, cv2.CC_STAT_HEIGHT])
+
 
 def paper_region(small: np.ndarray) -> np.ndarray:
     """The sheet (bool mask) on a small copy of the frame: the bright region reachable from its
@@ -92,10 +95,12 @@ def paper_region(small: np.ndarray) -> np.ndarray:
     # Stay off the sheet's edge and its shadow.
     return cv2.erode(region.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
 
+
 def close_strokes(image: np.ndarray) -> np.ndarray:
     """The ground without the strokes: a closing wider than any stroke (strokes are at most
     ~1/10 of a digit, digits at most the picture)."""
     return cv2.morphologyEx(image, cv2.MORPH_CLOSE, disk(odd(min(image.shape) / 5)))
+
 
 def uniform_ground(pixels: np.ndarray) -> int | None:
     """The ground's level when the picture is clean (dark ink assumed): a drawing, a digital
@@ -117,6 +122,7 @@ def edge_shade(image: np.ndarray) -> int:
     """The shade along the picture's edge: mostly ground, whatever the strokes touch."""
     edge = np.concatenate((image[0, :], image[-1, :], image[:, 0], image[:, -1]))
     return int(np.median(edge))
+
 
 def ink_map(gray: np.ndarray) -> tuple[np.ndarray, float | None]:
     """Ink strength 0..255 relative to the local paper brightness (flat-field corrected).
@@ -161,6 +167,7 @@ def ink_map(gray: np.ndarray) -> tuple[np.ndarray, float | None]:
         return ink, None  # a clean ground is exactly 0: there is no noise to measure
     _, noise = paper_statistics(contrast[::4, ::4] * 255.0)
     return ink, noise
+
 
 def paper_statistics(values: np.ndarray) -> tuple[float, float]:
     """The paper's typical level and noise (sigma) among ``values`` that are partly ink.

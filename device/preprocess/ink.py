@@ -11,6 +11,7 @@ from device.preprocess.ground import paper_statistics
 # large enough to have a bar across half the frame has thicker strokes than that.
 LINE_MAX_THICKNESS = 6
 
+
 def threshold_ink(ink: np.ndarray, noise: float | None = 0.0) -> np.ndarray:
     """Hysteresis threshold: Otsu's level for sure ink, half of it to follow faint strokes.
 
@@ -35,6 +36,7 @@ def threshold_ink(ink: np.ndarray, noise: float | None = 0.0) -> np.ndarray:
     keep[0] = False
     return (keep[labels] * 255).astype(np.uint8)
 
+
 def _open(image: np.ndarray, kernel: tuple[int, int]) -> np.ndarray:
     return cv2.morphologyEx(
         image,
@@ -43,6 +45,7 @@ def _open(image: np.ndarray, kernel: tuple[int, int]) -> np.ndarray:
         borderType=cv2.BORDER_CONSTANT,
         borderValue=0,
     )
+
 
 def remove_ruled_lines(ink: np.ndarray) -> tuple[np.ndarray, bool]:
     """Subtract straight lines spanning most of the frame (ruled paper, grid, paper edges).

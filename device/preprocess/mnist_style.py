@@ -15,6 +15,7 @@ DIGIT_BOX = 20
 # strokes on a large photo would shrink to a hairline, so strokes are grown toward this width.
 MNIST_STROKE_PX = 2.2
 
+
 def _loops(piece: np.ndarray, min_area: int) -> int:
     """How many holes of at least ``min_area`` px the shape (ink > 50%) encloses."""
     contours, hierarchy = cv2.findContours(
@@ -27,6 +28,7 @@ def _loops(piece: np.ndarray, min_area: int) -> int:
         for contour, (_, _, _, parent) in zip(contours, hierarchy[0], strict=True)
         if parent >= 0 and cv2.contourArea(contour) >= min_area
     )
+
 
 def _adjust_stroke(piece: np.ndarray, scale: float) -> np.ndarray:
     """Grow thin strokes (and thin very thick ones) so that after scaling they are MNIST-wide."""
@@ -48,6 +50,7 @@ def _adjust_stroke(piece: np.ndarray, scale: float) -> np.ndarray:
             if cv2.connectedComponents((thinner > 127).astype(np.uint8))[0] == pieces_before:
                 return thinner  # only when erosion does not break the digit apart
     return piece
+
 
 def render_mnist(piece: np.ndarray) -> np.ndarray:
     """A digit's ink (uint8, 255 = full ink) → (28,28,1) float32 white-on-black, MNIST-style."""
@@ -75,6 +78,7 @@ def render_mnist(piece: np.ndarray) -> np.ndarray:
         shift = np.float32([[1, 0, (CANVAS - 1) / 2 - cx], [0, 1, (CANVAS - 1) / 2 - cy]])
         canvas = cv2.warpAffine(canvas, shift, (CANVAS, CANVAS), flags=cv2.INTER_LINEAR)
     return np.clip(canvas, 0.0, 1.0)[..., np.newaxis]
+
 
 def ink_piece(ink: np.ndarray, labels: np.ndarray, blob: Blob) -> np.ndarray:
     """The blob's own ink, grey levels kept (soft stroke edges like MNIST's anti-aliasing),
