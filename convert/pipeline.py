@@ -12,8 +12,9 @@ from convert.confidence import calibrate, logits_model
 from convert.evaluate import TFLiteClassifier, evaluate_tflite
 from convert.tflite import ConversionError, convert, representative_data
 from train.data import VAL_SPLIT, Mnist, Split
+from train.device_inputs import with_device_inputs
 from train.errors import ModelFileError
-from train.fit import Recipe, with_device_inputs
+from train.recipe import Recipe
 from train.run import load_saved, training_split
 
 # Post-training int8 may cost at most this much accuracy against the float model.

@@ -224,8 +224,6 @@ def labelled_pictures(folder: Path) -> list[tuple[str, np.ndarray, str]]:
     return samples
 
 
-handwriting_samples = labelled_pictures
-
 
 def picture_families(
     mnist_dir: Path, per_family: int = 500, seed: int = 2

@@ -3,8 +3,7 @@
 Fine-tuning on the pictures the device cuts out makes the model better at real handwriting but
 costs it some of MNIST; the midpoint of the two weight sets (BatchNorm statistics included) keeps
 most of both, since a fine-tuned model stays in the same basin as the model it started from.
-The weight is fixed at the method's default of 0.5, not searched: nothing is chosen here on
-data beyond what the validation report shows.
+The weight defaults to the method's own 0.5; it is not searched on any data.
 """
 
 from __future__ import annotations
@@ -23,7 +22,7 @@ DEFAULT_WEIGHT = 0.5
 
 
 def blend(base: keras.Model, tuned: keras.Model, weight: float) -> keras.Model:
-    """``tuned``'s architecture with weights (1 − weight)·base + weight·tuned."""
+    """``tuned`` itself, its weights set in place to (1 − weight)·base + weight·tuned."""
     base_weights, tuned_weights = base.get_weights(), tuned.get_weights()
     if [w.shape for w in base_weights] != [w.shape for w in tuned_weights]:
         raise ValueError("the two models differ in architecture; blend a model with a "

@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from device.preprocess import extract_digits
+from train.data import Split
 from train.pictures import FAMILIES, photo
 from train.styles import cross_seven, flag_one
 
@@ -128,3 +129,11 @@ def device_inputs(images: np.ndarray, labels: np.ndarray, count: int, seed: int,
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
             parts = list(pool.map(_chunk, jobs))
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
+def with_device_inputs(split: Split, count: int, seed: int) -> Split:
+    """``split`` plus ``count`` (or a few fewer) of its digits as the device would see them."""
+    if count <= 0:
+        return split
+    x, y = device_inputs(split.x, split.y, count, seed)
+    return Split(np.concatenate([split.x, x]), np.concatenate([split.y, y]))

@@ -15,6 +15,7 @@ import tensorflow as tf
 
 from train.augment import augment_dataset
 from train.data import Split
+from train.device_inputs import with_device_inputs
 from train.recipe import OPTIMIZERS, Recipe
 from train.styles import add_continental_styles
 
@@ -34,16 +35,6 @@ def strategy() -> tf.distribute.Strategy:
     if len(tf.config.list_logical_devices("GPU")) > 1:
         return tf.distribute.MirroredStrategy()
     return tf.distribute.get_strategy()
-
-
-def with_device_inputs(train: Split, count: int, seed: int) -> Split:
-    """``train`` plus ``count`` (or a few fewer) of its digits as the device would see them."""
-    if count <= 0:
-        return train
-    from train.device_inputs import device_inputs
-
-    x, y = device_inputs(train.x, train.y, count, seed)
-    return Split(np.concatenate([train.x, x]), np.concatenate([train.y, y]))
 
 
 def datasets(train: Split, val: Split, recipe: Recipe) -> tuple[tf.data.Dataset, tf.data.Dataset]:
