@@ -14,6 +14,7 @@ from device.preprocess import extract_digits, stroke_width, to_gray
 from device.sidecar import ModelError
 from tests.camera_like import mnist_test, paper_frame
 from tests.conftest import SHIPPED_MODEL
+from train.pictures import tight_black_on_white, tight_white_on_black
 
 # The contract exactly as the convert step wrote it into the shipped sidecar.
 SIDECAR_CONTRACT = json.loads(SHIPPED_MODEL.with_suffix(".json").read_text())["preprocessing"]
@@ -213,3 +214,17 @@ def test_a_sheet_held_over_a_textured_table_is_searched_alone(mnist) -> None:
     for (x, y, _, bh), left in zip(boxes, (470, 640), strict=True):
         assert left - 20 <= x <= left + 120
         assert y >= 360 and y + bh <= 580
+
+
+def test_a_tight_crop_of_a_narrow_one_is_a_digit_in_either_polarity(mnist) -> None:
+    """A 1 cropped to its ink is a tall strip, mostly stroke and soft edge: too little ground
+    for a paper estimate, and its stroke runs the picture's height like a ruled line."""
+    images, labels = mnist
+    ones = images[labels == 1][:300]
+    widths = np.array([np.ptp(np.nonzero(one.max(axis=0))[0]) + 1 for one in ones])
+    narrowest = ones[np.argsort(widths)[:12]]
+    for one in narrowest:
+        for family in (tight_black_on_white, tight_white_on_black):
+            picture = family(one)
+            assert picture.shape[1] < picture.shape[0] / 2  # the crop is a narrow strip
+            assert len(extract_digits(picture).candidates) == 1

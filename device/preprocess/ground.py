@@ -96,6 +96,13 @@ def paper_region(small: np.ndarray) -> np.ndarray:
     return cv2.erode(region.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
 
 
+def narrow_crop(shape: tuple[int, int]) -> bool:
+    """A picture less than half as wide as it is tall: no camera or phone frames like that (a
+    phone held upright is 9:16 at most), a crop of a narrow digit such as a 1 does."""
+    h, w = shape
+    return w < h / 2
+
+
 def close_strokes(image: np.ndarray) -> np.ndarray:
     """The ground without the strokes: a closing wider than any stroke (strokes are at most
     ~1/10 of a digit, digits at most the picture)."""
@@ -146,7 +153,13 @@ def ink_map(gray: np.ndarray) -> tuple[np.ndarray, float | None]:
     if not ink_is_dark(probe):
         paper_like, small = 255 - gray, 255 - small
     # Judged on the pixels themselves: shrinking the picture would average its noise away.
-    if (level := uniform_ground(paper_like[::2, ::2])) is not None:
+    level = uniform_ground(paper_like[::2, ::2])
+    if level is None and narrow_crop(gray.shape):
+        # A crop of a narrow digit (a 1) is mostly stroke and its soft edge: too little ground
+        # to show one exact shade, and to estimate a paper around the strokes. Its lightest
+        # shade is the ground.
+        level = int(np.percentile(paper_like, 99))
+    if level is not None:
         # A clean picture (a drawing, a digital crop): one level is the ground everywhere, and
         # nothing around it but more of the picture.
         paper, region = np.full_like(small, level), np.ones(small.shape, bool)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from device.preprocess.ground import paper_statistics
+from device.preprocess.ground import narrow_crop, paper_statistics
 
 # Printed rules and grid lines are at most this thick (px, in the searched image); a digit
 # large enough to have a bar across half the frame has thicker strokes than that.
@@ -58,7 +58,9 @@ def remove_ruled_lines(ink: np.ndarray) -> tuple[np.ndarray, bool]:
     lines = np.zeros_like(ink)
     horizontal = ((max(15, int(w * 0.5)), 1), (1, LINE_MAX_THICKNESS + 1))  # (along, across)
     vertical = ((1, max(15, int(h * 0.85))), (LINE_MAX_THICKNESS + 1, 1))
-    for along_kernel, across_kernel in (horizontal, vertical):
+    # In the crop of a narrow digit, what runs its height is the digit (a 1), not a rule.
+    directions = (horizontal,) if narrow_crop(ink.shape) else (horizontal, vertical)
+    for along_kernel, across_kernel in directions:
         # Outside the frame counts as no ink; OpenCV's default border would let any stroke that
         # touches the edge pass for a long line.
         along = _open(ink, along_kernel)
