@@ -183,10 +183,16 @@ def watch_section(watch: dict) -> list[str]:
 
 def replace_watch_section(doc: str, watch: dict) -> str:
     """`doc` with its watch section replaced (or added before the notes) by one for `watch`."""
-    section = "\n".join(watch_section(watch))
-    start = doc.find(WATCH_HEADING)
+    return replace_section(doc, WATCH_HEADING, watch_section(watch))
+
+
+def replace_section(doc: str, heading: str, lines: list[str]) -> str:
+    """`doc` with the section under `heading` replaced (or added before the notes) by `lines`,
+    which start with that heading: one benchmark re-run without re-running them all."""
+    section = "\n".join(lines)
+    start = doc.find(heading)
     if start >= 0:
-        end = doc.find("\n## ", start + len(WATCH_HEADING))
+        end = doc.find("\n## ", start + len(heading))
         return doc[:start] + section + ("\n" + doc[end + 1:] if end >= 0 else "")
     notes = doc.find("## Notes")
     if notes < 0:

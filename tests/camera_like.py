@@ -53,6 +53,8 @@ def _noise_bank() -> np.ndarray:
 
 def _noise(rng: np.random.Generator, h: int, w: int, channels: int = 3) -> np.ndarray:
     bank = _noise_bank()
+    if h > bank.shape[0] or w > bank.shape[1]:  # a large frame (benchmarks): the field tiled
+        bank = np.tile(bank, (-(-h // bank.shape[0]), -(-w // bank.shape[1]), 1))
     y = int(rng.integers(0, bank.shape[0] - h + 1))
     x = int(rng.integers(0, bank.shape[1] - w + 1))
     return bank[y : y + h, x : x + w, :channels]

@@ -112,3 +112,24 @@ def test_watch_section_goes_before_the_notes_and_is_replaced_in_place() -> None:
         == doc
     skipped = report.replace_watch_section(doc, {"skipped": "no mosquitto"})
     assert "Not measured: no mosquitto." in skipped
+
+
+def test_frame_path_compares_two_commits_in_one_run(tmp_path: Path, mnist_dir: Path) -> None:
+    """Both sides really run (the earlier commit's device/ out of git), read the same digits,
+    and the section lands in the page; no timing is asserted."""
+    import json
+
+    from bench import frame_path
+
+    doc = tmp_path / "BENCHMARKS.md"
+    doc.write_text("# Benchmarks\n\n## Notes\n\n- a note\n")
+    frame_path.main(["--rounds", "1", "--repeats", "1", "--doc", str(doc),
+                     "--mnist-dir", str(mnist_dir)])
+    page = doc.read_text()
+    assert page.index(frame_path.FRAME_HEADING) < page.index("## Notes")
+    result = json.loads((frame_path.OUT / "frame_path.json").read_text())
+    today, before = result["sides"]["today"], result["sides"]["before"]
+    for kind in frame_path.PICTURES:
+        assert today[kind]["ms"] > 0 and before[kind]["ms"] > 0
+        assert today[kind]["read"] == before[kind]["read"]  # MNIST test digits 7, 2, 1, 0, 4
+    assert today["upload 28×28"]["read"] == ["7", "2", "1", "0", "4"]
