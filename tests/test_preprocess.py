@@ -14,7 +14,7 @@ from device.preprocess import extract_digits, stroke_width, to_gray
 from device.sidecar import ModelError
 from tests.camera_like import mnist_test, paper_frame
 from tests.conftest import SHIPPED_MODEL
-from train.pictures import tight_black_on_white, tight_white_on_black
+from train.pictures import tight_black_on_white, tight_white_on_black, usps_style
 
 # The contract exactly as the convert step wrote it into the shipped sidecar.
 SIDECAR_CONTRACT = json.loads(SHIPPED_MODEL.with_suffix(".json").read_text())["preprocessing"]
@@ -228,3 +228,13 @@ def test_a_tight_crop_of_a_narrow_one_is_a_digit_in_either_polarity(mnist) -> No
             picture = family(one)
             assert picture.shape[1] < picture.shape[0] / 2  # the crop is a narrow strip
             assert len(extract_digits(picture).candidates) == 1
+
+
+def test_a_clean_ground_decides_the_polarity_of_a_bold_digit(mnist) -> None:
+    """MNIST test digit 8115, a bold 3 filling its picture: its white strokes are about as thick
+    as the black around them, but the black is one exact shade, the one along the edge."""
+    images, _ = mnist
+    for picture in (images[8115], usps_style(images[8115]), tight_white_on_black(images[8115])):
+        (candidate,) = extract_digits(picture).candidates
+        # the strokes, not the ground, became the input: ink in the middle, none at the edge
+        assert candidate.input[..., 0][0].max() < 0.1 and candidate.input.max() > 0.9

@@ -131,29 +131,48 @@ def edge_shade(image: np.ndarray) -> int:
     return int(np.median(edge))
 
 
+def polarity(gray: np.ndarray, small: np.ndarray, pad: int) -> tuple[bool, int | None]:
+    """Whether the ink is dark, and the ground's level (in the shades of dark ink on a light
+    ground) when the picture is clean, else None.
+
+    A clean picture whose ground is one exact shade, and that shade the one along its edge,
+    says which way its ink goes by itself. Otherwise the strokes are told from the ground by
+    their thickness on the small copy surrounded by a margin of the shade along its edge: a
+    digit that fills its picture (a tight crop) cuts the ground into pieces at the edge, and
+    with the margin the ground surrounds the strokes as in any photo.
+    """
+    # Judged on the pixels themselves: shrinking the picture would average its noise away.
+    sample = gray[::2, ::2]
+    edge = edge_shade(sample)
+    grounds = {True: uniform_ground(sample), False: uniform_ground(255 - sample)}
+    edge_like = {True: edge, False: 255 - edge}
+    clean = [dark for dark, level in grounds.items()
+             if level is not None and abs(level - edge_like[dark]) <= 1]
+    if len(clean) == 1:
+        return clean[0], grounds[clean[0]]
+    probe = cv2.copyMakeBorder(small, pad, pad, pad, pad, cv2.BORDER_CONSTANT,
+                               value=edge_shade(small))
+    dark = ink_is_dark(probe)
+    return dark, grounds[dark]
+
+
 def ink_map(gray: np.ndarray) -> tuple[np.ndarray, float | None]:
     """Ink strength 0..255 relative to the local paper brightness (flat-field corrected).
 
     The paper is estimated by closing away the strokes on a small copy; dividing by it removes
     gradients, shadows and vignetting, so one threshold works across the frame. Only the sheet
-    is searched: a textured table or a hand around it is not ink. The small copy is first
-    surrounded by a margin of the shade found along its edge: a digit that fills its picture
-    (a tight crop) cuts the ground into pieces at the edge, and with the margin the ground
-    surrounds the strokes as in any photo. Also returns the paper's own noise on the same
-    0..255 scale (a robust sigma: dim paper makes relative noise larger), None for a clean
-    picture.
+    is searched: a textured table or a hand around it is not ink. Also returns the paper's own
+    noise on the same 0..255 scale (a robust sigma: dim paper makes relative noise larger),
+    None for a clean picture.
     """
     h, w = gray.shape
     small = small_copy(gray, 160)
     sh, sw = small.shape
     pad = round(GROUND_MARGIN * max(sh, sw))
-    probe = cv2.copyMakeBorder(small, pad, pad, pad, pad, cv2.BORDER_CONSTANT,
-                               value=edge_shade(small))
+    dark, level = polarity(gray, small, pad)
     paper_like = gray
-    if not ink_is_dark(probe):
+    if not dark:
         paper_like, small = 255 - gray, 255 - small
-    # Judged on the pixels themselves: shrinking the picture would average its noise away.
-    level = uniform_ground(paper_like[::2, ::2])
     if level is None and narrow_crop(gray.shape):
         # A crop of a narrow digit (a 1) is mostly stroke and its soft edge: too little ground
         # to show one exact shade, and to estimate a paper around the strokes. Its lightest
