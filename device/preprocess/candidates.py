@@ -27,6 +27,12 @@ class Blob:
     def y2(self) -> int:
         return self.y + self.h
 
+    def owns(self, labels: np.ndarray) -> np.ndarray:
+        """Which of ``labels`` (component labels, any shape) are this blob's own pixels."""
+        if len(self.labels) == 1:  # most digits are one component: a comparison is far cheaper
+            return labels == self.labels[0]
+        return np.isin(labels, self.labels)
+
     def merged(self, other: Blob) -> Blob:
         x, y = min(self.x, other.x), min(self.y, other.y)
         x2, y2 = max(self.x2, other.x2), max(self.y2, other.y2)
@@ -95,10 +101,9 @@ def _border_spans(labels: np.ndarray, blob: Blob) -> list[int]:
     """For each frame side (top, bottom, left, right), how far apart the blob's first and last
     pixels on it are (0 when it does not touch that side)."""
     h, w = labels.shape
-    ids = np.array(blob.labels)
     spans = []
     for side in (labels[0, :], labels[h - 1, :], labels[:, 0], labels[:, w - 1]):
-        on = np.flatnonzero(np.isin(side, ids))
+        on = np.flatnonzero(blob.owns(side))
         spans.append(int(on[-1] - on[0] + 1) if len(on) else 0)
     return spans
 
@@ -111,7 +116,7 @@ def reject_reason(blob: Blob, labels: np.ndarray, stroke: float) -> str | None:
         return "line"
     if not framed and _cut_by_border(blob, labels, stroke):
         return "border"
-    own = np.isin(labels[blob.y : blob.y2, blob.x : blob.x2], blob.labels).astype(np.uint8)
+    own = blob.owns(labels[blob.y : blob.y2, blob.x : blob.x2]).astype(np.uint8)
     # Handwriting is strokes: even a bold marker digit is far thinner than it is tall. A solid
     # shape (a fingertip over the sheet, a shadow, a sticker) is not.
     if stroke_width(own) > 0.3 * max(blob.w, blob.h):

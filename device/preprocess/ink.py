@@ -30,11 +30,10 @@ def threshold_ink(ink: np.ndarray, noise: float | None = 0.0) -> np.ndarray:
     n, labels = cv2.connectedComponents(weak, connectivity=8)
     if n <= 1:
         return np.zeros_like(ink)
-    strong_labels = np.unique(labels[ink > strong_level])
-    keep = np.zeros(n, dtype=bool)
-    keep[strong_labels] = True
-    keep[0] = False
-    return (keep[labels] * 255).astype(np.uint8)
+    # 255 for each weak component holding some strong ink, 0 for the rest and the ground
+    keep = np.where(np.bincount(labels[ink > strong_level], minlength=n) > 0, 255, 0)
+    keep[0] = 0
+    return keep.astype(np.uint8)[labels]
 
 
 def _open(image: np.ndarray, kernel: tuple[int, int]) -> np.ndarray:

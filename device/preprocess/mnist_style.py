@@ -87,7 +87,7 @@ def ink_piece(ink: np.ndarray, labels: np.ndarray, blob: Blob) -> np.ndarray:
     x0, y0 = max(0, blob.x - 2), max(0, blob.y - 2)
     x1, y1 = min(w, blob.x2 + 2), min(h, blob.y2 + 2)
     crop_labels = labels[y0:y1, x0:x1]
-    own = np.isin(crop_labels, blob.labels)
+    own = blob.owns(crop_labels)
     near = cv2.dilate(own.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
     near &= (crop_labels == 0) | own
     values = ink[y0:y1, x0:x1].astype(np.float32)
