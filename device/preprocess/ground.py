@@ -8,7 +8,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from device.preprocess.measure import disk, odd, small_copy, stroke_width
+from device.preprocess.measure import disk, median, odd, percentiles, small_copy, stroke_width
 
 # A picture whose ground is one exact shade (±1) over this share of it is clean (not a photo).
 CLEAN_GROUND_SHARE = 0.5
@@ -33,7 +33,7 @@ def ink_is_dark(small: np.ndarray) -> bool:
     # from their ground.
     if light.all() or not light.any():
         return True
-    if np.median(small[light > 0]) - np.median(small[light == 0]) < 48:
+    if median(small[light > 0]) - median(small[light == 0]) < 48:
         return True
     # Light strokes on a dark ground are at most half as thick as that ground (0.48 at most on
     # MNIST-derived pictures); a sheet is more than twice as thick as its ink (2.4 at least
@@ -90,7 +90,7 @@ def paper_region(small: np.ndarray) -> np.ndarray:
     # Only a sheet that clearly stands out from its surroundings limits the search.
     if not 0.1 < region.mean() < 0.9:
         return np.ones_like(region)
-    if np.median(smooth[~region]) > 0.7 * np.median(smooth[region]):
+    if median(smooth[~region]) > 0.7 * median(smooth[region]):
         return np.ones_like(region)
     # Stay off the sheet's edge and its shadow.
     return cv2.erode(region.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
@@ -130,7 +130,7 @@ def uniform_ground(pixels: np.ndarray) -> int | None:
 def edge_shade(image: np.ndarray) -> int:
     """The shade along the picture's edge: mostly ground, whatever the strokes touch."""
     edge = np.concatenate((image[0, :], image[-1, :], image[:, 0], image[:, -1]))
-    return int(np.median(edge))
+    return int(median(edge))
 
 
 def polarity(gray: np.ndarray, small: np.ndarray, pad: int) -> tuple[bool, int | None]:
@@ -181,7 +181,7 @@ def ink_map(gray: np.ndarray) -> tuple[np.ndarray, float | None]:
         # A crop of a narrow digit (a 1) is mostly stroke and its soft edge: too little ground
         # to show one exact shade, and to estimate a paper around the strokes. Its lightest
         # shade is the ground.
-        level = int(np.percentile(paper_like, 99))
+        level = int(percentiles(paper_like, (99,))[0])
     if level is not None:
         # A clean picture (a drawing, a digital crop): one level is the ground everywhere, and
         # nothing around it but more of the picture.
@@ -212,6 +212,6 @@ def paper_statistics(values: np.ndarray) -> tuple[float, float]:
     and MAD would land in the ink: the lower tail is the paper's own. For normal noise the
     10th and 30th percentiles lie 0.757 sigma apart and the median 0.524 sigma above the 30th.
     """
-    low, high = np.percentile(values, (10, 30))
+    low, high = percentiles(values, (10, 30))
     sigma = float(high - low) / 0.757
     return float(high) + 0.524 * sigma, sigma

@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 
 from device.preprocess.candidates import Blob
-from device.preprocess.measure import disk, stroke_width
+from device.preprocess.measure import disk, median, stroke_width
 
 CANVAS = 28
 DIGIT_BOX = 20
@@ -91,5 +91,5 @@ def ink_piece(ink: np.ndarray, labels: np.ndarray, blob: Blob) -> np.ndarray:
     near = cv2.dilate(own.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
     near &= (crop_labels == 0) | own
     values = ink[y0:y1, x0:x1].astype(np.float32)
-    core = max(float(np.percentile(values[own], 50)), 1.0)
+    core = max(median(values[own]), 1.0)
     return (np.clip(values / core, 0.0, 1.0) * near * 255).astype(np.uint8)
