@@ -12,9 +12,13 @@ Served by uvicorn with the product's settings, one process.
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
-import uvicorn
 from fastapi import FastAPI, File, UploadFile
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # also when run as a script
+from bench.serving import add_readyz, serve
 
 
 def create_app() -> FastAPI:
@@ -24,10 +28,7 @@ def create_app() -> FastAPI:
     async def predict(file: UploadFile = File(...)) -> dict:  # noqa: B008 (FastAPI's idiom)
         return {"bytes": len(await file.read())}
 
-    @app.get("/readyz")
-    async def readyz() -> dict:
-        return {"ready": True}
-
+    add_readyz(app)
     return app
 
 
@@ -36,9 +37,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8002)
     args = parser.parse_args(argv)
-    # The product's uvicorn settings: one process, no access log, no server header.
-    uvicorn.run(create_app(), host=args.host, port=args.port, workers=1, access_log=False,
-                server_header=False, log_level="warning")
+    serve(create_app(), args.host, args.port)
 
 
 if __name__ == "__main__":
