@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import io
 import os
+import sys
 from pathlib import Path
 
 # Quieten TensorFlow's C++ start-up banner, as most tutorials do; it changes no timing.
@@ -21,9 +22,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras
 import numpy as np
-import uvicorn
 from fastapi import FastAPI, File, HTTPException, UploadFile
 from PIL import Image, UnidentifiedImageError
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # also when run as a script
+from bench.serving import add_readyz, serve
 
 
 def create_app(model_path: Path) -> FastAPI:
@@ -46,10 +49,7 @@ def create_app(model_path: Path) -> FastAPI:
             "probabilities": [float(p) for p in probabilities],
         }
 
-    @app.get("/readyz")
-    async def readyz() -> dict:
-        return {"ready": True}
-
+    add_readyz(app)
     return app
 
 
@@ -61,9 +61,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if not args.model.is_file():
         parser.error(f"Keras model {args.model} not found; pass --model PATH")
-    # The product's uvicorn settings: one process, no access log, no server header.
-    uvicorn.run(create_app(args.model), host=args.host, port=args.port, workers=1,
-                access_log=False, server_header=False, log_level="warning")
+    serve(create_app(args.model), args.host, args.port)
 
 
 if __name__ == "__main__":

@@ -5,8 +5,8 @@
 
 The same fixed pictures go through both: camera-like frames of one handwritten digit on paper
 at 640×480 and 1280×960 (tests/camera_like.py), a 28×28 MNIST upload and a tight crop of a
-digit (train/pictures.py), all from MNIST test digits. The earlier commit's `device/` package is
-taken out of git into a temporary folder; each side runs in its own process (one OpenCV thread,
+digit (train/pictures.py), all from MNIST test digits. The earlier commit's tree is taken out
+of git into a temporary folder; each side runs in its own process (one OpenCV thread,
 one interpreter thread, the same model file) and the two alternate for ``--rounds`` rounds, so
 whatever else the machine does lands on both. Writes bench/out/frame_path.json and the "Frame
 path" section of docs/BENCHMARKS.md (bench.run_all runs it too).
@@ -20,10 +20,8 @@ import os
 import statistics
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
-from io import BytesIO
 from pathlib import Path
 
 import numpy as np
@@ -58,19 +56,6 @@ def pictures(mnist_dir: Path) -> dict[str, np.ndarray]:
         made[f"upload 28×28/{i}"] = digit
         made[f"tight crop/{i}"] = tight_black_on_white(digit)
     return made
-
-
-def export_device(commit: str, folder: Path) -> None:
-    """The ``device/`` package as it was at ``commit``, written under ``folder``."""
-    try:
-        archive = subprocess.run(["git", "-C", str(REPO), "archive", commit, "device"],
-                                 check=True, capture_output=True).stdout
-    except subprocess.CalledProcessError as error:
-        raise SystemExit(f"cannot take device/ out of commit {commit}: "
-                         f"{error.stderr.decode().strip()} (a shallow clone lacks it: "
-                         "git fetch --unshallow, or pass --baseline)") from None
-    with tarfile.open(fileobj=BytesIO(archive)) as tar:
-        tar.extractall(folder, filter="data")
 
 
 def worker(frames_file: Path, model: Path, repeats: int) -> dict:
@@ -135,12 +120,13 @@ def _summary(results: list[dict], kind: str) -> dict:
 
 
 def measure(mnist_dir: Path, model: Path, baseline: str, rounds: int, repeats: int) -> dict:
+    from bench.revision import export_revision
+
     started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
     with tempfile.TemporaryDirectory() as tmp:
         frames_file = Path(tmp) / "frames.npz"
         np.savez(frames_file, **pictures(mnist_dir))
-        before = Path(tmp) / "before"
-        export_device(baseline, before)
+        _, before = export_revision(baseline, Path(tmp))
         runs: dict[str, list[dict]] = {"today": [], "before": []}
         for _ in range(rounds):  # alternate, so both sides share the machine's moods
             runs["before"].append(_run_side(before, frames_file, model, repeats))

@@ -181,11 +181,6 @@ def watch_section(watch: dict) -> list[str]:
     return lines
 
 
-def replace_watch_section(doc: str, watch: dict) -> str:
-    """`doc` with its watch section replaced (or added before the notes) by one for `watch`."""
-    return replace_section(doc, WATCH_HEADING, watch_section(watch))
-
-
 def replace_section(doc: str, heading: str, lines: list[str]) -> str:
     """`doc` with the section under `heading` replaced (or added before the notes) by `lines`,
     which start with that heading: one benchmark re-run without re-running them all."""
@@ -198,6 +193,101 @@ def replace_section(doc: str, heading: str, lines: list[str]) -> str:
     if notes < 0:
         return doc.rstrip("\n") + "\n\n" + section
     return doc[:notes] + section + "\n" + doc[notes:]
+
+
+def replace_watch_section(doc: str, watch: dict) -> str:
+    """`doc` with its watch section replaced (or added before the notes) by one for `watch`."""
+    return replace_section(doc, WATCH_HEADING, watch_section(watch))
+
+
+CEILING_HEADING = "## HTTP ceiling: the product against a bare FastAPI endpoint"
+
+
+def _mib(kib: int) -> str:
+    return f"{kib / 1024:.1f} MiB"
+
+
+def ceiling_section(ceiling: dict) -> list[str]:
+    """The product against the bare endpoint (bench/http_ceiling.py), a section of its own."""
+    services, reader = ceiling["services"], ceiling["reader_ms"]
+    product, bare = services["product"], services["bare"]
+    before = services.get("before")
+    share_met = ceiling["share"] >= 0.5
+    p99_met = ceiling["p99_ratio"] <= 3.0
+    lines = [
+        CEILING_HEADING, "",
+        f"Measured by `bench/http_ceiling.py` (started {ceiling['started']}; load average "
+        f"before: {ceiling['loadavg_before']}, after: {ceiling['loadavg_after']}). Side by side, "
+        "each in its own uvicorn process on loopback: **product** (`python -m device serve "
+        "--camera none`) and **bare** (`bench/bare_service.py`: FastAPI `UploadFile`, reads the "
+        "bytes, answers `{\"bytes\": N}`; the most any endpoint that receives this upload can "
+        "do on this stack)"
+        + (f", and **before**: the product at commit `{ceiling['before']['commit'][:12]}` "
+           f"(`--before {ceiling['before']['rev']}`), same model" if before else "")
+        + f". Each answered `{ceiling['upload']['file']}` ({ceiling['upload']['bytes']} bytes) "
+        f"at {ceiling['connections']} connections, {ceiling['rounds']} wrk runs of "
+        f"{ceiling['duration_s']:g} s in alternating order; figures are medians over the runs.",
+        "",
+        "| 28×28 PNG, 8 connections | product | bare FastAPI | product vs bare | target | met |",
+        "|---|---|---|---|---|---|",
+        f"| requests/s | {product['requests_per_s']:.1f} | {bare['requests_per_s']:.1f} | "
+        f"{ceiling['share']:.1%} | ≥ 50% | {'yes' if share_met else '**no**'} |",
+        f"| p99 latency | {product['p99_ms']:.1f} ms | {bare['p99_ms']:.1f} ms | "
+        f"{ceiling['p99_ratio']:.1f}× | ≤ 3× | {'yes' if p99_met else '**no**'} |",
+    ]
+    if before:
+        ratio = ceiling["peak_rss_ratio"]
+        lines += [
+            "", "| the same load | product | before | product vs before | target | met |",
+            "|---|---|---|---|---|---|",
+            f"| peak resident memory (VmHWM) | {_mib(product['memory_kib']['VmHWM'])} | "
+            f"{_mib(before['memory_kib']['VmHWM'])} | {ratio:.3f}× | ≤ 1× | "
+            f"{'yes' if ratio <= 1 else '**no**'} |",
+            f"| requests/s | {product['requests_per_s']:.1f} | {before['requests_per_s']:.1f} | "
+            f"{_ratio(product['requests_per_s'], before['requests_per_s'])} | | |",
+            f"| p99 latency | {product['p99_ms']:.1f} ms | {before['p99_ms']:.1f} ms | "
+            f"{product['p99_ms'] / before['p99_ms']:.2f}× | | |",
+        ]
+    lines += ["", "| service | req/s per run | p50 ms | p99 ms | errors | VmHWM after |",
+              "|---|---|---|---|---|---|"]
+    for name, data in services.items():
+        per_run = ", ".join(f"{r['requests_per_s']:.0f}" for r in data["rounds"])
+        lines.append(f"| {name} | {per_run} | {data['p50_ms']:.1f} | {data['p99_ms']:.1f} | "
+                     f"{data['errors']} | {_mib(data['memory_kib']['VmHWM'])} |")
+    work = reader["preprocess"] + reader["inference"]
+    reader_share = 1000 / work / bare["requests_per_s"]
+    lines += [
+        "",
+        f"Where the product's time goes: at {ceiling['connections']} connections it takes "
+        f"{1000 / product['requests_per_s']:.2f} ms per request, the bare endpoint "
+        f"{1000 / bare['requests_per_s']:.2f} ms. The product's own `timings_ms` for this "
+        f"upload (medians of {ceiling['reader_requests']} sequential warm-up requests): decode "
+        f"{reader['capture']:.2f} ms, preprocess {reader['preprocess']:.2f} ms, inference "
+        f"{reader['inference']:.2f} ms. Preprocess and inference alone allow at most "
+        f"{1000 / work:.0f} readings a second per core, {reader_share:.0%} of the bare "
+        "endpoint's rate"
+        + (": below the target before any HTTP cost, so on this upload the reader, not the "
+           "HTTP path, sets the product's pace." if reader_share < 0.5 else "."),
+        "",
+    ]
+    return lines
+
+
+def replace_ceiling_section(doc: str, ceiling: dict) -> str:
+    """`doc` with its HTTP ceiling section replaced (or added before the notes)."""
+    return replace_section(doc, CEILING_HEADING, ceiling_section(ceiling))
+
+
+def _phase_sections(results: dict) -> list[str]:
+    """The sections whose phases also run on their own (and rewrite just their section)."""
+    lines = []
+    from bench.frame_path import frame_section
+
+    for key, section in (("ceiling", ceiling_section), ("frame_path", frame_section),
+                         ("watch", watch_section)):
+        if results.get(key):
+            lines += ["", *section(results[key])[:-1]]
+    return lines
 
 
 def render(results: dict) -> str:
@@ -347,8 +437,7 @@ def render(results: dict) -> str:
             "service that cannot read photos; the product spends its time on the photo finding "
             "the digit (grey conversion, flat-field, threshold, components) before one "
             "inference.")
-    if results.get("watch"):
-        lines += ["", *watch_section(results["watch"])[:-1]]
+    lines += _phase_sections(results)
     lines += ["", "## Notes", "", *notes,
               *_stage_note(http["product"]["answers"]),
               "- The baseline's time is almost all `model.predict`, which builds a data pipeline "

@@ -1,14 +1,19 @@
 """Every benchmark in one run, product against the Keras baseline; writes docs/BENCHMARKS.md.
 
-    python -m bench.run_all [--tflite-model M] [--keras-model K] [--quick]
+    python -m bench.run_all [--tflite-model M] [--keras-model K] [--before REV] [--quick]
 
 Phases, in this order, all on loopback: inference per digit (1 and 2 threads, one process each),
 start-up to /readyz (alternating product and baseline), then per service one process that serves
 the HTTP matrix (28×28 PNG and 1080p JPEG at 1, 8 and 32 connections, driven by wrk) and is then
 topped up with PNG requests until it has answered --memory-requests, its resident memory read
-along the way. Raw results go to bench/out/results.json, the report to docs/BENCHMARKS.md and the
-plots to docs/bench/. Last, the watch loop's CPU at 2 fps with MQTT against the idle service
-(bench/watch_cpu.py; needs mosquitto from apt, else that section says it was not measured).
+along the way. Then the product against its ceiling, a bare FastAPI multipart endpoint (and, with
+--before REV, against itself at that git revision), 28×28 PNG at 8 connections
+(bench/http_ceiling.py), and the frame path, a picture to a reading on one thread, today's
+device/ against an earlier commit's (bench/frame_path.py; --before REV, else the commit before
+it was made cheap). Raw results go to bench/out/results.json, the report to
+docs/BENCHMARKS.md and the plots to docs/bench/. Last, the watch loop's CPU at 2 fps with MQTT
+against the idle service (bench/watch_cpu.py; needs mosquitto from apt, else that section says
+it was not measured).
 Needs wrk (apt) and, for the baseline and Keras rows, TensorFlow.
 """
 
@@ -27,7 +32,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench import servers, watch_cpu  # noqa: E402
+from bench import frame_path, http_ceiling, servers, watch_cpu  # noqa: E402
 from bench.http_load import run_wrk, wrk_available  # noqa: E402
 from bench.images import default_mnist_dir, digit_label, write_uploads  # noqa: E402
 
@@ -195,6 +200,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--startups", type=int, default=5)
     parser.add_argument("--calls", type=int, default=2000, help="calls per fast engine")
     parser.add_argument("--predict-calls", type=int, default=200, help="model.predict calls")
+    parser.add_argument("--before", metavar="REV",
+                        help="also serve the product as it was at this git revision, beside "
+                        "the bare FastAPI endpoint (the HTTP ceiling phase), and time its "
+                        "frame path beside today's")
+    parser.add_argument("--ceiling-rounds", type=int, default=3,
+                        help="wrk runs per service in the HTTP ceiling phase")
     parser.add_argument("--watch-seconds", type=float, default=120.0,
                         help="window of the watch-loop CPU measurement, s")
     parser.add_argument("--doc", type=Path, default=REPO / "docs" / "BENCHMARKS.md")
@@ -203,7 +214,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.quick:
         args.duration, args.memory_requests, args.memory_budget_s = 2.0, 50, 5.0
-        args.startups, args.calls, args.predict_calls = 1, 30, 5
+        args.startups, args.calls, args.predict_calls, args.ceiling_rounds = 1, 30, 5, 1
         args.watch_seconds = 5.0
     if not wrk_available():
         raise SystemExit("wrk not found: sudo apt-get install wrk")
@@ -217,7 +228,7 @@ def main(argv: list[str] | None = None) -> None:
                                 "tflite_sha256": servers.sha256(args.tflite_model)},
                      "settings": {k: getattr(args, k) for k in (
                          "duration", "memory_requests", "memory_budget_s", "startups", "calls",
-                         "predict_calls", "watch_seconds")}}
+                         "predict_calls", "watch_seconds", "before", "ceiling_rounds")}}
     log(f"models: {args.tflite_model} vs {args.keras_model}; load {results['loadavg_before']}")
     uploads = write_uploads(OUT / "uploads", args.mnist_dir)
     results["uploads"] = {k: {"file": p.name, "bytes": p.stat().st_size}
@@ -229,6 +240,15 @@ def main(argv: list[str] | None = None) -> None:
     for name, command in commands(args).items():
         port = servers.free_port()
         results["http"][name] = serve_and_load(name, command(port), port, uploads, args)
+    log("HTTP ceiling: the product against a bare FastAPI endpoint"
+        + (f" and itself at {args.before}" if args.before else ""))
+    results["ceiling"] = http_ceiling.measure(args.tflite_model, args.mnist_dir,
+                                              args.ceiling_rounds, args.duration, args.before)
+    log("frame path: a picture to a reading on one thread, today against "
+        + (args.before or frame_path.BASELINE_COMMIT[:10]))
+    results["frame_path"] = frame_path.measure(
+        args.mnist_dir, args.tflite_model, args.before or frame_path.BASELINE_COMMIT,
+        rounds=1 if args.quick else 5, repeats=3 if args.quick else 20)
     log("watch loop CPU at 2 fps with MQTT, against the idle service")
     results["watch"] = watch_cpu.measure(args.tflite_model, args.mnist_dir, args.watch_seconds,
                                          fps=2.0)

@@ -135,13 +135,17 @@ class Server:
                 self.process.wait()
 
 
-def start(name: str, command: list[str], port: int, log: Path) -> Server:
-    """Start `command` and wait for GET /readyz to answer 200; ready_s is start → that answer."""
+def start(name: str, command: list[str], port: int, log: Path, cwd: Path = REPO) -> Server:
+    """Start `command` in `cwd` and wait for GET /readyz to answer 200.
+
+    ready_s is start → that answer. `python -m device` run in another source tree (`cwd`)
+    serves that tree's code: the current directory comes first on the module path.
+    """
     log.parent.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     with log.open("wb") as sink:
         started = time.perf_counter()
-        process = subprocess.Popen(command, cwd=REPO, stdout=sink, stderr=subprocess.STDOUT,
+        process = subprocess.Popen(command, cwd=cwd, stdout=sink, stderr=subprocess.STDOUT,
                                    env=env)
     while not _ready(port):
         if process.poll() is not None:

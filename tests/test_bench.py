@@ -133,3 +133,71 @@ def test_frame_path_compares_two_commits_in_one_run(tmp_path: Path, mnist_dir: P
         assert today[kind]["ms"] > 0 and before[kind]["ms"] > 0
         assert today[kind]["read"] == before[kind]["read"]  # MNIST test digits 7, 2, 1, 0, 4
     assert today["upload 28×28"]["read"] == ["7", "2", "1", "0", "4"]
+
+
+def test_bare_endpoint_reads_the_upload_and_nothing_else() -> None:
+    from fastapi.testclient import TestClient
+
+    from bench.bare_service import create_app
+
+    client = TestClient(create_app())
+    answer = client.post("/predict", files={"file": ("d.png", b"x" * 358, "image/png")})
+    assert (answer.status_code, answer.json()) == (200, {"bytes": 358})
+    assert client.post("/predict", files={"other": ("d.png", b"x", "image/png")}).status_code == 422
+    assert client.get("/readyz").status_code == 200
+
+
+def _ceiling(product_rps: float, product_p99: float, product_peak_mib: float) -> dict:
+    def service(rps: float, p99: float, peak_mib: float) -> dict:
+        return {"requests_per_s": rps, "p50_ms": p99 / 2, "p99_ms": p99, "errors": 0,
+                "rounds": [{"requests_per_s": rps}], "memory_kib": {"VmHWM": peak_mib * 1024}}
+
+    services = {"product": service(product_rps, product_p99, product_peak_mib),
+                "before": service(200.0, 60.0, 130.0), "bare": service(1000.0, 10.0, 48.0)}
+    return {"started": "then", "loadavg_before": "1 1 1", "loadavg_after": "1 1 1",
+            "upload": {"file": "digit_28.png", "bytes": 358}, "connections": 8, "rounds": 1,
+            "duration_s": 15.0, "before": {"rev": "main~1", "commit": "0123456789abcdef"},
+            "services": services, "share": product_rps / 1000.0,
+            "p99_ratio": product_p99 / 10.0, "peak_rss_ratio": product_peak_mib / 130.0,
+            "reader_ms": {"capture": 0.1, "preprocess": 3.0, "inference": 0.5, "total": 3.7},
+            "reader_requests": 50}
+
+
+def _met(section: list[str], row: str) -> str:
+    line = next(line for line in section if line.startswith(f"| {row} "))
+    return line.rstrip(" |").rsplit("| ", 1)[1]
+
+
+def test_ceiling_targets_point_the_right_way() -> None:
+    good = report.ceiling_section(_ceiling(600.0, 25.0, 120.0))
+    assert [_met(good, row) for row in ("requests/s", "p99 latency")] == ["yes", "yes"]
+    assert _met(good, "peak resident memory (VmHWM)") == "yes"
+    assert "| 60.0% |" in next(line for line in good if line.startswith("| requests/s"))
+    bad = report.ceiling_section(_ceiling(499.0, 31.0, 131.0))
+    assert _met(bad, "requests/s") == "**no**"
+    assert _met(bad, "p99 latency") == "**no**"
+    assert _met(bad, "peak resident memory (VmHWM)") == "**no**"
+    # A reader that alone allows less than half the bare endpoint's rate is named as the bound.
+    assert "the reader, not the HTTP path" in "\n".join(bad)
+
+
+def test_ceiling_section_is_replaced_in_place() -> None:
+    doc = "# Benchmarks\n\n## Training\n\ntext\n\n## Notes\n\n- a note\n"
+    once = report.replace_ceiling_section(doc, _ceiling(600.0, 25.0, 120.0))
+    assert once.index("## Training") < once.index(report.CEILING_HEADING) < once.index("## Notes")
+    assert report.replace_ceiling_section(once, _ceiling(600.0, 25.0, 120.0)) == once
+    again = report.replace_ceiling_section(once, _ceiling(300.0, 25.0, 120.0))
+    assert "30.0%" in again and "60.0%" not in again
+
+
+def test_a_revision_is_exported_as_a_source_tree(tmp_path: Path) -> None:
+    import subprocess
+
+    from bench.revision import export_revision
+
+    commit, tree = export_revision("HEAD", tmp_path)
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=servers.REPO, capture_output=True,
+                          text=True, check=True).stdout.strip()
+    assert commit == head
+    assert (tree / "device" / "service" / "app.py").is_file()
+    assert export_revision("HEAD", tmp_path) == (commit, tree)  # exported once

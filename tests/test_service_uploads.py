@@ -12,6 +12,13 @@ import pytest
 from PIL import Image
 
 from device.service.errors import ServiceError
+from device.service.image_header import (
+    JPEG_SIGNATURE,
+    PNG_SIGNATURE,
+    DamagedHeaderError,
+    ImageHeader,
+    read_header,
+)
 from device.service.uploads import decode_image
 
 LIMIT = 40_000_000
@@ -117,3 +124,76 @@ def test_unsupported_format_is_a_415() -> None:
     ico = _encoded(Image.new("L", (16, 16)), "ICO")
     error = _error(ico)
     assert (error.status, error.code) == (415, "unsupported_image_format")
+
+
+def _pillow_header(data: bytes) -> ImageHeader:
+    with Image.open(io.BytesIO(data)) as image:
+        alpha = image.mode in {"RGBA", "LA", "PA"} or "transparency" in image.info
+        return ImageHeader(image.format, image.width, image.height, alpha)
+
+
+def _sample_images() -> dict[str, bytes]:
+    rng = np.random.default_rng(1)
+    grey = Image.fromarray((rng.random((23, 37)) * 255).astype(np.uint8))
+    palette = grey.convert("P")
+    palette.info["transparency"] = 0
+    deep = io.BytesIO()
+    Image.fromarray((rng.random((9, 7)) * 65535).astype(np.uint16)).save(deep, "PNG")
+    progressive = io.BytesIO()
+    grey.convert("RGB").save(progressive, "JPEG", progressive=True)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotated; the header still names the stored size
+    with_exif = io.BytesIO()
+    grey.save(with_exif, "JPEG", exif=exif.tobytes())
+    return {
+        "png-grey": _encoded(grey, "PNG"),
+        "png-rgb": _encoded(grey.convert("RGB"), "PNG"),
+        "png-rgba": _encoded(grey.convert("RGBA"), "PNG"),
+        "png-grey-alpha": _encoded(grey.convert("LA"), "PNG"),
+        "png-palette-transparent": _encoded(palette, "PNG"),
+        "png-16-bit": deep.getvalue(),
+        "jpeg-grey": _encoded(grey, "JPEG"),
+        "jpeg-rgb": _encoded(grey.convert("RGB"), "JPEG"),
+        "jpeg-progressive": progressive.getvalue(),
+        "jpeg-exif": with_exif.getvalue(),
+    }
+
+
+SAMPLES = _sample_images()
+
+
+@pytest.mark.parametrize("name", SAMPLES)
+def test_png_and_jpeg_headers_say_what_pillow_says(name: str) -> None:
+    assert read_header(SAMPLES[name]) == _pillow_header(SAMPLES[name])
+
+
+def test_other_formats_are_left_to_pillow() -> None:
+    assert read_header(_encoded(Image.new("L", (5, 5)), "BMP")) is None
+
+
+@pytest.mark.parametrize("name", SAMPLES)
+def test_a_cut_header_is_damaged_never_a_crash(name: str) -> None:
+    data = SAMPLES[name]
+    signature = PNG_SIGNATURE if name.startswith("png") else JPEG_SIGNATURE
+    pixels = data.index(b"IDAT") if b"IDAT" in data else data.index(b"\xff\xda")
+    shortest = None  # the shortest prefix that names the size
+    for cut in range(len(signature), len(data)):
+        try:
+            header = read_header(data[:cut])
+        except DamagedHeaderError:
+            continue
+        shortest = cut
+        break
+    assert shortest is not None and shortest <= pixels + 4  # read before any pixel data
+    assert header == _pillow_header(data)
+    error = _error(data[: shortest - 1])
+    assert (error.status, error.code) == (400, "corrupt_image")
+    assert "header is damaged" in error.detail
+
+
+def test_png_without_ihdr_first_is_damaged() -> None:
+    png = _png_header_only(8, 8)
+    moved = png[:8] + png[-12:] + png[8:]  # an IEND chunk before IHDR
+    error = _error(moved)
+    assert (error.status, error.code) == (400, "corrupt_image")
+    assert "IHDR" in error.detail

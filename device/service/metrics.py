@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CONTENT_TYPE_LATEST as PROMETHEUS_CONTENT_TYPE
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -9,6 +11,25 @@ __all__ = ["PROMETHEUS_CONTENT_TYPE", "ServiceMetrics"]
 
 # From a fast int8 inference (~1 ms) to a camera that takes seconds to deliver.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class _Children:
+    """A labelled metric's children, found by their label values in a plain dict.
+
+    prometheus_client's `labels()` checks, converts and locks on every call (~2 µs); a reading
+    needs six of them. The children are thread-safe and live as long as the metric, so each
+    is looked up once; a race between two threads only asks `labels()` twice for the same one.
+    """
+
+    def __init__(self, metric: Any) -> None:
+        self._metric = metric
+        self._by_values: dict[tuple[str, ...], Any] = {}
+
+    def __call__(self, *values: str) -> Any:
+        child = self._by_values.get(values)
+        if child is None:
+            child = self._by_values[values] = self._metric.labels(*values)
+        return child
 
 
 class ServiceMetrics:
@@ -96,11 +117,20 @@ class ServiceMetrics:
         )
         for kind in ("open", "read", "timeout", "empty"):
             self.camera_errors.labels(kind=kind)
+        # Every request and reading updates these: their children are looked up once.
+        self._requests = _Children(self.requests)
+        self._request_seconds = _Children(self.request_seconds)
+        self._stage_seconds = _Children(self.stage_seconds)
+        self._readings = _Children(self.readings)
+
+    def observe_request(self, endpoint: str, method: str, status: int, seconds: float) -> None:
+        self._requests(endpoint, method, str(status)).inc()
+        self._request_seconds(endpoint).observe(seconds)
 
     def observe_reading(self, source: str, digit: int | None, timings_ms: dict[str, float]) -> None:
-        self.readings.labels(digit="none" if digit is None else str(digit), source=source).inc()
+        self._readings("none" if digit is None else str(digit), source).inc()
         for stage, ms in timings_ms.items():
-            self.stage_seconds.labels(stage=stage, source=source).observe(ms / 1000.0)
+            self._stage_seconds(stage, source).observe(ms / 1000.0)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -103,8 +103,7 @@ class RequestMiddleware:
         route = scope.get("route")
         endpoint = getattr(route, "path", None) or "unmatched"
         method = scope["method"]
-        self.metrics.requests.labels(endpoint=endpoint, method=method, status=str(status)).inc()
-        self.metrics.request_seconds.labels(endpoint=endpoint).observe(seconds)
+        self.metrics.observe_request(endpoint, method, status, seconds)
         client = scope.get("client")
         fields: dict[str, Any] = {
             "method": method,

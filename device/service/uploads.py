@@ -2,9 +2,9 @@
 
 The body is read chunk by chunk and abandoned the moment it passes the limit, so an oversized
 upload costs at most `limit` bytes of memory. Multipart bodies go through python-multipart's
-streaming parser, keeping only the `file` field. Decoding first reads the image's header with
-Pillow (which allocates nothing for pixels) and refuses images that declare more pixels than the
-limit, then decodes with OpenCV.
+streaming parser, keeping only the `file` field. Decoding first reads the image's header (PNG and
+JPEG by `image_header`, the rarer formats by Pillow; neither allocates anything for pixels) and
+refuses images that declare more pixels than the limit, then decodes with OpenCV.
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ from collections.abc import AsyncIterator
 
 import cv2
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 from python_multipart import MultipartParser
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
 from device.service.errors import ServiceError
+from device.service.image_header import DamagedHeaderError, ImageHeader, read_header
 
 UPLOAD_FIELD = "file"
 HOW_TO_UPLOAD = (
@@ -189,8 +189,20 @@ def _too_many_pixels(detail: str, max_pixels: int) -> ServiceError:
     return ServiceError(413, "image_too_large", detail, expected)
 
 
-def _header_of(data: bytes, max_pixels: int) -> tuple[str, int, int, bool]:
-    """Format, width, height and whether it has transparency, from the header alone."""
+def _header_of(data: bytes, max_pixels: int) -> ImageHeader:
+    """Format, declared size and transparency, from the header alone."""
+    try:
+        header = read_header(data)
+    except DamagedHeaderError as exc:
+        raise _bad_request("corrupt_image", str(exc)) from None
+    return header or _pillow_header(data, max_pixels)
+
+
+def _pillow_header(data: bytes, max_pixels: int) -> ImageHeader:
+    """The header of an image other than PNG or JPEG, read by Pillow."""
+    # Imported here: most services never see such an image, and Pillow costs ~2 MiB resident.
+    from PIL import Image, UnidentifiedImageError
+
     try:
         with warnings.catch_warnings():
             # We apply our own, lower pixel limit below; Pillow's warning would only be noise.
@@ -199,7 +211,7 @@ def _header_of(data: bytes, max_pixels: int) -> tuple[str, int, int, bool]:
                 has_alpha = image.mode in {"RGBA", "LA", "PA", "La", "RGBa"} or (
                     "transparency" in image.info
                 )
-                return image.format or "", image.width, image.height, has_alpha
+                return ImageHeader(image.format or "", image.width, image.height, has_alpha)
     except Image.DecompressionBombError as exc:
         # Pillow's own (higher) limit tripped while reading the header; say it in our terms.
         declared = re.search(r"\((\d+) pixels\)", str(exc))
@@ -231,11 +243,12 @@ def _to_bgr_over_white(image: np.ndarray) -> np.ndarray:
 
 def decode_image(data: bytes, max_pixels: int) -> np.ndarray:
     """A (H,W) gray or (H,W,3) BGR uint8 frame; ServiceError when the bytes are not one."""
-    image_format, width, height, has_alpha = _header_of(data, max_pixels)
-    if image_format not in DECODABLE_FORMATS:
+    header = _header_of(data, max_pixels)
+    if header.format not in DECODABLE_FORMATS:
         raise _bad_request(
-            "unsupported_image_format", f"{image_format or 'this'} images are not supported", 415
+            "unsupported_image_format", f"{header.format or 'this'} images are not supported", 415
         )
+    width, height = header.width, header.height
     if width <= 0 or height <= 0:
         raise _bad_request("corrupt_image", f"the image declares a size of {width}×{height}")
     if width * height > max_pixels:
@@ -245,14 +258,15 @@ def decode_image(data: bytes, max_pixels: int) -> np.ndarray:
             max_pixels,
         )
     # IMREAD_COLOR applies a JPEG's EXIF orientation; only images with alpha need UNCHANGED.
-    flags = cv2.IMREAD_UNCHANGED if has_alpha else cv2.IMREAD_COLOR
+    flags = cv2.IMREAD_UNCHANGED if header.has_alpha else cv2.IMREAD_COLOR
     try:
         frame = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), flags)
     except cv2.error as exc:
         raise _bad_request("corrupt_image", f"the image could not be decoded ({exc.err})") from None
     if frame is None or frame.size == 0:
         raise _bad_request(
-            "corrupt_image", f"the {image_format} image could not be decoded (truncated or damaged)"
+            "corrupt_image",
+            f"the {header.format} image could not be decoded (truncated or damaged)",
         )
     if frame.dtype not in (np.uint8, np.uint16):
         raise _bad_request(
