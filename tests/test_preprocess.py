@@ -238,3 +238,21 @@ def test_a_clean_ground_decides_the_polarity_of_a_bold_digit(mnist) -> None:
         (candidate,) = extract_digits(picture).candidates
         # the strokes, not the ground, became the input: ink in the middle, none at the edge
         assert candidate.input[..., 0][0].max() < 0.1 and candidate.input.max() > 0.9
+
+
+def test_an_mnist_file_is_the_model_input_as_it_is(mnist) -> None:
+    """An MNIST file already is what the search would render: either polarity, it is passed on
+    untouched (re-rendering would blur it); a 28×28 picture of another kind is searched."""
+    images, _ = mnist
+    digit = images[0]
+    for picture in (digit, 255 - digit):
+        (candidate,) = extract_digits(picture, SIDECAR_CONTRACT).candidates
+        assert np.array_equal(candidate.input[..., 0], digit / np.float32(255))
+        ys, xs = np.nonzero(digit)
+        assert candidate.box == (xs.min(), ys.min(), np.ptp(xs) + 1, np.ptp(ys) + 1)
+    small = cv2.resize(digit, (14, 14), interpolation=cv2.INTER_AREA)
+    off_size = np.zeros((28, 28), np.uint8)
+    off_size[2:16, 2:16] = small  # a 14 px digit in a corner: not MNIST's own format
+    (candidate,) = extract_digits(off_size).candidates
+    ys, xs = np.nonzero(candidate.input[..., 0] > 0.3)
+    assert max(np.ptp(ys), np.ptp(xs)) + 1 >= 17  # searched and fitted to the 20 px box

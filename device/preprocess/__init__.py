@@ -6,7 +6,8 @@ are nothing like that: a camera frame of a sheet (uneven light, paper texture, l
 several digits), a phone photo, a tight crop, a drawing, the MNIST file itself; dark ink on
 light or light on dark. The pipeline, one stage per module:
 
-    frame        gray, the region of interest, a working scale
+    frame        gray, the region of interest, a working scale (a picture that already is an
+                 MNIST-style input, an MNIST file, goes to the model as it is)
     ground       the ink's polarity, the paper's brightness and the sheet → an ink map
     ink          ruled lines subtracted, a hysteresis threshold → an ink mask
     candidates   components joined into digits; specks, lines, shapes and cut digits refused
@@ -30,7 +31,7 @@ from device.preprocess.frame import crop_roi, to_gray, working_scale
 from device.preprocess.ground import ink_map
 from device.preprocess.ink import remove_ruled_lines, threshold_ink
 from device.preprocess.measure import stroke_width
-from device.preprocess.mnist_style import ink_piece, render_mnist
+from device.preprocess.mnist_style import as_model_input, ink_piece, render_mnist
 
 __all__ = [
     "REASONS", "Candidate", "Extraction", "check_contract", "extract_digits", "stroke_width",
@@ -68,6 +69,8 @@ def extract_digits(
     """
     check_contract(preprocessing or {})
     gray, (ox, oy) = crop_roi(to_gray(frame), roi)
+    if (ready := as_model_input(gray)) is not None:
+        return _as_it_is(ready, gray, (ox, oy))
     h, w = gray.shape
     scale = working_scale(h, w)
     work = gray if scale == 1.0 else cv2.resize(
@@ -93,3 +96,11 @@ def extract_digits(
         if may_be_one_digit(a, b, found.stroke)
     }
     return Extraction([candidate(g) for g in found.digits], gray, full_mask, None, joins)
+
+
+def _as_it_is(ready: np.ndarray, gray: np.ndarray, offset: tuple[int, int]) -> Extraction:
+    """The extraction of a picture that already is a model input: one candidate, itself."""
+    mask = ((ready[..., 0] > 0) * 255).astype(np.uint8)
+    x, y, w, h = cv2.boundingRect(mask)
+    box = (offset[0] + x, offset[1] + y, w, h)
+    return Extraction([Candidate(box=box, input=ready)], gray, mask, None)

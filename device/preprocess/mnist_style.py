@@ -93,3 +93,27 @@ def ink_piece(ink: np.ndarray, labels: np.ndarray, blob: Blob) -> np.ndarray:
     values = ink[y0:y1, x0:x1].astype(np.float32)
     core = max(median(values[own]), 1.0)
     return (np.clip(values / core, 0.0, 1.0) * near * 255).astype(np.uint8)
+
+
+def as_model_input(gray: np.ndarray) -> np.ndarray | None:
+    """The picture itself, when it already is what render_mnist makes (an MNIST file, either
+    polarity): 28×28, one exact ground shade, the edge's, over at least half of it, the ink's
+    longer side fitted to the 20 px box and its centre of mass within a pixel of the middle.
+    Searching and re-rendering such a picture would only blur it, at most of a 28×28 upload's
+    cost. None for any other picture."""
+    if gray.shape != (CANVAS, CANVAS):
+        return None
+    ground = round(median(np.concatenate((gray[0], gray[-1], gray[:, 0], gray[:, -1]))))
+    if np.count_nonzero(gray == ground) < gray.size / 2:
+        return None
+    shades = gray.astype(np.float32)
+    ink = (shades - ground) / (255 - ground) if ground < 128 else (ground - shades) / ground
+    ink = np.clip(ink, 0.0, 1.0)
+    ys, xs = np.nonzero(ink)
+    if not len(ys) or max(np.ptp(ys), np.ptp(xs)) + 1 not in (DIGIT_BOX - 1, DIGIT_BOX):
+        return None
+    total = float(ink.sum())
+    cy, cx = (ys * ink[ys, xs]).sum() / total, (xs * ink[ys, xs]).sum() / total
+    if max(abs(cy - (CANVAS - 1) / 2), abs(cx - (CANVAS - 1) / 2)) > 1.0:
+        return None
+    return ink[..., np.newaxis]
