@@ -256,6 +256,23 @@ def test_truncated_png_and_jpeg_are_400(client: httpx.Client) -> None:
         _assert_error(response, 400, "corrupt_image")
 
 
+def test_tiny_uploads_read_on_the_event_loop_keep_their_answers_and_errors(
+    client: httpx.Client,
+) -> None:
+    """28×28 uploads are read without a worker thread: the same answers, the same 4xx."""
+    digit = np.zeros((28, 28), np.uint8)
+    cv2.line(digit, (14, 4), (14, 23), 255, 3)  # a 1: 20 px tall, in the middle
+    for picture in (digit, 255 - digit):
+        answer = client.post("/predict", files={"file": ("d.png", _png(picture), "image/png")})
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["digit"] == 1
+    noise = (np.random.default_rng(2).random((28, 28)) * 255).astype(np.uint8)
+    cut = _png(noise)[:60]  # its header says 28×28, its pixels are missing
+    _assert_error(client.post("/predict", content=cut, headers={"Content-Type": "image/png"}),
+                  400, "corrupt_image")
+    assert client.get("/healthz").status_code == 200
+
+
 def test_declared_oversize_body_is_413_before_it_is_sent(client: httpx.Client) -> None:
     nine_mb = b"\0" * (9 * 1024 * 1024)
     response = client.post("/predict", content=nine_mb, headers={"Content-Type": "image/png"})

@@ -19,7 +19,7 @@ from device.service.image_header import (
     ImageHeader,
     read_header,
 )
-from device.service.uploads import decode_image
+from device.service.uploads import decode_image, is_tiny_image
 
 LIMIT = 40_000_000
 
@@ -197,3 +197,12 @@ def test_png_without_ihdr_first_is_damaged() -> None:
     error = _error(moved)
     assert (error.status, error.code) == (400, "corrupt_image")
     assert "IHDR" in error.detail
+
+
+def test_only_small_pngs_and_jpegs_count_as_tiny() -> None:
+    tiny = _encoded(Image.new("L", (28, 28)), "PNG")
+    assert is_tiny_image(tiny, 28 * 28)
+    assert is_tiny_image(_encoded(Image.new("L", (28, 28)), "JPEG"), 28 * 28)
+    assert not is_tiny_image(_encoded(Image.new("L", (29, 28)), "PNG"), 28 * 28)
+    assert not is_tiny_image(_encoded(Image.new("L", (16, 16)), "BMP"), 28 * 28)  # not parsed
+    assert not is_tiny_image(tiny[:20], 28 * 28)  # a damaged header takes the ordinary path

@@ -103,17 +103,19 @@ def as_model_input(gray: np.ndarray) -> np.ndarray | None:
     cost. None for any other picture."""
     if gray.shape != (CANVAS, CANVAS):
         return None
-    ground = round(median(np.concatenate((gray[0], gray[-1], gray[:, 0], gray[:, -1]))))
+    ground = int(np.argmax(np.bincount(np.concatenate((gray[0], gray[-1], gray[:, 0],
+                                                       gray[:, -1])))))
     if np.count_nonzero(gray == ground) < gray.size / 2:
         return None
-    shades = gray.astype(np.float32)
-    ink = (shades - ground) / (255 - ground) if ground < 128 else (ground - shades) / ground
-    ink = np.clip(ink, 0.0, 1.0)
-    ys, xs = np.nonzero(ink)
-    if not len(ys) or max(np.ptp(ys), np.ptp(xs)) + 1 not in (DIGIT_BOX - 1, DIGIT_BOX):
+    light_ink = ground < 128
+    ink = cv2.subtract(gray, ground) if light_ink else cv2.subtract(np.full_like(gray, ground),
+                                                                    gray)
+    _, _, w, h = cv2.boundingRect(ink)
+    if max(w, h) not in (DIGIT_BOX - 1, DIGIT_BOX):
         return None
-    total = float(ink.sum())
-    cy, cx = (ys * ink[ys, xs]).sum() / total, (xs * ink[ys, xs]).sum() / total
-    if max(abs(cy - (CANVAS - 1) / 2), abs(cx - (CANVAS - 1) / 2)) > 1.0:
+    moments = cv2.moments(ink)
+    middle = (CANVAS - 1) / 2
+    cx, cy = moments["m10"] / moments["m00"], moments["m01"] / moments["m00"]
+    if max(abs(cx - middle), abs(cy - middle)) > 1.0:
         return None
-    return ink[..., np.newaxis]
+    return (ink.astype(np.float32) / (255 - ground if light_ink else ground))[..., np.newaxis]

@@ -189,6 +189,16 @@ def _too_many_pixels(detail: str, max_pixels: int) -> ServiceError:
     return ServiceError(413, "image_too_large", detail, expected)
 
 
+def is_tiny_image(data: bytes, pixels: int) -> bool:
+    """A PNG or JPEG that declares at most ``pixels`` pixels (False for anything else, or a
+    damaged header: those take the ordinary path and its errors)."""
+    try:
+        header = read_header(data)
+    except DamagedHeaderError:
+        return False
+    return header is not None and 0 < header.width * header.height <= pixels
+
+
 def _header_of(data: bytes, max_pixels: int) -> ImageHeader:
     """Format, declared size and transparency, from the header alone."""
     try:
