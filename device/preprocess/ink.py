@@ -10,6 +10,7 @@ from device.preprocess.ground import narrow_crop, paper_statistics
 # Printed rules and grid lines are at most this thick (px, in the searched image); a digit
 # large enough to have a bar across half the frame has thicker strokes than that.
 LINE_MAX_THICKNESS = 6
+LINE_LEVEL = 16  # ink a line leaves after a long opening: paper texture and noise never do
 
 
 def threshold_ink(ink: np.ndarray, noise: float | None = 0.0) -> np.ndarray:
@@ -59,7 +60,13 @@ def remove_ruled_lines(ink: np.ndarray) -> tuple[np.ndarray, bool]:
     vertical = ((1, max(15, int(h * 0.85))), (LINE_MAX_THICKNESS + 1, 1))
     # In the crop of a narrow digit, what runs its height is the digit (a 1), not a rule.
     directions = (horizontal,) if narrow_crop(ink.shape) else (horizontal, vertical)
+    clear = ink > LINE_LEVEL
     for along_kernel, across_kernel in directions:
+        # A line is a run of clear ink as long as the kernel: with no row (column) holding that
+        # much clear ink, there is none this way, and the two openings are skipped.
+        axis, length = (1, along_kernel[0]) if along_kernel[1] == 1 else (0, along_kernel[1])
+        if not (np.count_nonzero(clear, axis=axis) >= length).any():
+            continue
         # Outside the frame counts as no ink; OpenCV's default border would let any stroke that
         # touches the edge pass for a long line.
         along = _open(ink, along_kernel)
@@ -71,4 +78,4 @@ def remove_ruled_lines(ink: np.ndarray) -> tuple[np.ndarray, bool]:
     lines = cv2.dilate(lines, np.ones((3, 3), np.uint8))
     # Texture and noise never survive a long opening (it keeps a run's minimum), so any clear
     # level left means a real line.
-    return cv2.subtract(ink, lines), bool((lines > 16).any())
+    return cv2.subtract(ink, lines), bool((lines > LINE_LEVEL).any())
