@@ -78,6 +78,9 @@ def test_readyz_reports_model_and_camera(client: httpx.Client, digit_model_path:
 
 
 def _check_prediction(body: dict, source: str) -> None:
+    # The route writes its answer without FastAPI's validation: it must be an `Answer` exactly,
+    # every field and type (what the OpenAPI document promises).
+    assert Answer.model_validate(body, strict=True).model_dump(mode="json") == body
     assert body["source"] == source
     assert len(body["probabilities"]) == 10
     assert sum(body["probabilities"]) == pytest.approx(1.0, abs=0.02)

@@ -6,7 +6,8 @@ import time
 from typing import Any
 
 import anyio
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
+from pydantic_core import to_json
 
 from device.answer import Answer, Source, reading_answer
 from device.reader import Reading
@@ -75,15 +76,17 @@ def _decode_and_read(context: ServiceContext, data: bytes) -> tuple[Reading, flo
         raise ServiceError(400, "unusable_image", str(exc), HOW_TO_UPLOAD) from None
 
 
-def _note(request: Request, answer: dict[str, Any]) -> dict[str, Any]:
-    """Adds the reading to this request's log line."""
+def _respond(request: Request, answer: dict[str, Any]) -> Response:
+    """The answer as JSON, written once: it is built in `Answer`'s shape by `reading_answer`
+    (whose tests hold it to the schema), so FastAPI's validate-then-serialize pass would only
+    repeat it. Also adds the reading to this request's log line."""
     request.state.log_fields = {
         "source": answer["source"],
         "digit": answer["digit"],
         "number": answer["number"],
         "total_ms": answer["timings_ms"]["total"],
     }
-    return answer
+    return Response(to_json(answer), media_type="application/json")
 
 
 @router.get(
@@ -92,7 +95,7 @@ def _note(request: Request, answer: dict[str, Any]) -> dict[str, Any]:
     responses={503: _ERRORS[503]},
     summary="Capture a frame from the camera and read the digits in it",
 )
-async def predict_camera(request: Request, context: ContextDep) -> dict[str, Any]:
+async def predict_camera(request: Request, context: ContextDep) -> Response:
     started = time.perf_counter()
     try:
         frame = await context.camera.capture()
@@ -116,7 +119,7 @@ async def predict_camera(request: Request, context: ContextDep) -> dict[str, Any
         reading = await context.camera_readings.read(frame)
     except ValueError as exc:  # the reader's word for a frame it cannot use
         raise ServiceError(503, "camera_unavailable", f"unusable camera frame: {exc}") from None
-    return _note(request, _answer(context, reading, "camera", capture_ms, started))
+    return _respond(request, _answer(context, reading, "camera", capture_ms, started))
 
 
 @router.post(
@@ -126,7 +129,7 @@ async def predict_camera(request: Request, context: ContextDep) -> dict[str, Any
     openapi_extra=_UPLOAD_BODY,
     summary="Read the digits in an uploaded image (multipart field 'file' or a raw image body)",
 )
-async def predict_upload(request: Request, context: ContextDep) -> dict[str, Any]:
+async def predict_upload(request: Request, context: ContextDep) -> Response:
     data = await read_upload(request, context.settings.max_upload_bytes)
     started = time.perf_counter()
     if is_tiny_image(data, INLINE_MAX_PIXELS):
@@ -139,4 +142,4 @@ async def predict_upload(request: Request, context: ContextDep) -> dict[str, Any
         reading, capture_ms = await anyio.to_thread.run_sync(
             _decode_and_read, context, data, limiter=context.cpu_limiter
         )
-    return _note(request, _answer(context, reading, "upload", capture_ms, started))
+    return _respond(request, _answer(context, reading, "upload", capture_ms, started))
