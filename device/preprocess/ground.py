@@ -56,13 +56,13 @@ def thickness(mask: np.ndarray) -> float:
     return radius / max(stats[largest, cv2.CC_STAT_WIDTH], stats[largest, cv2.CC_STAT_HEIGHT])
 
 
-def paper_region(small: np.ndarray) -> np.ndarray:
-    """The sheet (bool mask) on a small copy of the frame: the bright region reachable from its
-    brightest central part without crossing a sharp step (a sheet's edge, a hand, a table);
-    smooth shadows and gradients do not stop it, and the strokes on the sheet are holes that
-    get filled. The whole frame when no sheet stands out (a close-up of paper, a scan)."""
-    h, w = small.shape
-    smooth = cv2.medianBlur(small, 5)  # thin strokes out of the way of the seed
+def paper_region(smooth: np.ndarray) -> np.ndarray:
+    """The sheet (bool mask) on the stroke-free ground of a small copy of the frame (strokes
+    closed away, close_strokes): the bright region reachable from its brightest central part
+    without crossing a sharp step (a sheet's edge, a hand, a table); smooth shadows and
+    gradients do not stop it, and what is left of the strokes are holes that get filled. The
+    whole frame when no sheet stands out (a close-up of paper, a scan)."""
+    h, w = smooth.shape
     centre = smooth[h // 4 : h - h // 4, w // 4 : w - w // 4]
     y, x = np.unravel_index(int(np.argmax(centre)), centre.shape)
     seed = (int(x) + w // 4, int(y) + h // 4)
