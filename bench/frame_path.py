@@ -90,12 +90,11 @@ def worker(frames_file: Path, model: Path, repeats: int) -> dict:
     return result
 
 
-def _run_side(code: Path | None, frames_file: Path, model: Path, repeats: int) -> dict:
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    if code is not None:  # before the repository, and before the editable install's finder
-        env["PYTHONPATH"] = os.pathsep.join([str(code), env.get("PYTHONPATH", "")])
-    else:
-        env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
+def _run_side(code: Path, frames_file: Path, model: Path, repeats: int) -> dict:
+    """One side's figures: the worker run with ``code``'s `device/` first on the path (before
+    the editable install's finder, which would name this checkout's)."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": os.pathsep.join([str(code), os.environ.get("PYTHONPATH", "")])}
     command = [sys.executable, str(Path(__file__).resolve()), "--worker", str(frames_file),
                "--model", str(model), "--repeats", str(repeats)]
     done = subprocess.run(command, env=env, check=True, capture_output=True, text=True)
@@ -130,8 +129,9 @@ def measure(mnist_dir: Path, model: Path, baseline: str, rounds: int, repeats: i
         runs: dict[str, list[dict]] = {"today": [], "before": []}
         for _ in range(rounds):  # alternate, so both sides share the machine's moods
             runs["before"].append(_run_side(before, frames_file, model, repeats))
-            runs["today"].append(_run_side(None, frames_file, model, repeats))
-    assert runs["before"][0]["device"].startswith(str(before)), runs["before"][0]["device"]
+            runs["today"].append(_run_side(REPO, frames_file, model, repeats))
+    for side, code in (("before", before), ("today", REPO)):  # each side ran its own device/
+        assert runs[side][0]["device"].startswith(str(code)), runs[side][0]["device"]
     sides = {side: {kind: _summary(results, kind) for kind in PICTURES}
              for side, results in runs.items()}
     return {

@@ -24,6 +24,8 @@ from service_helpers import REPO, SCENE_DIGIT, Service, digit_scene, handwritten
 from device.answer import Answer
 from device.reader import DigitReader
 from device.runtime import DigitModel
+from device.service.routes.predict import INLINE_MAX_PIXELS
+from device.service.uploads import is_tiny_image
 
 TOKEN = "s3cret-token"
 
@@ -266,6 +268,7 @@ def test_tiny_uploads_read_on_the_event_loop_keep_their_answers_and_errors(
     digit = np.zeros((28, 28), np.uint8)
     cv2.line(digit, (14, 4), (14, 23), 255, 3)  # a 1: 20 px tall, in the middle
     for picture in (digit, 255 - digit):
+        assert is_tiny_image(_png(picture), INLINE_MAX_PIXELS)  # so it takes the inline path
         answer = client.post("/predict", files={"file": ("d.png", _png(picture), "image/png")})
         assert answer.status_code == 200, answer.text
         assert answer.json()["digit"] == 1
