@@ -108,7 +108,8 @@ def _pct(correct: int, total: int) -> str:
 
 def flagged_curve(result: SetResult, digits: int) -> list[tuple[float, float]]:
     """(share of the set flagged, accuracy of the rest) when the least confident readings are
-    flagged; pictures the device read as nothing or several digits count as wrong, unflagged."""
+    flagged; a picture read as nothing counts as wrong and unflagged, one read as several
+    digits as wrong, ranked by its reading's confidence."""
     if not result.confidences:
         return []
     ordered = sorted(result.confidences)
@@ -124,8 +125,9 @@ def flagged_curve(result: SetResult, digits: int) -> list[tuple[float, float]]:
 def operating_point(result: SetResult, digits: int) -> tuple[float, float]:
     """(share flagged, accuracy of the readings not flagged) at the model's own threshold."""
     kept = [ok for _, ok, uncertain in result.confidences if not uncertain]
-    unread = digits - len(result.confidences)
-    return 1 - len(kept) / digits, sum(kept) / max(1, len(kept) + unread)
+    unread = digits - len(result.confidences)  # read as nothing: unflagged mistakes
+    flagged = len(result.confidences) - len(kept)
+    return flagged / digits, sum(kept) / max(1, len(kept) + unread)
 
 
 def per_digit_rows(result: SetResult) -> list[str]:

@@ -65,9 +65,11 @@ class Sidecar:
         if not isinstance(preprocessing, dict):
             raise ModelError(f"model sidecar {path}: 'preprocessing' must be an object; {fix}")
         confidence = raw.get("confidence", {})
-        numbers = {k: confidence.get(k) for k in ("temperature", "uncertain_below")}
-        if not isinstance(confidence, dict) or not all(
-            v is None or (isinstance(v, int | float) and v > 0) for v in numbers.values()
+        numbers = ({k: confidence.get(k) for k in ("temperature", "uncertain_below")}
+                   if isinstance(confidence, dict) else None)
+        if numbers is None or not all(
+            v is None or (isinstance(v, int | float) and not isinstance(v, bool) and v > 0)
+            for v in numbers.values()
         ):
             raise ModelError(f"model sidecar {path}: 'confidence' must hold positive numbers "
                              f"'temperature' and 'uncertain_below'; {fix}")

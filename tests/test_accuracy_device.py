@@ -1,11 +1,11 @@
 """Whole-path accuracy of the shipped model on every kind of picture (bench/device_accuracy.py
 writes the same figures to docs/DEVICE_ACCURACY.md).
 
-The floors are what the shipped model holds, a few pictures below its measured figures, so that
-a change that reads worse fails here. They are not yet all of the product's targets (the MNIST
-families ≥ 99%, which they meet, camera-like ≥ 99.2%, handwriting_dev ≥ 98.5% with every digit
-≥ 96%, photos_dev ≥ 99%, ≤ 5% flagged uncertain): where a floor is below its target the comment
-says so.
+The floors are what the shipped model holds, at or a few pictures below its measured figures,
+so that a change that reads worse fails here. They are not yet all of the product's targets
+(the MNIST families ≥ 99%, which they meet, camera-like ≥ 99.2%, handwriting_dev ≥ 98.5% with
+every digit ≥ 96%, photos_dev ≥ 99%, ≤ 5% flagged uncertain): where a floor is below its target
+the comment says so.
 """
 
 from __future__ import annotations
@@ -83,7 +83,8 @@ def test_every_picture_family(reader: DigitReader, mnist_dir: Path) -> None:
 @pytest.mark.parametrize(
     ("folder", "floors"),
     [
-        # measured 97.5%, weakest digit 94% (the 7s), 6.5% flagged (targets 98.5%, 96%, 5%)
+        # measured 97.5%, weakest digit 94% (the 7s), 6.25% flagged (targets 98.5%, 96%, 5%):
+        # the accuracy floors are the measured figures themselves, no margin
         ("handwriting_dev", (400, 0.975, 0.94, 0.07)),
         # measured 98.9%, weakest digit 96.2%, 1.9% flagged (targets 99%, 96%, 5%)
         ("photos_dev", (268, 0.985, 0.96, 0.05)),

@@ -92,7 +92,13 @@ def test_sidecar_confidence_block_drives_the_reader(digit_model_path: Path,
     reading = reader.read(frame)
     assert reading.digits and reading.uncertain is True
     assert all(d.uncertain == (d.confidence < 0.999) for d in reading.digits)
-    for bad in ({"temperature": -1}, {"uncertain_below": "high"}):
+    # the temperature is applied: the same frame at T = 1 reads the same digit, surer
+    raw["confidence"]["temperature"] = 1.0
+    model_path.with_suffix(".json").write_text(json.dumps(raw))
+    at_one = DigitReader(DigitModel(model_path)).read(frame)
+    assert at_one.digit == reading.digit and at_one.confidence > reading.confidence
+    for bad in ({"temperature": -1}, {"uncertain_below": "high"}, {"temperature": True}, None,
+                [1], "x"):
         model_path.with_suffix(".json").write_text(json.dumps({**raw, "confidence": bad}))
         with pytest.raises(ModelError, match="'confidence'"):
             Sidecar.load(model_path.with_suffix(".json"))

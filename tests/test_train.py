@@ -76,6 +76,23 @@ def short_run(tmp_path_factory, mnist_dir: Path) -> Path:
     return out
 
 
+def test_a_blend_keeps_the_tuned_run_s_history(short_run: Path, mnist_dir: Path,
+                                               tmp_path: Path) -> None:
+    """The blend's metrics go on from the tuned run's phases (the model card lists them)."""
+    model = short_run / "model.keras"
+    result = run_cli("blend", str(model), str(model), "--data-dir", str(mnist_dir),
+                     "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr[-2000:]
+    tuned = json.loads((short_run / "metrics.json").read_text())
+    blended = json.loads((tmp_path / "metrics.json").read_text())
+    assert blended["phases"][:-1] == tuned["phases"]
+    assert blended["phases"][-1]["blend"]["weight"] == 0.5
+    assert blended["epochs_run"] == tuned["epochs_run"]
+    assert blended["train_seconds"] >= tuned["train_seconds"]
+    # a model blended with itself is itself: the same validation digits, read the same
+    assert blended["val_accuracy"] == pytest.approx(tuned["val_accuracy"], abs=1e-6)
+
+
 def test_short_run_writes_every_artifact(short_run: Path) -> None:
     for name in ARTIFACTS:
         assert (short_run / name).stat().st_size > 0, name
@@ -155,6 +172,7 @@ def test_custom_loop_writes_the_same_artifacts(small_mnist, tmp_path: Path) -> N
     (["--arch", "nope"], "invalid choice"),
     (["--clean-styles", "1.5"], "between 0 and 1"),
     (["evaluate"], "the following arguments are required: MODEL.keras"),
+    (["blend", "a.keras", "b.keras", "--weight", "1.5"], "between 0 and 1"),
 ])
 def test_bad_flags_exit_2_with_a_reason(args: list[str], message: str) -> None:
     result = run_cli(*args)

@@ -113,7 +113,7 @@ def blend_parser() -> argparse.ArgumentParser:
     p.add_argument("base", type=Path, metavar="BASE.keras", help="the model before fine-tuning")
     p.add_argument("tuned", type=Path, metavar="TUNED.keras",
                    help="the fine-tuned model (its run's metrics.json gives the validation split)")
-    p.add_argument("--weight", type=float, default=0.5, metavar="W",
+    p.add_argument("--weight", type=share, default=0.5, metavar="W",
                    help="share of the tuned weights, 0..1 (default %(default)s)")
     p.add_argument("--data-dir", metavar="DIR", help=DATA_DIR_HELP)
     p.add_argument("--out", type=Path, default=Path("runs/blend"), metavar="DIR",
@@ -123,8 +123,6 @@ def blend_parser() -> argparse.ArgumentParser:
 
 def _blend(argv: list[str]) -> int:
     args = blend_parser().parse_args(argv)
-    if not 0.0 <= args.weight <= 1.0:
-        blend_parser().error(f"--weight must be between 0 and 1, got {args.weight}")
     for path in (args.base, args.tuned):
         check_keras_file(path)
     from train.blend import blend_and_report

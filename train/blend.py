@@ -18,8 +18,6 @@ from train.data import Mnist
 from train.report import write_reports
 from train.run import load_json, load_saved, training_split, versions
 
-DEFAULT_WEIGHT = 0.5
-
 
 def blend(base: keras.Model, tuned: keras.Model, weight: float) -> keras.Model:
     """``tuned`` itself, its weights set in place to (1 − weight)·base + weight·tuned."""
@@ -48,11 +46,16 @@ def blend_and_report(base_path: Path, tuned_path: Path, mnist: Mnist, *, weight:
     phase = {"blend": {"base": str(base_path), "tuned": str(tuned_path), "weight": weight},
              "init_from": str(tuned_path), "epochs_run": 0,
              "train_seconds": round(time.perf_counter() - started, 1), "saved_as": "model.keras"}
+    # The blend's record goes on from the tuned run's: its phases, epochs and time are the
+    # model's history too (the model card lists them).
+    phases = [*tuned_metrics.get("phases", []), phase]
     return write_reports(
         out, x_test=mnist.test.x, y_test=mnist.test.y, probs=probs, history=None,
         extra={
             "arch": tuned_metrics.get("arch"), "params": int(model.count_params()),
-            "phases": [phase], "train_seconds": phase["train_seconds"], "epochs_run": 0,
+            "phases": phases,
+            "train_seconds": round(sum(p.get("train_seconds", 0.0) for p in phases), 1),
+            "epochs_run": sum(p.get("epochs_run", 0) for p in phases),
             "val_accuracy": round(float((np.argmax(val_probs, 1) == val.y).mean()), 6),
             "val_split": val_split, "limit": tuned_metrics.get("limit"), "seed": seed,
             "data_source": mnist.source, "data_checksum": mnist.checksum,
