@@ -213,8 +213,8 @@ def main() -> int:
             f"{flagged:.1%} | {kept_accuracy:.2%} |")
     lines += [
         "",
-        "\\* of the pictures of one digit; a picture read as nothing or as several digits counts "
-        "as an unflagged mistake.",
+        "\\* of the pictures of one digit; a picture read as nothing counts as an unflagged "
+        "mistake, one read as several digits as a mistake, flagged by its reading's confidence.",
         "",
         f"Camera-like set: {camera.device.empty} frames without a digit, "
         f"**{camera.device.empty_read_as_digit}** of them read as a digit; frames of several "
@@ -223,7 +223,8 @@ def main() -> int:
         "## Flagging the least confident readings",
         "",
         "Accuracy of the readings left when the least confident share of each set is flagged "
-        "(a picture read as nothing or as several digits counts as an unflagged mistake). The "
+        "(a picture read as nothing counts as an unflagged mistake, one read as several digits as "
+        "a mistake ranked by its reading's confidence). The "
         "model's own threshold is fixed in its sidecar; this curve shows what other thresholds "
         "would give.",
         "",
