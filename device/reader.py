@@ -54,7 +54,7 @@ class DigitReader:
         return DigitReading(
             digit=self._labels[best],
             confidence=float(probs[best]),
-            probabilities=[float(p) for p in probs],
+            probabilities=probs.tolist(),
             box=box,
             uncertain=bool(probs[best] < self.uncertain_below),
         )

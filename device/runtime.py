@@ -43,23 +43,35 @@ def load_interpreter_class() -> tuple[Any, str]:
         ) from exc
 
 
-def quantize(x: np.ndarray, details: dict) -> np.ndarray:
-    dtype = np.dtype(details["dtype"])
-    scale, zero_point = details["quantization"]
-    if not np.issubdtype(dtype, np.integer):
-        return x.astype(dtype)
-    if scale == 0:
-        raise ModelError("the model's integer input has no quantization scale; re-convert it")
-    info = np.iinfo(dtype)
-    q = np.round(x / scale + zero_point)
-    return np.clip(q, info.min, info.max).astype(dtype)
+class TensorScale:
+    """How one model tensor maps to floats: q = round(x / scale + zero_point), clipped to its
+    integer type; a float tensor passes through. Read once from the interpreter's details, so
+    a reading pays only for the arithmetic."""
 
+    def __init__(self, details: dict) -> None:
+        self.dtype = np.dtype(details["dtype"])
+        scale, zero_point = details["quantization"]
+        self.integer = bool(np.issubdtype(self.dtype, np.integer))
+        if self.integer and scale == 0:
+            raise ModelError("the model's integer tensors have no quantization scale; re-convert")
+        self.scale = np.float32(scale)
+        self.zero_point = np.float32(zero_point)
+        if self.integer:
+            info = np.iinfo(self.dtype)
+            self.lowest, self.highest = info.min, info.max
 
-def dequantize(q: np.ndarray, details: dict) -> np.ndarray:
-    scale, zero_point = details["quantization"]
-    if np.issubdtype(np.dtype(details["dtype"]), np.integer) and scale != 0:
-        return (q.astype(np.float32) - zero_point) * np.float32(scale)
-    return q.astype(np.float32)
+    def quantize(self, x: np.ndarray) -> np.ndarray:
+        if not self.integer:
+            return x.astype(self.dtype)
+        q = x / self.scale + self.zero_point
+        np.rint(q, out=q)
+        np.clip(q, self.lowest, self.highest, out=q)
+        return q.astype(self.dtype)
+
+    def dequantize(self, q: np.ndarray) -> np.ndarray:
+        if not self.integer:
+            return q.astype(np.float32)
+        return (q.astype(np.float32) - self.zero_point) * self.scale
 
 
 def to_probabilities(out: np.ndarray, temperature: float | None = None) -> np.ndarray:
@@ -74,11 +86,12 @@ def to_probabilities(out: np.ndarray, temperature: float | None = None) -> np.nd
     if temperature is None and ((out < -1e-3).any()
                                 or not np.allclose(out.sum(axis=1), 1.0, atol=0.05)):
         temperature = 1.0
-    if temperature is not None:
+    if temperature is None:
+        out = np.clip(out, 0.0, None)
+    else:
         out = out / np.float32(temperature)
         out = np.exp(out - out.max(axis=1, keepdims=True))
-    out = np.clip(out, 0.0, None)
-    return (out / np.maximum(out.sum(axis=1, keepdims=True), 1e-12)).astype(np.float32)
+    return out / np.maximum(out.sum(axis=1, keepdims=True), np.float32(1e-12))
 
 
 class DigitModel:
@@ -115,6 +128,8 @@ class DigitModel:
         self._input = first.get_input_details()[0]
         self._output = first.get_output_details()[0]
         self._check_shapes(model_path)
+        self._input_scale = TensorScale(self._input)
+        self._output_scale = TensorScale(self._output)
 
     def _check_shapes(self, model_path: Path) -> None:
         in_shape = tuple(int(d) for d in self._input["shape"][1:])
@@ -157,9 +172,9 @@ class DigitModel:
         return interpreter
 
     def _invoke(self, interpreter: Any, x: np.ndarray) -> np.ndarray:
-        interpreter.set_tensor(self._input["index"], quantize(x, self._input))
+        interpreter.set_tensor(self._input["index"], self._input_scale.quantize(x))
         interpreter.invoke()
-        return dequantize(interpreter.get_tensor(self._output["index"]), self._output)
+        return self._output_scale.dequantize(interpreter.get_tensor(self._output["index"]))
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         """Probabilities (N, classes) for N MNIST-style inputs (white digit on black, [0,1])."""

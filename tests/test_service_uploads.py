@@ -129,7 +129,8 @@ def test_unsupported_format_is_a_415() -> None:
 def _pillow_header(data: bytes) -> ImageHeader:
     with Image.open(io.BytesIO(data)) as image:
         alpha = image.mode in {"RGBA", "LA", "PA"} or "transparency" in image.info
-        return ImageHeader(image.format, image.width, image.height, alpha)
+        gray = image.mode in {"L", "I;16", "I"} and not alpha
+        return ImageHeader(image.format, image.width, image.height, alpha, gray)
 
 
 def _sample_images() -> dict[str, bytes]:
@@ -165,6 +166,15 @@ SAMPLES = _sample_images()
 @pytest.mark.parametrize("name", SAMPLES)
 def test_png_and_jpeg_headers_say_what_pillow_says(name: str) -> None:
     assert read_header(SAMPLES[name]) == _pillow_header(SAMPLES[name])
+
+
+@pytest.mark.parametrize("name", ["png-grey", "png-16-bit", "jpeg-grey", "jpeg-exif"])
+def test_a_grey_image_is_decoded_grey_with_the_pixels_a_colour_decode_gives(name: str) -> None:
+    data = SAMPLES[name]
+    frame = decode_image(data, 10**6)
+    assert frame.ndim == 2
+    as_colour = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    assert np.array_equal(frame, cv2.cvtColor(as_colour, cv2.COLOR_BGR2GRAY))
 
 
 def test_other_formats_are_left_to_pillow() -> None:

@@ -69,8 +69,8 @@ def extract_digits(
     """
     check_contract(preprocessing or {})
     gray, (ox, oy) = crop_roi(to_gray(frame), roi)
-    if (ready := as_model_input(gray)) is not None:
-        return _as_it_is(ready, gray, (ox, oy))
+    if (as_it_is := as_model_input(gray)) is not None:
+        return _as_it_is(*as_it_is, gray, (ox, oy))
     h, w = gray.shape
     scale = working_scale(h, w)
     work = gray if scale == 1.0 else cv2.resize(
@@ -98,9 +98,11 @@ def extract_digits(
     return Extraction([candidate(g) for g in found.digits], gray, full_mask, None, joins)
 
 
-def _as_it_is(ready: np.ndarray, gray: np.ndarray, offset: tuple[int, int]) -> Extraction:
+def _as_it_is(
+    ready: np.ndarray, box: tuple[int, int, int, int], gray: np.ndarray, offset: tuple[int, int]
+) -> Extraction:
     """The extraction of a picture that already is a model input: one candidate, itself."""
-    mask = ((ready[..., 0] > 0) * 255).astype(np.uint8)
-    x, y, w, h = cv2.boundingRect(mask)
-    box = (offset[0] + x, offset[1] + y, w, h)
-    return Extraction([Candidate(box=box, input=ready)], gray, mask, None)
+    mask = cv2.compare(ready[..., 0], 0, cv2.CMP_GT)
+    x, y, w, h = box
+    return Extraction([Candidate(box=(offset[0] + x, offset[1] + y, w, h), input=ready)], gray,
+                      mask, None)

@@ -95,27 +95,28 @@ def ink_piece(ink: np.ndarray, labels: np.ndarray, blob: Blob) -> np.ndarray:
     return (np.clip(values / core, 0.0, 1.0) * near * 255).astype(np.uint8)
 
 
-def as_model_input(gray: np.ndarray) -> np.ndarray | None:
-    """The picture itself, when it already is what render_mnist makes (an MNIST file, either
-    polarity): 28×28, one exact ground shade, the edge's, over at least half of it, the ink's
-    longer side fitted to the 20 px box and its centre of mass within a pixel of the middle.
-    Searching and re-rendering such a picture would only blur it, at most of a 28×28 upload's
-    cost. None for any other picture."""
+def as_model_input(gray: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int]] | None:
+    """The picture itself and its ink's box, when it already is what render_mnist makes (an
+    MNIST file, either polarity): 28×28, one exact ground shade, the edge's, over at least half
+    of it, the ink's longer side fitted to the 20 px box and its centre of mass within a pixel
+    of the middle. Searching and re-rendering such a picture would only blur it, at most of a
+    28×28 upload's cost. None for any other picture."""
     if gray.shape != (CANVAS, CANVAS):
         return None
-    ground = int(np.argmax(np.bincount(np.concatenate((gray[0], gray[-1], gray[:, 0],
-                                                       gray[:, -1])))))
+    edge = np.concatenate((gray[0], gray[-1], gray[:, 0], gray[:, -1]))
+    ground = int(np.argmax(np.bincount(edge)))
     if np.count_nonzero(gray == ground) < gray.size / 2:
         return None
     light_ink = ground < 128
     ink = cv2.subtract(gray, ground) if light_ink else cv2.subtract(np.full_like(gray, ground),
                                                                     gray)
-    _, _, w, h = cv2.boundingRect(ink)
-    if max(w, h) not in (DIGIT_BOX - 1, DIGIT_BOX):
+    box = cv2.boundingRect(ink)
+    if max(box[2:]) not in (DIGIT_BOX - 1, DIGIT_BOX):
         return None
     moments = cv2.moments(ink)
     middle = (CANVAS - 1) / 2
     cx, cy = moments["m10"] / moments["m00"], moments["m01"] / moments["m00"]
     if max(abs(cx - middle), abs(cy - middle)) > 1.0:
         return None
-    return (ink.astype(np.float32) / (255 - ground if light_ink else ground))[..., np.newaxis]
+    contrast = np.float32(255 - ground if light_ink else ground)
+    return (ink / contrast)[..., np.newaxis], box

@@ -15,6 +15,7 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 JPEG_SIGNATURE = b"\xff\xd8\xff"
 # PNG colour types 4 (grey + alpha) and 6 (RGBA) carry alpha; a tRNS chunk adds it to the others.
 _PNG_ALPHA_TYPES = {4, 6}
+_PNG_GRAY = 0
 # Start-of-frame markers of every JPEG process (baseline, progressive, lossless, arithmetic);
 # C4 (Huffman tables), C8 (reserved) and CC (arithmetic conditioning) are not frames.
 _JPEG_FRAMES = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
@@ -37,6 +38,7 @@ class ImageHeader:
     width: int
     height: int
     has_alpha: bool
+    gray: bool = False  # one grey channel, no alpha: decoded as grey, with no colour pass
 
 
 def read_header(data: bytes) -> ImageHeader | None:
@@ -66,7 +68,8 @@ def _png(data: bytes) -> ImageHeader:
             transparency = True
         elif kind in (b"IDAT", b"IEND"):
             has_alpha = transparency or colour_type in _PNG_ALPHA_TYPES
-            return ImageHeader("PNG", width, height, has_alpha)
+            gray = colour_type == _PNG_GRAY and not transparency
+            return ImageHeader("PNG", width, height, has_alpha, gray)
         offset = body + length + 4  # data and CRC
     raise _damaged("PNG", "it ends before the pixel data")
 
@@ -85,10 +88,10 @@ def _jpeg(data: bytes) -> ImageHeader:
             continue
         (length,) = struct.unpack_from(">H", data, offset + 2)
         if marker in _JPEG_FRAMES:
-            if length < 8 or offset + 9 > len(data):
+            if length < 8 or offset + 10 > len(data):
                 raise _damaged("JPEG", "frame header cut short")
-            height, width = struct.unpack_from(">HH", data, offset + 5)
-            return ImageHeader("JPEG", width, height, has_alpha=False)
+            height, width, components = struct.unpack_from(">HHB", data, offset + 5)
+            return ImageHeader("JPEG", width, height, has_alpha=False, gray=components == 1)
         if marker == _JPEG_START_OF_SCAN or length < 2:
             break
         offset += 2 + length

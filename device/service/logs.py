@@ -18,11 +18,28 @@ _STANDARD = set(vars(logging.makeLogRecord({}))) | {
 }
 
 
+_encode = json.JSONEncoder(default=str, ensure_ascii=False).encode
+
+
 class JsonFormatter(logging.Formatter):
+    """One JSON object per record. The service writes one per request, so it is kept lean:
+    the timestamp's seconds are formatted once per second, the encoder is built once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._second = -1
+        self._second_text = ""
+
+    def _timestamp(self, record: logging.LogRecord) -> str:
+        second = int(record.created)
+        if second != self._second:
+            self._second_text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._second = second
+        return f"{self._second_text}.{int(record.msecs):03d}Z"
+
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
+            "ts": self._timestamp(record),
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
@@ -30,7 +47,7 @@ class JsonFormatter(logging.Formatter):
         entry.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str, ensure_ascii=False)
+        return _encode(entry)
 
 
 class _JsonLineHandler(logging.StreamHandler):
@@ -45,6 +62,10 @@ def configure_logging(level: str, stream: TextIO | None = None) -> None:
     """Route every logger (ours and uvicorn's) through one JSON handler on `stream` (stderr)."""
     handler = _JsonLineHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter())
+    # The logging HOWTO's "Optimization": what no JSON line shows is not collected per record
+    # (the caller's file and line walk the stack; thread and process names).
+    logging._srcfile = None
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -33,6 +33,8 @@ HOW_TO_UPLOAD = (
 # What OpenCV's imdecode reads; Pillow names them while reading the header.
 DECODABLE_FORMATS = {"PNG", "JPEG", "BMP", "WEBP", "TIFF", "PPM"}
 RAW_CONTENT_TYPES = {b"application/octet-stream"}
+# Pillow's modes of one grey channel (bilevel, 8, 16 and 32 bits).
+_PILLOW_GRAY_MODES = {"1", "L", "I", "I;16", "I;16B", "I;16L"}
 
 
 def _too_large(limit: int) -> ServiceError:
@@ -221,7 +223,8 @@ def _pillow_header(data: bytes, max_pixels: int) -> ImageHeader:
                 has_alpha = image.mode in {"RGBA", "LA", "PA", "La", "RGBa"} or (
                     "transparency" in image.info
                 )
-                return ImageHeader(image.format or "", image.width, image.height, has_alpha)
+                gray = image.mode in _PILLOW_GRAY_MODES and not has_alpha
+                return ImageHeader(image.format or "", image.width, image.height, has_alpha, gray)
     except Image.DecompressionBombError as exc:
         # Pillow's own (higher) limit tripped while reading the header; say it in our terms.
         declared = re.search(r"\((\d+) pixels\)", str(exc))
@@ -267,8 +270,12 @@ def decode_image(data: bytes, max_pixels: int) -> np.ndarray:
             f"more than the limit of {max_pixels / 1e6:.1f}",
             max_pixels,
         )
-    # IMREAD_COLOR applies a JPEG's EXIF orientation; only images with alpha need UNCHANGED.
-    flags = cv2.IMREAD_UNCHANGED if header.has_alpha else cv2.IMREAD_COLOR
+    # IMREAD_COLOR and IMREAD_GRAYSCALE apply a JPEG's EXIF orientation; only images with
+    # alpha need UNCHANGED. A grey image stays grey (an MNIST file): no colour pass and back.
+    if header.has_alpha:
+        flags = cv2.IMREAD_UNCHANGED
+    else:
+        flags = cv2.IMREAD_GRAYSCALE if header.gray else cv2.IMREAD_COLOR
     try:
         frame = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), flags)
     except cv2.error as exc:
