@@ -11,7 +11,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from convert.tflite import QUANT_MODES, ConversionError
-from train.arguments import positive_int
+from train.arguments import DATA_DIR_HELP, positive_int
 from train.data import DataError
 from train.errors import ModelFileError, check_keras_file
 
@@ -21,8 +21,6 @@ USAGE = f"""\
        {PROG} evaluate MODEL.tflite [--keras MODEL.keras] [--threads N]
        {PROG} compare [--epochs N] [--arch NAME ...] [--out DIR] [--doc FILE]
        {PROG} card SIDECAR.json"""
-DATA_DIR_HELP = ("folder with the MNIST IDX files or mnist.npz (default: $MNIST_DATA_DIR, then "
-                 "Keras's cache, then a download)")
 
 
 def _convert(argv: list[str]) -> int:

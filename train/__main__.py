@@ -8,7 +8,14 @@ import os
 import sys
 from pathlib import Path
 
-from train.arguments import count, fraction, positive_float, positive_int, share
+from train.arguments import (
+    DATA_DIR_HELP,
+    count,
+    fraction,
+    positive_float,
+    positive_int,
+    share,
+)
 from train.data import VAL_SPLIT, DataError
 from train.errors import ModelFileError, check_keras_file
 from train.recipe import ARCHITECTURES, DEFAULT_ARCH, OPTIMIZERS, Recipe
@@ -21,8 +28,6 @@ USAGE = f"""\
 {PROG} [--arch NAME] [--epochs N] [--limit N] [--out DIR] [options]
        {PROG} evaluate MODEL.keras [--data-dir DIR] [--out DIR]
        {PROG} blend BASE.keras TUNED.keras [--weight W] [--out DIR]"""
-DATA_DIR_HELP = ("folder with the MNIST IDX files or mnist.npz (default: $MNIST_DATA_DIR, then "
-                 "Keras's cache ~/.keras/datasets/mnist.npz, then a download)")
 # Below this test accuracy a run is useless (chance is 10%); it fails unless told otherwise.
 SANITY_FLOOR = 0.5
 

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import argparse
 
+DATA_DIR_HELP = ("folder with the MNIST IDX files or mnist.npz (default: $MNIST_DATA_DIR, then "
+                 "Keras's cache ~/.keras/datasets/mnist.npz, then a download)")
+
 
 def _number(text: str, kind: type[int] | type[float], what: str) -> int | float:
     try:
