@@ -16,7 +16,7 @@ import logging
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from device.camera_specs import SPEC_FORMS
 
@@ -91,20 +91,29 @@ def _text_line(label: str, answer: dict[str, Any]) -> str:
     return f"{label}: {found}; {timing}"
 
 
-def image_files(names: list[str]) -> list[tuple[str, str | None]]:
+class Unreadable(NamedTuple):
+    """Why a file named on the command line gave no picture: `kind` for `--json`, `detail` for
+    a person."""
+
+    kind: str  # no_such_file, no_images (a folder without any) or not_an_image
+    detail: str
+
+
+def image_files(names: list[str]) -> list[tuple[str, Unreadable | None]]:
     """Each name as (file, why it cannot be read or None); a folder stands for its images."""
     from device.camera_specs import images_in, no_images_in
 
-    found: list[tuple[str, str | None]] = []
+    found: list[tuple[str, Unreadable | None]] = []
     for name in names:
         path = Path(name)
         if path.is_dir():
             images = images_in(path)
-            found += [(str(image), None) for image in images] or [(name, no_images_in(name))]
+            found += [(str(image), None) for image in images] or [
+                (name, Unreadable("no_images", no_images_in(name)))]
         elif path.is_file():
             found.append((name, None))
         else:
-            found.append((name, "no such file or folder"))
+            found.append((name, Unreadable("no_such_file", "no such file or folder")))
     return found
 
 
@@ -114,14 +123,14 @@ def run_predict(args: argparse.Namespace) -> int:
     reader = _reader(args)
     files = image_files(args.images)
     failures = 0
-    for name, problem in files:
+    for name, listed_problem in files:
         started = time.perf_counter()
-        frame, why = (None, problem) if problem else read_image(name)
-        if frame is None:
+        frame, problem = (None, listed_problem) if listed_problem else read_image(name)
+        if problem is not None:
             failures += 1
-            print(f"{PROG} predict: error: {name}: {why}", file=sys.stderr)
+            print(f"{PROG} predict: error: {name}: {problem.detail}", file=sys.stderr)
             if args.json:
-                print(json.dumps({"file": name, "error": _error_kind(why), "detail": why}),
+                print(json.dumps({"file": name, "error": problem.kind, "detail": problem.detail}),
                       flush=True)
             continue
         decoded = time.perf_counter()
@@ -138,15 +147,17 @@ def run_predict(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
-def read_image(name: str) -> tuple[Any, str]:
-    """(the image, "") or (None, why it cannot be read)."""
+def read_image(name: str) -> tuple[Any, Unreadable | None]:
+    """(the image, None) or (None, why it cannot be read)."""
     import cv2
 
     try:
         frame = cv2.imread(name, cv2.IMREAD_COLOR)
     except cv2.error as exc:  # e.g. a header declaring more pixels than OpenCV allows
-        return None, f"not a readable image ({opencv_complaint(exc)})"
-    return (None, "not a readable image") if frame is None else (frame, "")
+        return None, Unreadable("not_an_image", f"not a readable image ({opencv_complaint(exc)})")
+    if frame is None:
+        return None, Unreadable("not_an_image", "not a readable image")
+    return frame, None
 
 
 def opencv_complaint(exc: Exception) -> str:
@@ -155,14 +166,6 @@ def opencv_complaint(exc: Exception) -> str:
     if "CV_IO_MAX_IMAGE_PIXELS" in text:
         return "it declares more pixels than OpenCV decodes: see OPENCV_IO_MAX_IMAGE_PIXELS"
     return text.split(" error: ", 1)[-1]
-
-
-def _error_kind(why: str) -> str:
-    if why.startswith("no such"):
-        return "no_such_file"
-    if why.startswith("the folder"):
-        return "no_images"
-    return "not_an_image"
 
 
 def run_capture(args: argparse.Namespace) -> int:
