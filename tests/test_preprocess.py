@@ -256,3 +256,31 @@ def test_an_mnist_file_is_the_model_input_as_it_is(mnist) -> None:
     (candidate,) = extract_digits(off_size).candidates
     ys, xs = np.nonzero(candidate.input[..., 0] > 0.3)
     assert max(np.ptp(ys), np.ptp(xs)) + 1 >= 17  # searched and fitted to the 20 px box
+
+
+def _on_paper(ink: np.ndarray) -> np.ndarray:
+    """White-on-black ink as dark strokes in the middle of a white sheet twice its size."""
+    h, w = ink.shape
+    sheet = np.zeros((2 * h, 2 * w), np.uint8)
+    sheet[h // 2 : h // 2 + h, w // 2 : w // 2 + w] = ink
+    return 255 - sheet
+
+
+def test_a_stroke_the_pen_left_and_took_up_again_is_one_digit(mnist) -> None:
+    """A 1 whose stroke is broken across the middle is two stacked pieces of about the same
+    height, less than a stroke width apart: one digit (it used to be "11", or nothing). Two
+    whole 1s in two rows, three stroke widths apart, stay two."""
+    images, labels = mnist
+    for index in np.flatnonzero(labels == 1)[:10]:
+        one = cv2.resize(images[index], None, fx=10, fy=10, interpolation=cv2.INTER_CUBIC)
+        ys = np.flatnonzero(one.max(axis=1) > 127)
+        middle, stroke = (ys[0] + ys[-1]) // 2, stroke_width(one > 127)
+        lifted = one.copy()
+        lifted[middle - int(0.4 * stroke) : middle + int(0.4 * stroke)] = 0
+        assert cv2.connectedComponents((lifted > 127).astype(np.uint8))[0] == 3  # two pieces
+        (candidate,) = extract_digits(_on_paper(lifted)).candidates
+        assert candidate.box[3] >= 0.9 * (ys[-1] - ys[0])
+        written = one[ys[0] : ys[-1] + 1]
+        gap = np.zeros((3 * int(stroke), one.shape[1]), np.uint8)
+        rows = np.vstack((gap, written, gap, written, gap))
+        assert len(extract_digits(_on_paper(rows)).candidates) == 2

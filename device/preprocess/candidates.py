@@ -75,9 +75,11 @@ def group_nearby(labels: np.ndarray, blobs: list[Blob], reach: int) -> list[Blob
     return list(by_group.values())
 
 
-def merge_overlapping(blobs: list[Blob]) -> list[Blob]:
+def merge_overlapping(blobs: list[Blob], stroke: float) -> list[Blob]:
     """Join pieces of one digit that share most of their horizontal extent and sit close
-    vertically (a 5's loose top bar). Side-by-side digits barely overlap horizontally."""
+    vertically: a fragment (a 5's loose top bar), or any piece less than a stroke width away
+    (a stroke the pen left and took up again). Side-by-side digits barely overlap
+    horizontally; digits in two rows stand further apart than a stroke's width."""
     groups = sorted(blobs, key=lambda b: b.x)
     merged = True
     while merged:
@@ -87,7 +89,8 @@ def merge_overlapping(blobs: list[Blob]) -> list[Blob]:
                 a, b = groups[i], groups[j]
                 gap_y = max(a.y, b.y) - min(a.y2, b.y2)
                 short = min(a.h, b.h) < 0.75 * max(a.h, b.h)  # a fragment, not a digit
-                if short and _overlap_x(a, b) >= 0.5 and gap_y <= 0.5 * max(a.h, b.h):
+                close = short or gap_y <= stroke
+                if close and _overlap_x(a, b) >= 0.5 and gap_y <= 0.5 * max(a.h, b.h):
                     groups[i] = a.merged(b)
                     del groups[j]
                     merged = True
@@ -190,7 +193,7 @@ def find_digits(mask: np.ndarray, had_lines: bool) -> Found:
     if not blobs:
         return Found(labels, [], 0.0, "speck")
     stroke = stroke_width(mask)
-    groups = merge_overlapping(group_nearby(labels, blobs, round(0.25 * stroke)))
+    groups = merge_overlapping(group_nearby(labels, blobs, round(0.25 * stroke)), stroke)
     rejected: dict[str, int] = {}
     digits = []
     for g in groups:
