@@ -8,6 +8,8 @@ same model:
 - the picture families of train/pictures.py (the MNIST file itself, upscaled either polarity,
   tight crops, a canvas drawing, USPS style, bold marker, hairline pen), each made from the same
   500 MNIST *test* digits, which training never sees;
+- a lifted-pen probe: 500 other MNIST test digits, each cut once by a gap of about a stroke's
+  width (tests/camera_like.py), to see how the pieces of one digit are joined;
 - the camera-like set (MNIST test digits on simulated paper photos, frames of two or three
   digits, frames with none; tests/camera_like.py);
 - handwriting_dev (400 real scans) and photos_dev (268 real phone photos): development checks,
@@ -40,6 +42,7 @@ from tests.camera_like import (  # noqa: E402
     Score,
     camera_like_set,
     labelled_pictures,
+    lifted_pen_set,
     picture_families,
 )
 
@@ -168,6 +171,7 @@ def main() -> int:
     started = time.perf_counter()
     sets: dict[str, list[tuple[str, np.ndarray, str]]] = dict(
         picture_families(args.mnist, args.per_family))
+    sets["lifted pen (probe)"] = lifted_pen_set(args.mnist, args.per_family)
     frames = camera_like_set(args.mnist)
     sets["camera-like set"] = [(f"frame {i} ({f.kind})", f.image, f.truth)
                                for i, f in enumerate(frames)]
@@ -199,7 +203,10 @@ def main() -> int:
         "",
         "Digits read in place: a picture read with the wrong number of digits scores all its "
         "digits wrong. The picture families are each made from the same "
-        f"{args.per_family} MNIST test digits (`train/pictures.py`).",
+        f"{args.per_family} MNIST test digits (`train/pictures.py`). The lifted-pen probe "
+        f"is {args.per_family} other MNIST test digits, each cut once by a gap of about a "
+        "stroke's width, as a pen lifted mid-stroke leaves it (`tests/camera_like.py`); "
+        "nothing trains on it.",
         "",
         "| set | device path | textbook pipeline | flagged uncertain* | accuracy not flagged* |",
         "|---|---|---|---|---|",

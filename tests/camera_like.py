@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from train.data import read_idx_images, read_idx_labels
-from train.pictures import FAMILIES
+from train.pictures import FAMILIES, thin_to_lines
 
 FRAME_SIZES = ((240, 320), (300, 400), (360, 480))
 INKS_BGR = (
@@ -238,6 +238,30 @@ def picture_families(
         family: [(f"{family} #{i}", draw(images[i]), str(int(labels[i]))) for i in picks]
         for family, draw in FAMILIES.items()
     }
+
+
+def lifted_pen_set(
+    mnist_dir: Path, count: int = 500, seed: int = 7
+) -> list[tuple[str, np.ndarray, str]]:
+    """MNIST *test* digits written with one pen lift: each cut once, at a random point of its
+    strokes, by a disc 0.6 stroke widths in radius (a gap of about one stroke width), drawn
+    ×10 in black on white with a margin. A probe of how the device path joins the pieces of
+    one digit, not a picture family people send, so nothing trains on it."""
+    images, labels = mnist_test(mnist_dir)
+    rng = np.random.default_rng(seed)
+    samples = []
+    for i in rng.permutation(len(images))[:count]:
+        big = cv2.resize(images[i], None, fx=10, fy=10, interpolation=cv2.INTER_CUBIC)
+        ys, xs = np.nonzero(thin_to_lines(cv2.resize(images[i], None, fx=2, fy=2,
+                                                     interpolation=cv2.INTER_CUBIC) > 127))
+        stroke = np.count_nonzero(big > 127) / max(1, 5 * len(ys))  # ink area / line length
+        k = int(rng.integers(len(ys)))
+        cv2.circle(big, (int(xs[k]) * 5 + 2, int(ys[k]) * 5 + 2), round(0.6 * stroke), 0, -1)
+        margin = round(0.15 * big.shape[0])
+        picture = 255 - cv2.copyMakeBorder(big, margin, margin, margin, margin,
+                                           cv2.BORDER_CONSTANT, value=0)
+        samples.append((f"lifted pen #{i}", picture, str(int(labels[i]))))
+    return samples
 
 
 @dataclass

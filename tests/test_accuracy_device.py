@@ -16,7 +16,13 @@ import pytest
 
 from device.reader import DigitReader
 from device.runtime import DigitModel
-from tests.camera_like import Score, camera_like_set, labelled_pictures, picture_families
+from tests.camera_like import (
+    Score,
+    camera_like_set,
+    labelled_pictures,
+    lifted_pen_set,
+    picture_families,
+)
 from tests.conftest import SHARED_DATA, SHIPPED_MODEL
 
 pytestmark = [
@@ -37,6 +43,8 @@ TARGET_FAMILY_FLOOR = 0.99
 FAMILY_FLOOR = 0.98
 MARKER_FLOOR = 0.95
 CAMERA_FLOOR = 0.99  # measured 99.07% (target 99.2%)
+# Digits cut once by a pen lift: measured 95.6% (94.6% before stacked pieces were joined).
+LIFTED_PEN_FLOOR = 0.95
 NOT_FLAGGED_FLOOR = 0.995  # the target
 
 
@@ -78,6 +86,13 @@ def test_every_picture_family(reader: DigitReader, mnist_dir: Path) -> None:
         if score.accuracy < floor:
             below[family] = (score.accuracy, score.failures[:10])
     assert not below, below
+
+
+def test_lifted_pen_probe(reader: DigitReader, mnist_dir: Path) -> None:
+    score, _ = _read_all(reader, lifted_pen_set(mnist_dir))
+    assert score.digits == 500
+    assert score.accuracy >= LIFTED_PEN_FLOOR, (
+        f"{score.digits_correct}/500; per digit {score.table()}; misread {score.failures}")
 
 
 @pytest.mark.parametrize(
