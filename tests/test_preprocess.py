@@ -284,3 +284,17 @@ def test_a_stroke_the_pen_left_and_took_up_again_is_one_digit(mnist) -> None:
         gap = np.zeros((3 * int(stroke), one.shape[1]), np.uint8)
         rows = np.vstack((gap, written, gap, written, gap))
         assert len(extract_digits(_on_paper(rows)).candidates) == 2
+
+
+def test_a_short_stroke_beside_a_digit_is_part_of_it() -> None:
+    """A 4 written in two strokes: the stem, and left of it a short hook (under 0.4 of the
+    stem's height) that stops just short of it. The hook is part of the digit, not a mark to
+    drop (which left a sure 1)."""
+    sheet = paper(300, 300)
+    stroke = 9
+    cv2.line(sheet, (170, 40), (170, 260), 30, stroke)  # the stem
+    cv2.line(sheet, (120, 90), (108, 150), 30, stroke)  # the hook: down...
+    cv2.line(sheet, (108, 150), (150, 150), 30, stroke)  # ...and across, a gap before the stem
+    (candidate,) = extract_digits(sheet).candidates
+    x, _, w, _ = candidate.box
+    assert x <= 110 and x + w >= 170

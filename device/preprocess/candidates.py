@@ -164,6 +164,21 @@ def may_be_one_digit(a: Blob, b: Blob, stroke: float) -> bool:
     merged = a.merged(b)
     return gap_x <= stroke and gap_y <= stroke and merged.w <= 1.2 * merged.h
 
+def attach_strokes(digits: list[Blob], small: list[Blob], stroke: float) -> list[Blob]:
+    """Each piece too short to be a digit joins a digit it lies within a stroke width of (the
+    short first stroke of a 4 written in two, stopping short of the stem); the others are
+    marks and are dropped."""
+    digits = digits[:]
+    for piece in small:
+        for i, digit in enumerate(digits):
+            gap_x = max(digit.x, piece.x) - min(digit.x2, piece.x2)
+            gap_y = max(digit.y, piece.y) - min(digit.y2, piece.y2)
+            if gap_x <= stroke and gap_y <= stroke:
+                digits[i] = digit.merged(piece)
+                break
+    return digits
+
+
 REASONS = {
     "ink": "no ink found: the frame looks like blank paper or an empty scene",
     "speck": "only specks: marks too small to be a digit",
@@ -206,7 +221,8 @@ def find_digits(mask: np.ndarray, had_lines: bool) -> Found:
         return Found(labels, [], stroke, max(rejected, key=rejected.__getitem__))
     tallest = max(g.h for g in digits)
     min_height = max(10.0, 0.08 * min(h, w), 0.4 * tallest)
-    digits = [g for g in digits if g.h >= min_height]
+    small = [g for g in digits if g.h < min_height]
+    digits = attach_strokes([g for g in digits if g.h >= min_height], small, stroke)
     if not digits:
         return Found(labels, [], stroke, "small" if tallest >= speck_side else "speck")
     return Found(labels, sorted(digits, key=lambda b: b.x), stroke, None)
