@@ -8,12 +8,15 @@ same model:
 - the picture families of train/pictures.py (the MNIST file itself, upscaled either polarity,
   tight crops, a canvas drawing, USPS style, bold marker, hairline pen), each made from the same
   500 MNIST *test* digits, which training never sees;
-- a lifted-pen probe: 500 other MNIST test digits, each cut once by a gap of about a stroke's
-  width (tests/camera_like.py), to see how the pieces of one digit are joined;
+- a lifted-pen probe: a separate draw of 500 MNIST test digits, each cut once by a gap of about
+  a stroke's width (tests/camera_like.py), to see how the pieces of one digit are joined;
 - the camera-like set (MNIST test digits on simulated paper photos, frames of two or three
   digits, frames with none; tests/camera_like.py);
 - handwriting_dev (400 real scans) and photos_dev (268 real phone photos): development checks,
   never trained on, never tuned to.
+With --digits validation the generated sets are made from the validation digits training
+holds out instead, and the development sets are left out: that run is the one to choose between
+two ways of reading on; the test run only reports.
 With the reading's `uncertain` flag: the accuracy of the readings not flagged against the share
 flagged, at the model's own threshold and along the curve.
 """
@@ -161,22 +164,34 @@ def main() -> int:
                         help="folder of real photos with LABELS.csv")
     parser.add_argument("--per-family", type=int, default=500,
                         help="MNIST test digits per picture family (default %(default)s)")
+    parser.add_argument("--digits", choices=("test", "validation"), default="test",
+                        help="MNIST digits the generated sets are made from: test (the figures "
+                        "to report, with the dev sets) or validation (to choose between two ways "
+                        "of reading: no dev sets, and the report goes to "
+                        "bench/out/DEVICE_ACCURACY_validation.md unless --out says otherwise)")
     parser.add_argument("--threads", type=int, default=2, help="interpreter threads")
-    parser.add_argument("--out", type=Path, default=REPO / "docs" / "DEVICE_ACCURACY.md",
-                        help="the report to write")
+    parser.add_argument("--out", type=Path, help="the report to write (default: "
+                        "docs/DEVICE_ACCURACY.md)")
     args = parser.parse_args()
+    choosing = args.digits == "validation"
+    if args.out is None:
+        args.out = (REPO / "bench" / "out" / "DEVICE_ACCURACY_validation.md" if choosing
+                    else REPO / "docs" / "DEVICE_ACCURACY.md")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
 
     model = DigitModel(args.model, threads=args.threads)
     reader = DigitReader(model)
     started = time.perf_counter()
     sets: dict[str, list[tuple[str, np.ndarray, str]]] = dict(
-        picture_families(args.mnist, args.per_family))
-    sets["lifted pen (probe)"] = lifted_pen_set(args.mnist, args.per_family)
-    frames = camera_like_set(args.mnist)
+        picture_families(args.mnist, args.per_family, digits=args.digits))
+    sets["lifted pen (probe)"] = lifted_pen_set(args.mnist, args.per_family, digits=args.digits)
+    frames = camera_like_set(args.mnist, digits=args.digits)
     sets["camera-like set"] = [(f"frame {i} ({f.kind})", f.image, f.truth)
                                for i, f in enumerate(frames)]
-    sets["handwriting_dev"] = labelled_pictures(args.handwriting)
-    sets["photos_dev"] = labelled_pictures(args.photos)
+    if not choosing:  # the development sets are looked at, never chosen on
+        sets["handwriting_dev"] = labelled_pictures(args.handwriting)
+        sets["photos_dev"] = labelled_pictures(args.photos)
+    dev_sets = [name for name in ("handwriting_dev", "photos_dev") if name in sets]
     reader.read(sets["camera-like set"][0][1])  # warm-up: first calls pay for allocation
     results = {name: run_set(reader, samples) for name, samples in sets.items()}
     elapsed = time.perf_counter() - started
@@ -185,7 +200,8 @@ def main() -> int:
     shown = model.path.relative_to(REPO) if model.path.is_relative_to(REPO) else model.path
     threshold = reader.uncertain_below
     lines = [
-        "# Device accuracy: from a picture to a digit",
+        "# Device accuracy: from a picture to a digit"
+        + (" (validation digits, for choosing)" if choosing else ""),
         "",
         "Written by `bench/device_accuracy.py` (re-run it after changing the model or the "
         "preprocessing). Device path = `device.reader.DigitReader`: `device/preprocess` plus "
@@ -203,10 +219,10 @@ def main() -> int:
         "",
         "Digits read in place: a picture read with the wrong number of digits scores all its "
         "digits wrong. The picture families are each made from the same "
-        f"{args.per_family} MNIST test digits (`train/pictures.py`). The lifted-pen probe "
-        f"is {args.per_family} other MNIST test digits, each cut once by a gap of about a "
-        "stroke's width, as a pen lifted mid-stroke leaves it (`tests/camera_like.py`); "
-        "nothing trains on it.",
+        f"{args.per_family} MNIST {args.digits} digits (`train/pictures.py`); the lifted-pen "
+        f"probe is a separate draw of {args.per_family}, each cut once by a gap of about a "
+        "stroke's width, as a pen lifted mid-stroke leaves it (`tests/camera_like.py`; nothing "
+        f"trains on it); the camera-like set is made from MNIST {args.digits} digits too.",
         "",
         "| set | device path | textbook pipeline | flagged uncertain* | accuracy not flagged* |",
         "|---|---|---|---|---|",
@@ -238,11 +254,11 @@ def main() -> int:
         "| set | " + " | ".join(f"{s:.0%} flagged" for s in FLAGGED_SHARES) + " |",
         "|---|" + "---|" * len(FLAGGED_SHARES),
     ]
-    for name in ("handwriting_dev", "photos_dev", "camera-like set"):
+    for name in (*dev_sets, "camera-like set"):
         result = results[name]
         curve = flagged_curve(result, result.singles)
         lines.append(f"| {name} | " + " | ".join(f"{acc:.2%}" for _, acc in curve) + " |")
-    for name in ("handwriting_dev", "photos_dev"):
+    for name in dev_sets:
         lines += ["", f"## {name}, per digit", "", *per_digit_rows(results[name])]
     lines += [
         "",

@@ -16,8 +16,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from train.data import read_idx_images, read_idx_labels
+from train.data import VAL_SPLIT, Split, read_idx_images, read_idx_labels, split_validation
 from train.pictures import FAMILIES, thin_to_lines
+from train.recipe import Recipe
 
 FRAME_SIZES = ((240, 320), (300, 400), (360, 480))
 INKS_BGR = (
@@ -43,6 +44,20 @@ def mnist_test(mnist_dir: Path) -> tuple[np.ndarray, np.ndarray]:
     images = read_idx_images(Path(mnist_dir) / "t10k-images-idx3-ubyte.gz")
     labels = read_idx_labels(Path(mnist_dir) / "t10k-labels-idx1-ubyte.gz")
     return images, labels
+
+
+def mnist_digits(mnist_dir: Path, digits: str = "test") -> tuple[np.ndarray, np.ndarray]:
+    """The test digits (for the figures a report quotes), or the validation digits that
+    `python -m train` holds out of the training digits with its default split and seed (for
+    choosing between two ways of reading: never on the test digits, never on a dev set)."""
+    if digits == "test":
+        return mnist_test(mnist_dir)
+    if digits != "validation":
+        raise ValueError(f"digits must be 'test' or 'validation', got {digits!r}")
+    images = read_idx_images(Path(mnist_dir) / "train-images-idx3-ubyte.gz")
+    labels = read_idx_labels(Path(mnist_dir) / "train-labels-idx1-ubyte.gz")
+    _, validation = split_validation(Split(images, labels), VAL_SPLIT, Recipe().seed)
+    return validation.x, validation.y
 
 
 @functools.cache
@@ -178,9 +193,10 @@ def _compose(
     return _camera(rng, albedo * light)
 
 
-def camera_like_set(mnist_dir: Path, count: int = 600, seed: int = 0) -> list[Frame]:
+def camera_like_set(mnist_dir: Path, count: int = 600, seed: int = 0,
+                    digits: str = "test") -> list[Frame]:
     """``count`` frames: ~65% one digit, 15% two, 10% three, 10% no digit (deterministic)."""
-    images, labels = mnist_test(mnist_dir)
+    images, labels = mnist_digits(mnist_dir, digits)
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(images))
     next_digit = 0
@@ -228,11 +244,11 @@ def labelled_pictures(folder: Path) -> list[tuple[str, np.ndarray, str]]:
 
 
 def picture_families(
-    mnist_dir: Path, per_family: int = 500, seed: int = 2
+    mnist_dir: Path, per_family: int = 500, seed: int = 2, digits: str = "test"
 ) -> dict[str, list[tuple[str, np.ndarray, str]]]:
     """Each family of ordinary pictures (train.pictures) made from the same ``per_family``
-    MNIST *test* digits: {family: [(name, picture, label)]}."""
-    images, labels = mnist_test(mnist_dir)
+    MNIST *test* digits (or validation digits): {family: [(name, picture, label)]}."""
+    images, labels = mnist_digits(mnist_dir, digits)
     picks = np.random.default_rng(seed).permutation(len(images))[:per_family]
     return {
         family: [(f"{family} #{i}", draw(images[i]), str(int(labels[i]))) for i in picks]
@@ -241,13 +257,13 @@ def picture_families(
 
 
 def lifted_pen_set(
-    mnist_dir: Path, count: int = 500, seed: int = 7
+    mnist_dir: Path, count: int = 500, seed: int = 7, digits: str = "test"
 ) -> list[tuple[str, np.ndarray, str]]:
     """MNIST *test* digits written with one pen lift: each cut once, at a random point of its
     strokes, by a disc 0.6 stroke widths in radius (a gap of about one stroke width), drawn
     ×10 in black on white with a margin. A probe of how the device path joins the pieces of
     one digit, not a picture family people send, so nothing trains on it."""
-    images, labels = mnist_test(mnist_dir)
+    images, labels = mnist_digits(mnist_dir, digits)
     rng = np.random.default_rng(seed)
     samples = []
     for i in rng.permutation(len(images))[:count]:

@@ -100,3 +100,18 @@ def test_validation_split_is_disjoint_and_seeded(mnist) -> None:
     assert len(val) == 1000 and len(train) == 9000
     _, val2 = split_validation(mnist.test, 0.1, seed=3)
     assert np.array_equal(val.y, val2.y)
+
+
+def test_the_benchmarks_validation_digits_are_the_ones_training_holds_out(mnist,
+                                                                         mnist_dir: Path) -> None:
+    """bench/device_accuracy.py --digits validation chooses on the digits `python -m train`
+    keeps out of training with its default split and seed, never on training or test digits."""
+    from tests.camera_like import mnist_digits
+    from train.data import VAL_SPLIT
+    from train.recipe import Recipe
+    from train.run import training_split
+
+    images, labels = mnist_digits(mnist_dir, "validation")
+    _, held_out = training_split(mnist, VAL_SPLIT, Recipe().seed)
+    assert np.array_equal(labels, held_out.y)
+    assert np.array_equal(images / np.float32(255), held_out.x[..., 0])
