@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from device.runtime import dequantize, quantize, to_probabilities
+from device.runtime import TensorScale, to_probabilities
 from train.report import classification_metrics
 
 BATCH = 500
@@ -27,6 +27,8 @@ class TFLiteClassifier:
         self.interpreter = Interpreter(num_threads=threads, **source)
         self.input = self.interpreter.get_input_details()[0]
         self.output = self.interpreter.get_output_details()[0]
+        self.input_scale = TensorScale(self.input)
+        self.output_scale = TensorScale(self.output)
         self.batch = 0
 
     def _resize(self, batch: int) -> None:
@@ -38,9 +40,9 @@ class TFLiteClassifier:
     def outputs(self, x: np.ndarray) -> np.ndarray:
         """The model's own outputs, dequantized: logits, or an older model's softmax."""
         self._resize(len(x))
-        self.interpreter.set_tensor(self.input["index"], quantize(x, self.input))
+        self.interpreter.set_tensor(self.input["index"], self.input_scale.quantize(x))
         self.interpreter.invoke()
-        return dequantize(self.interpreter.get_tensor(self.output["index"]), self.output)
+        return self.output_scale.dequantize(self.interpreter.get_tensor(self.output["index"]))
 
     def probabilities(self, x: np.ndarray) -> np.ndarray:
         return to_probabilities(self.outputs(x))
