@@ -164,6 +164,7 @@ def may_be_one_digit(a: Blob, b: Blob, stroke: float) -> bool:
     merged = a.merged(b)
     return gap_x <= stroke and gap_y <= stroke and merged.w <= 1.2 * merged.h
 
+
 def attach_strokes(digits: list[Blob], small: list[Blob], stroke: float) -> list[Blob]:
     """Each piece too short to be a digit joins a digit it lies within a stroke width of (the
     short first stroke of a 4 written in two, stopping short of the stem); the others are

@@ -1,4 +1,5 @@
-"""The declared size of a PNG or JPEG, read from its first bytes, without decoding a pixel.
+"""The declared size of a PNG or JPEG, and whether it is grey, from its first bytes, without
+decoding a pixel.
 
 Nearly every upload is one of these two, so they get a parser of a few dozen lines: a PNG names
 its size in the IHDR chunk that must come first, a JPEG in its start-of-frame marker, which
