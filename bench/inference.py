@@ -1,6 +1,7 @@
 """Microseconds per digit, one digit per call: the product's int8 LiteRT against the Keras ways.
 
-    python -m bench.inference --threads 1 [--tflite-model M] [--keras-model K] [--json OUT]
+    python -m bench.inference --threads 1 [--pause-ms 50] [--tflite-model M] [--keras-model K]
+                              [--json OUT]
 
 Engines, each fed the same MNIST test digits one at a time (what a service does per request):
 - ``int8 LiteRT``: the product's `DigitModel.predict` (quantize, invoke, dequantize).
@@ -35,13 +36,17 @@ WARMUP_CALLS = 20
 DEFAULT_CALLS = {"fast": 2000, "predict": 200}
 
 
-def time_calls(call: Callable[[np.ndarray], object], digits: np.ndarray, calls: int) -> dict:
-    """Median and p99 wall time of `call` on one digit at a time, in µs."""
+def time_calls(call: Callable[[np.ndarray], object], digits: np.ndarray, calls: int,
+               pause_s: float = 0.0) -> dict:
+    """Median and p99 wall time of `call` on one digit at a time, in µs; with `pause_s`, each
+    call comes after that long idle (a lone upload, a camera's next frame), untimed."""
     for i in range(WARMUP_CALLS):
         call(digits[i % len(digits) : i % len(digits) + 1])
     samples = np.empty(calls)
     for i in range(calls):
         x = digits[i % len(digits) : i % len(digits) + 1]
+        if pause_s:
+            time.sleep(pause_s)
         started = time.perf_counter()
         call(x)
         samples[i] = time.perf_counter() - started
@@ -96,8 +101,9 @@ def run(args: argparse.Namespace) -> dict:
     digits = (mnist_test_images(args.mnist_dir)[:1000].astype(np.float32) / 255.0)
     digits = digits[..., np.newaxis]
     product = DigitModel(args.tflite_model, threads=threads)
+    pause_s = args.pause_ms / 1000.0
     rows = [{"engine": "int8 LiteRT", "runtime": product.runtime,
-             **time_calls(product.predict, digits, args.calls)}]
+             **time_calls(product.predict, digits, args.calls, pause_s)}]
     skipped = None
     if keras_model is None:
         skipped = "no Keras model given"
@@ -109,8 +115,8 @@ def run(args: argparse.Namespace) -> dict:
         else:
             for engine, runner in runners.items():
                 calls = args.predict_calls if engine == "Keras model.predict" else args.calls
-                rows.append({"engine": engine, **time_calls(runner, digits, calls)})
-    return {"threads": threads, "rows": rows, "skipped": skipped,
+                rows.append({"engine": engine, **time_calls(runner, digits, calls, pause_s)})
+    return {"threads": threads, "pause_ms": args.pause_ms, "rows": rows, "skipped": skipped,
             "tflite_model": str(args.tflite_model), "keras_model": str(keras_model)}
 
 
@@ -125,6 +131,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--mnist-dir", type=Path, default=default_mnist_dir())
     parser.add_argument("--calls", type=int, default=DEFAULT_CALLS["fast"])
     parser.add_argument("--predict-calls", type=int, default=DEFAULT_CALLS["predict"])
+    parser.add_argument("--pause-ms", type=float, default=0.0,
+                        help="idle this long before each timed call (default: back to back); "
+                        "e.g. 50, a camera at 20 fps: shows what waking the interpreter's "
+                        "threads costs")
     parser.add_argument("--json", type=Path, help="also write the result here")
     args = parser.parse_args(argv)
     result = run(args)

@@ -62,6 +62,25 @@ def test_time_calls_counts_every_call() -> None:
     assert 0 <= result["median_us"] <= result["p99_us"]
 
 
+def test_time_calls_pauses_before_each_timed_call_only(monkeypatch) -> None:
+    """--pause-ms idles before every timed call and leaves the idle out of the timing."""
+    import bench.inference
+
+    clock = {"now": 0.0}
+    slept = []
+    monkeypatch.setattr(bench.inference.time, "perf_counter", lambda: clock["now"])
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        clock["now"] += seconds
+
+    monkeypatch.setattr(bench.inference.time, "sleep", sleep)
+    result = time_calls(lambda x: None, np.zeros((5, 28, 28, 1), np.float32), calls=4,
+                        pause_s=0.05)
+    assert slept == [0.05] * 4  # none for the warm-up calls
+    assert result["median_us"] == 0.0  # the idle is not timed
+
+
 def _results(product: dict, baseline: dict) -> dict:
     def side(values: dict) -> dict:
         return {"runs": [{"image": "png", "concurrency": 8, "requests_per_s": values["rps"],
