@@ -140,6 +140,12 @@ def _table_beyond_the_sheet() -> np.ndarray:
     return np.clip(frame + noise, 0, 255).astype(np.uint8)
 
 
+def _fingertip() -> np.ndarray:
+    frame = paper()
+    cv2.ellipse(frame, (160, 130), (28, 45), 10, 0, 360, 70, -1)  # a fingertip over the sheet
+    return cv2.GaussianBlur(frame, (0, 0), 2)
+
+
 def _digit_cut_by_the_frame() -> np.ndarray:
     frame = paper()
     cv2.circle(frame, (10, 120), 80, 30, 12)  # an 0 half out of the picture
@@ -155,6 +161,7 @@ def _digit_cut_by_the_frame() -> np.ndarray:
         (_specks, "only specks"),
         (_table_beyond_the_sheet, "no ink"),
         (_digit_cut_by_the_frame, "touch the border"),
+        (_fingertip, "only solid shapes"),
     ],
 )
 def test_frames_without_a_digit_say_why(make, reason: str) -> None:
