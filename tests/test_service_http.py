@@ -25,7 +25,7 @@ from device.answer import Answer
 from device.reader import DigitReader
 from device.runtime import DigitModel
 from device.service.routes.predict import INLINE_MAX_PIXELS
-from device.service.uploads import is_tiny_image
+from device.service.uploads import tiny_image_header
 
 TOKEN = "s3cret-token"
 
@@ -268,7 +268,8 @@ def test_tiny_uploads_read_on_the_event_loop_keep_their_answers_and_errors(
     digit = np.zeros((28, 28), np.uint8)
     cv2.line(digit, (14, 4), (14, 23), 255, 3)  # a 1: 20 px tall, in the middle
     for picture in (digit, 255 - digit):
-        assert is_tiny_image(_png(picture), INLINE_MAX_PIXELS)  # so it takes the inline path
+        # so it takes the inline path
+        assert tiny_image_header(_png(picture), INLINE_MAX_PIXELS) is not None
         answer = client.post("/predict", files={"file": ("d.png", _png(picture), "image/png")})
         assert answer.status_code == 200, answer.text
         assert answer.json()["digit"] == 1

@@ -33,6 +33,16 @@ class Blob:
             return labels == self.labels[0]
         return np.isin(labels, self.labels)
 
+    def gaps(self, other: Blob) -> tuple[int, int]:
+        """Empty pixels between the two boxes across and down (negative where they overlap)."""
+        return (max(self.x, other.x) - min(self.x2, other.x2),
+                max(self.y, other.y) - min(self.y2, other.y2))
+
+    def near(self, other: Blob, reach: float) -> bool:
+        """Within ``reach`` px of each other both ways."""
+        gap_x, gap_y = self.gaps(other)
+        return gap_x <= reach and gap_y <= reach
+
     def merged(self, other: Blob) -> Blob:
         x, y = min(self.x, other.x), min(self.y, other.y)
         x2, y2 = max(self.x2, other.x2), max(self.y2, other.y2)
@@ -50,8 +60,8 @@ def components(mask: np.ndarray) -> tuple[np.ndarray, list[Blob]]:
 
 def _overlap_x(a: Blob, b: Blob) -> float:
     """Horizontal overlap as a fraction of the narrower blob's width."""
-    overlap = min(a.x2, b.x2) - max(a.x, b.x)
-    return overlap / max(1, min(a.w, b.w))
+    gap_x, _ = a.gaps(b)
+    return -gap_x / max(1, min(a.w, b.w))
 
 
 def group_nearby(labels: np.ndarray, blobs: list[Blob], reach: int) -> list[Blob]:
@@ -87,7 +97,7 @@ def merge_overlapping(blobs: list[Blob], stroke: float) -> list[Blob]:
         for i in range(len(groups)):
             for j in range(i + 1, len(groups)):
                 a, b = groups[i], groups[j]
-                gap_y = max(a.y, b.y) - min(a.y2, b.y2)
+                _, gap_y = a.gaps(b)
                 short = min(a.h, b.h) < 0.75 * max(a.h, b.h)  # a fragment, not a digit
                 close = short or gap_y <= stroke
                 if close and _overlap_x(a, b) >= 0.5 and gap_y <= 0.5 * max(a.h, b.h):
@@ -159,10 +169,8 @@ def _cut_by_border(blob: Blob, labels: np.ndarray, stroke: float) -> bool:
 
 def may_be_one_digit(a: Blob, b: Blob, stroke: float) -> bool:
     """Neighbours less than a stroke width apart, together no wider than a digit."""
-    gap_x = b.x - a.x2
-    gap_y = max(a.y, b.y) - min(a.y2, b.y2)
     merged = a.merged(b)
-    return gap_x <= stroke and gap_y <= stroke and merged.w <= 1.2 * merged.h
+    return a.near(b, stroke) and merged.w <= 1.2 * merged.h
 
 
 def attach_strokes(digits: list[Blob], small: list[Blob], stroke: float) -> list[Blob]:
@@ -172,9 +180,7 @@ def attach_strokes(digits: list[Blob], small: list[Blob], stroke: float) -> list
     digits = digits[:]
     for piece in small:
         for i, digit in enumerate(digits):
-            gap_x = max(digit.x, piece.x) - min(digit.x2, piece.x2)
-            gap_y = max(digit.y, piece.y) - min(digit.y2, piece.y2)
-            if gap_x <= stroke and gap_y <= stroke:
+            if digit.near(piece, stroke):
                 digits[i] = digit.merged(piece)
                 break
     return digits

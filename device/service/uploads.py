@@ -191,14 +191,15 @@ def _too_many_pixels(detail: str, max_pixels: int) -> ServiceError:
     return ServiceError(413, "image_too_large", detail, expected)
 
 
-def is_tiny_image(data: bytes, pixels: int) -> bool:
-    """A PNG or JPEG that declares at most ``pixels`` pixels (False for anything else, or a
-    damaged header: those take the ordinary path and its errors)."""
+def tiny_image_header(data: bytes, pixels: int) -> ImageHeader | None:
+    """The header of a PNG or JPEG that declares at most ``pixels`` pixels, for decode_image
+    to use rather than read again; None for anything else, or a damaged header: those take the
+    ordinary path and its errors."""
     try:
         header = read_header(data)
     except DamagedHeaderError:
-        return False
-    return header is not None and 0 < header.width * header.height <= pixels
+        return None
+    return header if header is not None and 0 < header.width * header.height <= pixels else None
 
 
 def _header_of(data: bytes, max_pixels: int) -> ImageHeader:
@@ -254,9 +255,10 @@ def _to_bgr_over_white(image: np.ndarray) -> np.ndarray:
     return image[:, :, :3]
 
 
-def decode_image(data: bytes, max_pixels: int) -> np.ndarray:
-    """A (H,W) gray or (H,W,3) BGR uint8 frame; ServiceError when the bytes are not one."""
-    header = _header_of(data, max_pixels)
+def decode_image(data: bytes, max_pixels: int, header: ImageHeader | None = None) -> np.ndarray:
+    """A (H,W) gray or (H,W,3) BGR uint8 frame; ServiceError when the bytes are not one.
+    ``header``: the image's header when the caller has read it already."""
+    header = header or _header_of(data, max_pixels)
     if header.format not in DECODABLE_FORMATS:
         raise _bad_request(
             "unsupported_image_format", f"{header.format or 'this'} images are not supported", 415
