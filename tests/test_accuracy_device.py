@@ -39,11 +39,11 @@ TARGET_FAMILIES = ("mnist_file", "upscaled_white_on_black", "upscaled_black_on_w
                    "tight_black_on_white", "tight_white_on_black")
 TARGET_FAMILY_FLOOR = 0.99
 # The other drawings: canvas 99.0%, USPS style 99.4%, hairline pen 98.6%; the bold marker,
-# which fills small loops, 95.8%.
+# which fills small loops, 96.4% (95.8% when thickness alone made a shape solid).
 FAMILY_FLOOR = 0.98
-MARKER_FLOOR = 0.95
+MARKER_FLOOR = 0.96
 CAMERA_FLOOR = 0.99  # measured 99.07% (target 99.2%)
-# Digits cut once by a pen lift: measured 95.6% (94.6% before stacked pieces were joined).
+# Digits cut once by a pen lift: measured 95.8% (94.6% before stacked pieces were joined).
 LIFTED_PEN_FLOOR = 0.95
 NOT_FLAGGED_FLOOR = 0.995  # the target
 

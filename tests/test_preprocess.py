@@ -10,11 +10,16 @@ import cv2
 import numpy as np
 import pytest
 
-from device.preprocess import extract_digits, stroke_width, to_gray
+from device.preprocess import candidates, extract_digits, stroke_width, to_gray
 from device.sidecar import ModelError
 from tests.camera_like import mnist_test, paper_frame
 from tests.conftest import SHIPPED_MODEL
-from train.pictures import tight_black_on_white, tight_white_on_black, usps_style
+from train.pictures import (
+    thick_marker,
+    tight_black_on_white,
+    tight_white_on_black,
+    usps_style,
+)
 
 # The contract exactly as the convert step wrote it into the shipped sidecar.
 SIDECAR_CONTRACT = json.loads(SHIPPED_MODEL.with_suffix(".json").read_text())["preprocessing"]
@@ -169,6 +174,21 @@ def test_frames_without_a_digit_say_why(make, reason: str) -> None:
     assert extraction.candidates == []
     assert reason in extraction.reason
     assert extraction.mask.shape == extraction.gray.shape and extraction.mask.dtype == np.uint8
+
+
+def test_a_bold_marker_digit_whose_loops_filled_in_is_read_not_refused(mnist, monkeypatch) -> None:
+    """MNIST test digits 2543 and 4960 (8s) and 4505 (a 9) drawn with a bold marker: their
+    strokes are as thick for their size as a fingertip's, but the loops that filled in leave
+    bays (an 8's waist), where a solid shape fills its hull."""
+    images, _ = mnist
+    pictures = [thick_marker(images[i]) for i in (2543, 4960, 4505)]
+    for picture in pictures:
+        (candidate,) = extract_digits(picture).candidates
+        assert candidate.box[3] > 0.6 * picture.shape[0]
+    # Thickness alone would refuse them: every shape counted as filling its hull.
+    monkeypatch.setattr(candidates, "SOLID_HULL_FILL", 0.0)
+    for picture in pictures:
+        assert "only solid shapes" in extract_digits(picture).reason
 
 
 def test_noise_on_blank_paper_is_not_a_digit() -> None:

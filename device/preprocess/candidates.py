@@ -10,6 +10,13 @@ import numpy as np
 
 from device.preprocess.measure import stroke_width
 
+# A solid shape fills its convex hull but for its outline's wobble and where something cuts it:
+# a blob whose radius wobbles by up to 15% fills over 96% of its hull, a thumb cut by the
+# sheet's edge 93%. A bold marker digit whose loops have filled in leaves bays: an 8's waist,
+# a 2's or a 9's curve (85-90%). Chosen on validation pictures: the bold-marker family
+# read 97.9% of 1,000 validation digits without this test, 98.4% with it; no set read worse.
+SOLID_HULL_FILL = 0.9
+
 
 @dataclass
 class Blob:
@@ -131,10 +138,17 @@ def reject_reason(blob: Blob, labels: np.ndarray, stroke: float) -> str | None:
         return "border"
     own = blob.owns(labels[blob.y : blob.y2, blob.x : blob.x2]).astype(np.uint8)
     # Handwriting is strokes: even a bold marker digit is far thinner than it is tall. A solid
-    # shape (a fingertip over the sheet, a shadow, a sticker) is not.
-    if stroke_width(own) > 0.3 * max(blob.w, blob.h):
+    # shape (a fingertip over the sheet, a shadow, a sticker) is not, and it is convex too:
+    # it fills its outline's hull, where a bold digit's strokes leave bays (an 8's waist).
+    if stroke_width(own) > 0.3 * max(blob.w, blob.h) and fills_its_hull(own):
         return "solid"
     return None
+
+
+def fills_its_hull(own: np.ndarray) -> bool:
+    """Whether the shape (uint8, nonzero = ink) covers most of its convex hull."""
+    hull_area = cv2.contourArea(cv2.convexHull(cv2.findNonZero(own)))
+    return cv2.countNonZero(own) >= SOLID_HULL_FILL * hull_area
 
 
 def frames_the_digit(blob: Blob, shape: tuple[int, int]) -> bool:
