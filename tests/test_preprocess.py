@@ -313,6 +313,46 @@ def test_a_stroke_the_pen_left_and_took_up_again_is_one_digit(mnist) -> None:
         assert len(extract_digits(_on_paper(rows)).candidates) == 2
 
 
+@pytest.mark.parametrize("lean_degrees", [20, 30, 40, 50])
+def test_a_leaning_stroke_the_pen_left_and_took_up_again_is_one_digit(lean_degrees) -> None:
+    """A 1 leaning right, broken by a gap of 1.2 stroke widths along the stroke (the lifted-pen
+    probe's): its pieces lie one above the other but barely overlap across, so only their
+    meeting end to end makes them one digit (each piece alone reads as a sure 1, and the pair
+    as "11"). Two such 1s side by side, or one above the other three stroke widths apart, stay
+    two."""
+    stroke, height = 12, 160
+    run = height * np.tan(np.radians(lean_degrees))
+
+    def one(sheet: np.ndarray, x: int, y: int, gap: float = 0.0) -> None:
+        # bottom (x, y + height) to top (x + run, y), cut around the middle by ``gap`` px
+        # between the two pieces' round ends
+        bottom, top = np.array([x, y + height], float), np.array([x + run, y], float)
+        along = (top - bottom) / np.hypot(*(top - bottom))
+        middle = (bottom + top) / 2
+        ends = [(bottom, middle - along * (gap / 2 + stroke / 2)),
+                (middle + along * (gap / 2 + stroke / 2), top)] if gap else [(bottom, top)]
+        for a, b in ends:
+            cv2.line(sheet, tuple(map(round, a)), tuple(map(round, b)), 30, stroke,
+                     cv2.LINE_AA)
+
+    lifted = paper(400, 400)
+    one(lifted, 120, 120, gap=1.2 * stroke)
+    pieces = cv2.connectedComponents((lifted < 128).astype(np.uint8))[0] - 1
+    assert pieces == 2
+    (candidate,) = extract_digits(lifted).candidates
+    assert candidate.box[3] >= 0.9 * height
+
+    side_by_side = paper(400, 520)
+    one(side_by_side, 100, 120)
+    one(side_by_side, 100 + round(run) + 4 * stroke, 120)
+    assert len(extract_digits(side_by_side).candidates) == 2
+
+    rows = paper(2 * height + 3 * stroke + 240, 400)
+    one(rows, 120, 120)
+    one(rows, 120, 120 + height + 3 * stroke)
+    assert len(extract_digits(rows).candidates) == 2
+
+
 def test_a_short_stroke_beside_a_digit_is_part_of_it() -> None:
     """A 4 written in two strokes: the stem, and left of it a short hook (under 0.4 of the
     stem's height) that stops just short of it. The hook is part of the digit, not a mark to

@@ -187,6 +187,26 @@ def may_be_one_digit(a: Blob, b: Blob, stroke: float) -> bool:
     return a.near(b, stroke) and merged.w <= 1.2 * merged.h
 
 
+def join_end_to_end(digits: list[Blob], stroke: float) -> list[Blob]:
+    """Join two digit-like pieces that lie one above the other, less than a stroke width apart
+    both ways: a slanted stroke (a 1 leaning right) the pen left and took up again, whose
+    pieces barely overlap across, so merge_overlapping leaves them apart and each reads as a
+    sure 1. Digits side by side share a line: one reaches far below the other's top. Only
+    pieces that are digit-like on their own are joined, so a digit never takes in a mark
+    that the frame's edge cuts."""
+    joined = sorted(digits, key=lambda b: b.y)
+    i = 0
+    while i < len(joined):
+        for j in range(i + 1, len(joined)):
+            gap_x, gap_y = joined[i].gaps(joined[j])
+            if gap_x <= stroke and -stroke <= gap_y <= stroke:
+                joined[i] = joined[i].merged(joined.pop(j))
+                break
+        else:
+            i += 1
+    return joined
+
+
 def attach_strokes(digits: list[Blob], small: list[Blob], stroke: float) -> list[Blob]:
     """Each piece too short to be a digit joins a digit it lies within a stroke width of (the
     short first stroke of a 4 written in two, stopping short of the stem); the others are
@@ -240,6 +260,7 @@ def find_digits(mask: np.ndarray, had_lines: bool) -> Found:
             digits.append(g)
     if not digits:
         return Found(labels, [], stroke, max(rejected, key=rejected.__getitem__))
+    digits = join_end_to_end(digits, stroke)
     tallest = max(g.h for g in digits)
     min_height = max(10.0, 0.08 * min(h, w), 0.4 * tallest)
     small = [g for g in digits if g.h < min_height]
