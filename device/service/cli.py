@@ -41,7 +41,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     add(
         "--roi", help="region of interest x,y,w,h as fractions of the frame, e.g. 0.25,0.25,0.5,0.5"
     )
-    add("--threads", type=int, help="interpreter threads (default 2)")
+    add("--threads", type=int, help="interpreter threads (default 1)")
     add("--max-upload-bytes", type=int, help="largest accepted upload (default 8 MiB)")
     add("--max-image-pixels", type=int, help="largest accepted width×height (default 40 MP)")
     add("--token", help="require 'Authorization: Bearer TOKEN' on all but /healthz")

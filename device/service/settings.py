@@ -92,7 +92,10 @@ class ServiceSettings(BaseSettings):
         None,
         description="region of interest x,y,w,h as fractions of the frame, e.g. 0.25,0.25,0.5,0.5",
     )
-    threads: int = Field(2, ge=1, le=64, description="interpreter threads")
+    # One: the service's parallelism is its requests (the event loop, CPU_WORKERS worker
+    # threads); a second interpreter thread speeds one ~0.1 ms inference a little and spins a
+    # core the other requests need (+23% CPU per 28×28 upload under load, docs/BENCHMARKS.md).
+    threads: int = Field(1, ge=1, le=64, description="interpreter threads")
     max_upload_bytes: int = Field(8 * 1024 * 1024, ge=1, description="largest accepted upload")
     max_image_pixels: int = Field(
         40_000_000, ge=1, description="largest accepted width×height (decompression-bomb guard)"

@@ -13,7 +13,7 @@ from device.answer import Answer, Source, reading_answer
 from device.reader import Reading
 from device.service.camera_supervisor import CameraUnavailableError
 from device.service.context import ServiceContext
-from device.service.deps import ContextDep
+from device.service.deps import ContextDep, context_of
 from device.service.errors import ServiceError
 from device.service.image_header import ImageHeader
 from device.service.schemas import ErrorBody
@@ -132,7 +132,8 @@ async def predict_camera(request: Request, context: ContextDep) -> Response:
     openapi_extra=_UPLOAD_BODY,
     summary="Read the digits in an uploaded image (multipart field 'file' or a raw image body)",
 )
-async def predict_upload(request: Request, context: ContextDep) -> Response:
+async def predict_upload(request: Request) -> Response:
+    context = context_of(request)  # not a ContextDep: see context_of
     data = await read_upload(request, context.settings.max_upload_bytes)
     started = time.perf_counter()
     if (header := tiny_image_header(data, INLINE_MAX_PIXELS)) is not None:
