@@ -63,6 +63,8 @@ def _summary(runs: list[dict]) -> dict:
         "requests_per_s": round(statistics.median(r["requests_per_s"] for r in runs), 1),
         "p50_ms": round(statistics.median(r["latency_ms"]["p50"] for r in runs), 2),
         "p99_ms": round(statistics.median(r["latency_ms"]["p99"] for r in runs), 2),
+        "server_cpu_us_per_request": round(
+            statistics.median(r["server_cpu_us_per_request"] for r in runs), 1),
         "errors": sum(r["errors"] for r in runs),
     }
 
@@ -93,7 +95,13 @@ def measure(model: Path, mnist_dir: Path, rounds: int, duration_s: float,
             order = list(running) if round_number % 2 == 0 else list(running)[::-1]
             for name in order:
                 running[name].wait_idle()
-                runs[name].append(run_wrk(running[name].url, upload, CONNECTIONS, duration_s))
+                cpu_before = running[name].cpu_seconds()
+                run = run_wrk(running[name].url, upload, CONNECTIONS, duration_s)
+                # The server's own CPU per answered request: what wall-clock req/s becomes on
+                # a machine whose other tenants take a share of the cores.
+                cpu = running[name].cpu_seconds() - cpu_before
+                run["server_cpu_us_per_request"] = round(cpu / max(1, run["requests"]) * 1e6, 1)
+                runs[name].append(run)
         memory = {name: server.memory_kib() for name, server in running.items()}
     finally:
         for server in running.values():
@@ -117,6 +125,8 @@ def measure(model: Path, mnist_dir: Path, rounds: int, duration_s: float,
         "reader_requests": len(stage_samples["product"]),
         "share": round(product["requests_per_s"] / bare["requests_per_s"], 4),
         "p99_ratio": round(product["p99_ms"] / bare["p99_ms"], 2),
+        "cpu_share": round(bare["server_cpu_us_per_request"]
+                           / product["server_cpu_us_per_request"], 4),
     }
     if before:
         result["peak_rss_ratio"] = round(

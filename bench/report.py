@@ -248,14 +248,26 @@ def ceiling_section(ceiling: dict) -> list[str]:
             f"| p99 latency | {product['p99_ms']:.1f} ms | {before['p99_ms']:.1f} ms | "
             f"{product['p99_ms'] / before['p99_ms']:.2f}× | | |",
         ]
-    lines += ["", "| service | req/s per run | p50 ms | p99 ms | errors | VmHWM after |",
-              "|---|---|---|---|---|---|"]
+    lines += ["", "| service | req/s per run | p50 ms | p99 ms | errors | VmHWM after | "
+              "server CPU µs per request |",
+              "|---|---|---|---|---|---|---|"]
     for name, data in services.items():
         per_run = ", ".join(f"{r['requests_per_s']:.0f}" for r in data["rounds"])
+        cpu = data.get("server_cpu_us_per_request")
         lines.append(f"| {name} | {per_run} | {data['p50_ms']:.1f} | {data['p99_ms']:.1f} | "
-                     f"{data['errors']} | {_mib(data['memory_kib']['VmHWM'])} |")
+                     f"{data['errors']} | {_mib(data['memory_kib']['VmHWM'])} | "
+                     f"{'' if cpu is None else f'{cpu:.0f}'} |")
     work = reader["preprocess"] + reader["inference"]
     reader_share = 1000 / work / bare["requests_per_s"]
+    if "cpu_share" in ceiling:
+        lines += [
+            "",
+            f"Each server's own CPU time (user + system, from /proc) per answered request: "
+            f"product {product['server_cpu_us_per_request']:.0f} µs, bare "
+            f"{bare['server_cpu_us_per_request']:.0f} µs ({ceiling['cpu_share']:.1%}). Where "
+            "this matches the requests/s share, each server kept its core busy throughout: the "
+            "gap is CPU work per request, not waiting.",
+        ]
     lines += [
         "",
         f"Where the product's time goes: at {ceiling['connections']} connections it takes "

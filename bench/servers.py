@@ -125,6 +125,9 @@ class Server:
     def wait_idle(self) -> float:
         return wait_idle(self.process.pid)
 
+    def cpu_seconds(self) -> float:
+        return cpu_seconds(self.process.pid)
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGINT)
