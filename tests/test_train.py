@@ -36,7 +36,7 @@ def run_cli(*args: str, module: str = "train") -> subprocess.CompletedProcess:
 
 @pytest.mark.parametrize(("arch", "params"), [
     ("mlp", 101_770), ("keras-convnet", 34_826), ("notebook-cnn", 121_994),
-    ("notebook-cnn-5x5", 3_274_634),
+    ("notebook-cnn-5x5", 3_274_634), ("digitnet-flat", 118_698), ("digitnet-lite", 67_994),
 ])
 def test_published_parameter_counts(arch: str, params: int) -> None:
     assert models.build(arch).count_params() == params
