@@ -167,8 +167,8 @@ def digitnet_lite() -> keras.Model:
 
     Where the time goes on a CPU without int8 dot-product instructions (a Pi's Cortex-A72, an
     AVX2 PC): a convolution of the one-channel input at full resolution is cheap in arithmetic
-    but slow in practice, and the 28x28 32->32 convolution is a third of digitnet-flat's work.
-    So: 16 filters at full resolution, one full convolution at 14x14, one depthwise-separable
+    but slow in practice, and the 28x28 32->32 convolution is over a third of digitnet-flat's
+    work. So: 16 filters at full resolution, one full convolution at 14x14, one depthwise-separable
     convolution (a 3x3 filter per channel, then a 1x1 mix) in place of the second, the same
     flattened 5x5 head.
     """
