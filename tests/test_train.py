@@ -42,6 +42,30 @@ def test_published_parameter_counts(arch: str, params: int) -> None:
     assert models.build(arch).count_params() == params
 
 
+def multiply_adds(model) -> int:
+    """Multiply-adds of one digit through the convolutions and dense layers."""
+    total = 0
+    for layer in model.layers:
+        out = layer.output.shape
+        if isinstance(layer, keras.layers.DepthwiseConv2D):
+            kh, kw = layer.kernel_size
+            total += out[1] * out[2] * kh * kw * out[3]
+        elif isinstance(layer, keras.layers.Conv2D):
+            kh, kw = layer.kernel_size
+            total += out[1] * out[2] * kh * kw * layer.input.shape[-1] * out[3]
+        elif isinstance(layer, keras.layers.Dense):
+            total += layer.input.shape[-1] * out[-1]
+    return total
+
+
+def test_digitnet_lite_does_a_fifth_of_digitnet_flat_s_arithmetic() -> None:
+    # The README's figures: 3.8 against 19 million multiply-adds.
+    lite = multiply_adds(models.build("digitnet-lite"))
+    flat = multiply_adds(models.build("digitnet-flat"))
+    assert round(lite / 1e6, 1) == 3.8 and round(flat / 1e6) == 19, (lite, flat)
+    assert lite * 5 <= flat
+
+
 def test_default_architecture_fits_the_int8_budget() -> None:
     # One byte per weight as int8: 150 KB leaves room for biases, scales and the flatbuffer.
     assert models.build(models.DEFAULT_ARCH).count_params() < 140_000

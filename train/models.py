@@ -102,19 +102,20 @@ def notebook_cnn_5x5() -> keras.Model:
     )
 
 
+def _bn_relu(x: keras.KerasTensor) -> keras.KerasTensor:
+    # After a convolution without bias, BatchNorm folds into it at conversion and ReLU fuses:
+    # one int8 kernel.
+    return layers.ReLU()(layers.BatchNormalization()(x))
+
+
 def _conv_bn_relu(x: keras.KerasTensor, filters: int, padding: str = "same") -> keras.KerasTensor:
-    # Conv without bias + BatchNorm folds into one int8 conv at conversion; ReLU fuses into it.
-    x = layers.Conv2D(filters, 3, padding=padding, use_bias=False)(x)
-    x = layers.BatchNormalization()(x)
-    return layers.ReLU()(x)
+    return _bn_relu(layers.Conv2D(filters, 3, padding=padding, use_bias=False)(x))
 
 
 def _separable_bn_relu(x: keras.KerasTensor, filters: int) -> keras.KerasTensor:
-    # Depthwise 3x3 then pointwise 1x1, each folding its BatchNorm and ReLU into an int8 kernel.
-    x = layers.DepthwiseConv2D(3, padding="same", use_bias=False)(x)
-    x = layers.ReLU()(layers.BatchNormalization()(x))
-    x = layers.Conv2D(filters, 1, use_bias=False)(x)
-    return layers.ReLU()(layers.BatchNormalization()(x))
+    """A 3x3 filter per channel (depthwise), then a 1x1 mix of the channels (pointwise)."""
+    x = _bn_relu(layers.DepthwiseConv2D(3, padding="same", use_bias=False)(x))
+    return _bn_relu(layers.Conv2D(filters, 1, use_bias=False)(x))
 
 
 @register("digitnet")
@@ -168,9 +169,8 @@ def digitnet_lite() -> keras.Model:
     Where the time goes on a CPU without int8 dot-product instructions (a Pi's Cortex-A72, an
     AVX2 PC): a convolution of the one-channel input at full resolution is cheap in arithmetic
     but slow in practice, and the 28x28 32->32 convolution is over a third of digitnet-flat's
-    work. So: 16 filters at full resolution, one full convolution at 14x14, one depthwise-separable
-    convolution (a 3x3 filter per channel, then a 1x1 mix) in place of the second, the same
-    flattened 5x5 head.
+    work. So: 16 filters at full resolution, one full convolution at 14x14, a depthwise-separable
+    one in place of the second, the same flattened 5x5 head.
     """
     inputs = keras.Input(INPUT_SHAPE)
     x = _conv_bn_relu(inputs, 16)
