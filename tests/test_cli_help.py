@@ -3,12 +3,15 @@ subcommand named in the usage, no reStructuredText markup leaking into the text.
 
 from __future__ import annotations
 
+import re
+import shlex
 import subprocess
 import sys
 
 import pytest
 
 from tests.conftest import REPO
+from train.__main__ import blend_parser, train_parser
 
 HELP_PAGES = [
     ("train",), ("train", "evaluate"),
@@ -65,3 +68,24 @@ def test_help_and_argument_errors_do_not_import_tensorflow(module: str) -> None:
                           text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
     assert "LOADED []" in done.stdout
+
+
+def documented_train_commands(markdown: str) -> list[list[str]]:
+    """The `python -m train …` lines of a document's code blocks, continuations joined, as
+    argument lists after `python -m train`."""
+    blocks = re.findall(r"^```\n(.*?)^```", markdown, flags=re.M | re.S)
+    lines = "\n".join(blocks).replace("\\\n", " ").splitlines()
+    return [shlex.split(line, comments=True)[3:] for line in lines
+            if line.startswith("python -m train")]
+
+
+def test_the_candidates_training_commands_still_parse() -> None:
+    """docs/CANDIDATES.md says how each model it reports was trained: its commands must keep
+    meaning that when a flag is renamed (parsed only; each run takes an hour)."""
+    commands = documented_train_commands((REPO / "docs" / "CANDIDATES.md").read_text())
+    assert len(commands) >= 5
+    for argv in commands:
+        if argv[:1] == ["blend"]:
+            blend_parser().parse_args(argv[1:])
+        else:
+            train_parser().parse_args(argv)
