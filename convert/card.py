@@ -116,12 +116,22 @@ def render(card: dict) -> str:
     return "\n".join(lines)
 
 
-def _phases(phases: list[dict]) -> list[str]:
+def _phases(phases: list[dict], indent: str = "") -> list[str]:
     lines = []
     for number, phase in enumerate(phases, 1):
+        if joined := phase.get("ensemble"):
+            lines.append(f"{indent}- Phase {number}: two models joined into one that averages "
+                         "their logits (train/ensemble.py):")
+            for role, member in joined.items():
+                lines.append(f"{indent}  - the {role}, `{member['model']}` "
+                             f"({member.get('arch') or 'architecture not on record'}):")
+                lines += _phases(member["phases"], indent + "    ")[:-1] or [
+                    f"{indent}    - its training is not on record."]
+            continue
         if blended := phase.get("blend"):
-            lines.append(f"- Phase {number}: the weights blended, {1 - blended['weight']:g} of "
-                         f"`{blended['base']}` and {blended['weight']:g} of `{blended['tuned']}` "
+            lines.append(f"{indent}- Phase {number}: the weights blended, "
+                         f"{1 - blended['weight']:g} of `{blended['base']}` and "
+                         f"{blended['weight']:g} of `{blended['tuned']}` "
                          "(WiSE-FT, train/blend.py), BatchNorm statistics included.")
             continue
         r = phase.get("recipe") or {}
@@ -142,8 +152,9 @@ def _phases(phases: list[dict]) -> list[str]:
             start = ("warm-started from the previous phase" if number > 1
                      else f"warm-started from `{phase['init_from']}`")
         lines += [
-            f"- Phase {number}, {start}: {r.get('optimizer')} at {r.get('learning_rate')}, batch "
-            f"{r.get('batch_size')}, at most {r.get('epochs')} epochs with early stopping "
+            f"{indent}- Phase {number}, {start}: {r.get('optimizer')} at "
+            f"{r.get('learning_rate')}, batch {r.get('batch_size')}, at most {r.get('epochs')} "
+            "epochs with early stopping "
             f"(patience {r.get('patience')}) and learning-rate halving (after "
             f"{r.get('lr_patience')} epochs) on validation loss; {augment}. Ran "
             f"{phase.get('epochs_run')} epochs in {phase.get('train_seconds') or 0:.0f} s.",

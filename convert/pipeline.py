@@ -45,10 +45,11 @@ def training_phases(model_path: Path) -> list[dict]:
     own = metrics.get("phases") or [{k: metrics.get(k) for k in
                                      ("recipe", "init_from", "epochs_run", "train_seconds")}]
     # A run's folder may hold a checkpoint of an early phase (phase1.keras) beside its final
-    # model: only the phases up to the one that saved this file lie behind it.
+    # model: only the phases up to the last one that saved this file lie behind it (a blend's
+    # or an ensemble's record holds its sources' phases, which saved the same name elsewhere).
     saved = [p.get("saved_as") for p in own]
     if model_path.name in saved:
-        own = own[: saved.index(model_path.name) + 1]
+        own = own[: len(saved) - saved[::-1].index(model_path.name)]
     origin = own[0].get("init_from")
     # A phase warm-started inside the same run points into that run's folder.
     if origin and Path(origin).parent != model_path.parent:

@@ -135,6 +135,29 @@ def test_phases_behind_a_model_follow_warm_starts_to_the_right_checkpoint(tmp_pa
     assert training_phases(a / "model.keras") == [augmented, clean]
     # b continued from a's first phase, not from a's final model.
     assert training_phases(b / "model.keras") == [augmented, styled]
+    # A blend's record holds its tuned run's phases, which saved the same name elsewhere.
+    blended = {"blend": {"weight": 0.5}, "init_from": str(a / "model.keras"),
+               "saved_as": "model.keras"}
+    c = run("c", [augmented, clean, blended])
+    assert training_phases(c / "model.keras") == [augmented, clean, blended]
+
+
+def test_the_model_card_lists_each_ensemble_member_s_training() -> None:
+    from convert.card import _phases
+
+    trained = {"recipe": {"optimizer": "adam", "learning_rate": 0.001, "device_inputs": 600},
+               "init_from": None, "epochs_run": 3, "train_seconds": 12.0}
+    joined = {"ensemble": {"first": {"model": "models/digitnet.keras", "arch": "digitnet-flat",
+                                     "phases": []},
+                           "second": {"model": "runs/mini/model.keras", "arch": "digitnet-mini",
+                                      "phases": [trained]}}}
+    text = "\n".join(_phases([joined]))
+    assert "- Phase 1: two models joined into one that averages their logits" in text
+    assert "  - the first, `models/digitnet.keras` (digitnet-flat):\n" \
+           "    - its training is not on record." in text
+    assert "  - the second, `runs/mini/model.keras` (digitnet-mini):\n" \
+           "    - Phase 1, from scratch: adam at 0.001" in text
+    assert "plus 600 training digits restyled" in text
 
 
 def test_calibration_size_flag_is_checked(trained: Path) -> None:

@@ -37,6 +37,7 @@ def run_cli(*args: str, module: str = "train") -> subprocess.CompletedProcess:
 @pytest.mark.parametrize(("arch", "params"), [
     ("mlp", 101_770), ("keras-convnet", 34_826), ("notebook-cnn", 121_994),
     ("notebook-cnn-5x5", 3_274_634), ("digitnet-flat", 118_698), ("digitnet-lite", 67_994),
+    ("digitnet-mini", 43_370),
 ])
 def test_published_parameter_counts(arch: str, params: int) -> None:
     assert models.build(arch).count_params() == params
@@ -115,6 +116,54 @@ def test_a_blend_keeps_the_tuned_run_s_history(short_run: Path, mnist_dir: Path,
     assert blended["train_seconds"] >= tuned["train_seconds"]
     # a model blended with itself is itself: the same validation digits, read the same
     assert blended["val_accuracy"] == pytest.approx(tuned["val_accuracy"], abs=1e-6)
+
+
+def test_an_ensemble_averages_its_members_logits() -> None:
+    from convert.confidence import logits_model
+    from train.ensemble import ensemble
+
+    keras.utils.set_random_seed(1)
+    first, second = models.build("digitnet-mini"), models.build("keras-convnet")
+    x = np.random.default_rng(0).random((4, 28, 28, 1), dtype=np.float32)
+    joined = ensemble(first, second)
+    # It still ends in one Dense softmax, so convert takes its logits like any model's.
+    assert isinstance(joined.layers[-1], keras.layers.Dense)
+    expected = (np.asarray(logits_model(first)([x])) + np.asarray(logits_model(second)([x]))) / 2
+    np.testing.assert_allclose(np.asarray(logits_model(joined)([x])), expected, atol=1e-5)
+
+
+def test_an_ensemble_keeps_both_members_histories(short_run: Path, mnist_dir: Path,
+                                                  tmp_path: Path) -> None:
+    model = short_run / "model.keras"
+    result = run_cli("ensemble", str(model), str(model), "--data-dir", str(mnist_dir),
+                     "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr[-2000:]
+    member = json.loads((short_run / "metrics.json").read_text())
+    joined = json.loads((tmp_path / "metrics.json").read_text())
+    [phase] = joined["phases"]
+    for role in ("first", "second"):
+        assert phase["ensemble"][role]["phases"] == member["phases"]
+        assert phase["ensemble"][role]["model"] == str(model)
+    assert joined["arch"] == "keras-convnet+keras-convnet"
+    assert joined["epochs_run"] == 2 * member["epochs_run"]
+    assert joined["train_seconds"] >= 2 * member["train_seconds"]
+    # a model joined with itself reads as itself
+    assert joined["val_accuracy"] == pytest.approx(member["val_accuracy"], abs=1e-6)
+
+
+def test_an_ensemble_of_models_held_out_on_different_digits_is_refused(
+        short_run: Path, tmp_path: Path, mnist_dir: Path) -> None:
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "model.keras").write_bytes((short_run / "model.keras").read_bytes())
+    metrics = json.loads((short_run / "metrics.json").read_text())
+    (other / "metrics.json").write_text(json.dumps({**metrics, "seed": metrics["seed"] + 1}))
+    result = run_cli("ensemble", str(short_run / "model.keras"), str(other / "model.keras"),
+                     "--data-dir", str(mnist_dir), "--out", str(tmp_path / "joined"))
+    assert result.returncode == 1
+    assert "trained on different splits" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "joined" / "model.keras").exists()
 
 
 def test_short_run_writes_every_artifact(short_run: Path) -> None:
@@ -197,6 +246,7 @@ def test_custom_loop_writes_the_same_artifacts(small_mnist, tmp_path: Path) -> N
     (["--clean-styles", "1.5"], "between 0 and 1"),
     (["evaluate"], "the following arguments are required: MODEL.keras"),
     (["blend", "a.keras", "b.keras", "--weight", "1.5"], "between 0 and 1"),
+    (["ensemble", "a.keras"], "the following arguments are required: SECOND.keras"),
 ])
 def test_bad_flags_exit_2_with_a_reason(args: list[str], message: str) -> None:
     result = run_cli(*args)

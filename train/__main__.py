@@ -1,5 +1,5 @@
 """`python -m train`: train an architecture and write its reports; `evaluate` re-checks one,
-`blend` mixes a model with its fine-tuned self."""
+`blend` mixes a model with its fine-tuned self, `ensemble` joins two models into one."""
 
 from __future__ import annotations
 
@@ -27,7 +27,8 @@ PROG = "python -m train"
 USAGE = f"""\
 {PROG} [--arch NAME] [--epochs N] [--limit N] [--out DIR] [options]
        {PROG} evaluate MODEL.keras [--data-dir DIR] [--out DIR]
-       {PROG} blend BASE.keras TUNED.keras [--weight W] [--out DIR]"""
+       {PROG} blend BASE.keras TUNED.keras [--weight W] [--out DIR]
+       {PROG} ensemble FIRST.keras SECOND.keras [--out DIR]"""
 # Below this test accuracy a run is useless (chance is 10%); it fails unless told otherwise.
 SANITY_FLOOR = 0.5
 
@@ -126,6 +127,39 @@ def blend_parser() -> argparse.ArgumentParser:
     return p
 
 
+def ensemble_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=f"{PROG} ensemble",
+                                description="Join two trained models into one that averages "
+                                "their logits (one file for the device) and write the same "
+                                "reports as training.")
+    p.add_argument("first", type=Path, metavar="FIRST.keras",
+                   help="a trained model (its run's metrics.json gives the validation split)")
+    p.add_argument("second", type=Path, metavar="SECOND.keras",
+                   help="another, trained on the same split (any architecture)")
+    p.add_argument("--data-dir", metavar="DIR", help=DATA_DIR_HELP)
+    p.add_argument("--out", type=Path, default=Path("runs/ensemble"), metavar="DIR",
+                   help="where model.keras and the reports go (default %(default)s)")
+    return p
+
+
+def _ensemble(argv: list[str]) -> int:
+    args = ensemble_parser().parse_args(argv)
+    for path in (args.first, args.second):
+        check_keras_file(path)
+    from train.data import load_mnist
+    from train.ensemble import ensemble_and_report
+
+    mnist = load_mnist(args.data_dir)
+    try:
+        metrics = ensemble_and_report(args.first, args.second, mnist, out=args.out)
+    except ValueError as exc:
+        return _fail(str(exc))
+    print(f"ensemble of {args.first} and {args.second}: test accuracy "
+          f"{metrics['test_accuracy']:.4%} (validation {metrics['val_accuracy']:.4%}), "
+          f"{metrics['params']:,} parameters; reports in {args.out}")
+    return 0
+
+
 def _blend(argv: list[str]) -> int:
     args = blend_parser().parse_args(argv)
     for path in (args.base, args.tuned):
@@ -208,6 +242,8 @@ def main(argv: list[str] | None = None) -> int:
             return _evaluate(argv[1:])
         if argv[:1] == ["blend"]:
             return _blend(argv[1:])
+        if argv[:1] == ["ensemble"]:
+            return _ensemble(argv[1:])
         return _train(argv)
     except (DataError, ModelFileError) as exc:
         return _fail(str(exc))

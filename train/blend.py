@@ -12,11 +12,9 @@ import time
 from pathlib import Path
 
 import keras
-import numpy as np
 
 from train.data import Mnist
-from train.report import write_reports
-from train.run import load_json, load_saved, training_split, versions
+from train.run import load_json, load_saved, report_made_model
 
 
 def blend(base: keras.Model, tuned: keras.Model, weight: float) -> keras.Model:
@@ -37,28 +35,11 @@ def blend_and_report(base_path: Path, tuned_path: Path, mnist: Mnist, *, weight:
     started = time.perf_counter()
     tuned_metrics = load_json(tuned_path.parent / "metrics.json")
     model = blend(load_saved(base_path), load_saved(tuned_path), weight)
-    out.mkdir(parents=True, exist_ok=True)
-    model.save(out / "model.keras")
-    val_split, seed = tuned_metrics.get("val_split", 0.1), tuned_metrics.get("seed", 42)
-    _, val = training_split(mnist, val_split, seed, tuned_metrics.get("limit"))
-    val_probs = model.predict(val.x, batch_size=1024, verbose=0)
-    probs = model.predict(mnist.test.x, batch_size=1024, verbose=0)
     phase = {"blend": {"base": str(base_path), "tuned": str(tuned_path), "weight": weight},
              "init_from": str(tuned_path), "epochs_run": 0,
              "train_seconds": round(time.perf_counter() - started, 1), "saved_as": "model.keras"}
     # The blend's record goes on from the tuned run's: its phases, epochs and time are the
     # model's history too (the model card lists them).
-    phases = [*tuned_metrics.get("phases", []), phase]
-    return write_reports(
-        out, x_test=mnist.test.x, y_test=mnist.test.y, probs=probs, history=None,
-        extra={
-            "arch": tuned_metrics.get("arch"), "params": int(model.count_params()),
-            "phases": phases,
-            "train_seconds": round(sum(p.get("train_seconds", 0.0) for p in phases), 1),
-            "epochs_run": sum(p.get("epochs_run", 0) for p in phases),
-            "val_accuracy": round(float((np.argmax(val_probs, 1) == val.y).mean()), 6),
-            "val_split": val_split, "limit": tuned_metrics.get("limit"), "seed": seed,
-            "data_source": mnist.source, "data_checksum": mnist.checksum,
-            "versions": versions(),
-        },
-    )
+    return report_made_model(model, mnist, out, arch=tuned_metrics.get("arch"),
+                             like=tuned_metrics,
+                             phases=[*tuned_metrics.get("phases", []), phase])

@@ -152,3 +152,37 @@ def evaluate_saved(model_path: Path, mnist: Mnist, out: Path) -> dict:
 
 def load_json(path: Path) -> dict:
     return json.loads(path.read_text())
+
+
+def run_metrics(model_path: Path) -> dict:
+    """The metrics.json of the run that saved ``model_path``; {} for a model from elsewhere
+    (whose split is then the training defaults)."""
+    path = model_path.parent / "metrics.json"
+    return load_json(path) if path.is_file() else {}
+
+
+def report_made_model(model: keras.Model, mnist: Mnist, out: Path, *, arch: str | None,
+                      like: dict, phases: list[dict]) -> dict:
+    """Save a model made from trained ones (a blend, an ensemble) to ``out``/model.keras and
+    write the training reports for it: validation on the split recorded in ``like`` (a source
+    run's metrics), test for the final figures. ``phases`` is its whole history, whose times
+    and epochs add up to the model's."""
+    out.mkdir(parents=True, exist_ok=True)
+    model.save(out / "model.keras")
+    val_split, seed = like.get("val_split", 0.1), like.get("seed", 42)
+    _, val = training_split(mnist, val_split, seed, like.get("limit"))
+    val_probs = model.predict(val.x, batch_size=1024, verbose=0)
+    probs = model.predict(mnist.test.x, batch_size=1024, verbose=0)
+    return write_reports(
+        out, x_test=mnist.test.x, y_test=mnist.test.y, probs=probs, history=None,
+        extra={
+            "arch": arch, "params": int(model.count_params()),
+            "phases": phases,
+            "train_seconds": round(sum(p.get("train_seconds", 0.0) for p in phases), 1),
+            "epochs_run": sum(p.get("epochs_run", 0) for p in phases),
+            "val_accuracy": round(float((np.argmax(val_probs, 1) == val.y).mean()), 6),
+            "val_split": val_split, "limit": like.get("limit"), "seed": seed,
+            "data_source": mnist.source, "data_checksum": mnist.checksum,
+            "versions": versions(),
+        },
+    )
