@@ -1,10 +1,12 @@
 """Microseconds per digit, one digit per call: the product's int8 LiteRT against the Keras ways.
 
     python -m bench.inference --threads 1 [--pause-ms 50] [--tflite-model M] [--keras-model K]
-                              [--json OUT]
+                              [--against OTHER.tflite] [--json OUT]
 
 Engines, each fed the same MNIST test digits one at a time (what a service does per request):
 - ``int8 LiteRT``: the product's `DigitModel.predict` (quantize, invoke, dequantize).
+- ``int8 LiteRT, OTHER``: with ``--against``, another model file on the same path (e.g. the one
+  shipped before), timed in alternating rounds with the first so that both see the same load.
 - ``float32 TFLite``: the Keras model converted without quantization, on the same interpreter.
 - ``Keras model.predict``: what the notebooks call.
 - ``Keras predict_on_batch`` and ``Keras tf.function``: the Keras model without predict's
@@ -57,6 +59,22 @@ def time_calls(call: Callable[[np.ndarray], object], digits: np.ndarray, calls: 
     }
 
 
+def time_alternating(first: Callable[[np.ndarray], object],
+                     second: Callable[[np.ndarray], object], digits: np.ndarray, calls: int,
+                     *, pause_s: float = 0.0, rounds: int = 10) -> tuple[dict, dict]:
+    """`time_calls` for two engines in alternating rounds: a load that comes and goes lands on
+    both alike. Each result's median and p99 are the medians over its rounds."""
+    per_round = max(1, calls // rounds)
+    results: tuple[list[dict], list[dict]] = ([], [])
+    for _ in range(rounds):
+        for call, found in zip((first, second), results, strict=True):
+            found.append(time_calls(call, digits, per_round, pause_s))
+    return tuple({"calls": per_round * rounds,
+                  "median_us": round(float(np.median([r["median_us"] for r in found])), 1),
+                  "p99_us": round(float(np.median([r["p99_us"] for r in found])), 1)}
+                 for found in results)  # type: ignore[return-value]
+
+
 def float_tflite_runner(path: Path, threads: int) -> Callable[[np.ndarray], np.ndarray]:
     interpreter_class, _ = load_interpreter_class()
     interpreter = interpreter_class(model_path=str(path), num_threads=threads)
@@ -102,8 +120,16 @@ def run(args: argparse.Namespace) -> dict:
     digits = digits[..., np.newaxis]
     product = DigitModel(args.tflite_model, threads=threads)
     pause_s = args.pause_ms / 1000.0
-    rows = [{"engine": "int8 LiteRT", "runtime": product.runtime,
-             **time_calls(product.predict, digits, args.calls, pause_s)}]
+    if args.against:
+        other = DigitModel(args.against, threads=threads)
+        ours, theirs = time_alternating(product.predict, other.predict, digits, args.calls,
+                                        pause_s=pause_s)
+        rows = [{"engine": "int8 LiteRT", "runtime": product.runtime, **ours},
+                {"engine": f"int8 LiteRT, {args.against.name}", "runtime": other.runtime,
+                 **theirs, "against": str(args.against)}]
+    else:
+        rows = [{"engine": "int8 LiteRT", "runtime": product.runtime,
+                 **time_calls(product.predict, digits, args.calls, pause_s)}]
     skipped = None
     if keras_model is None:
         skipped = "no Keras model given"
@@ -135,6 +161,9 @@ def main(argv: list[str] | None = None) -> None:
                         help="idle this long before each timed call (default: back to back); "
                         "e.g. 50, a camera at 20 fps: shows what waking the interpreter's "
                         "threads costs")
+    parser.add_argument("--against", type=Path, metavar="OTHER.tflite",
+                        help="also time this model (its sidecar beside it) in alternating "
+                        "rounds with --tflite-model: time per digit as a ratio, same load")
     parser.add_argument("--json", type=Path, help="also write the result here")
     args = parser.parse_args(argv)
     result = run(args)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import keras
@@ -15,7 +14,7 @@ from train.data import VAL_SPLIT, Mnist, Split
 from train.device_inputs import with_device_inputs
 from train.errors import ModelFileError
 from train.recipe import Recipe
-from train.run import load_saved, training_split
+from train.run import load_saved, run_metrics, training_phases, training_split
 
 # Post-training int8 may cost at most this much accuracy against the float model.
 MAX_INT8_DROP_PP = 0.05
@@ -32,34 +31,9 @@ def load_keras(path: Path) -> keras.Model:
         raise ConversionError(str(exc)) from exc
 
 
-def training_metrics(model_path: Path) -> dict:
-    path = model_path.parent / "metrics.json"
-    return json.loads(path.read_text()) if path.is_file() else {}
-
-
-def training_phases(model_path: Path) -> list[dict]:
-    """Every training phase behind a model, first to last, following warm starts."""
-    metrics = training_metrics(model_path)
-    if not metrics:
-        return []
-    own = metrics.get("phases") or [{k: metrics.get(k) for k in
-                                     ("recipe", "init_from", "epochs_run", "train_seconds")}]
-    # A run's folder may hold a checkpoint of an early phase (phase1.keras) beside its final
-    # model: only the phases up to the last one that saved this file lie behind it (a blend's
-    # or an ensemble's record holds its sources' phases, which saved the same name elsewhere).
-    saved = [p.get("saved_as") for p in own]
-    if model_path.name in saved:
-        own = own[: len(saved) - saved[::-1].index(model_path.name)]
-    origin = own[0].get("init_from")
-    # A phase warm-started inside the same run points into that run's folder.
-    if origin and Path(origin).parent != model_path.parent:
-        return training_phases(Path(origin)) + own
-    return own
-
-
 def source_metrics(model_path: Path) -> dict:
     """The training run's metrics.json beside the model, with every phase behind it."""
-    metrics = training_metrics(model_path)
+    metrics = run_metrics(model_path)
     keep = ("arch", "params", "val_accuracy", "test_accuracy", "seed", "val_split", "limit",
             "data_checksum", "versions")
     found = {k: metrics[k] for k in keep if k in metrics}

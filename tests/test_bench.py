@@ -81,6 +81,29 @@ def test_time_calls_pauses_before_each_timed_call_only(monkeypatch) -> None:
     assert result["median_us"] == 0.0  # the idle is not timed
 
 
+def test_two_models_are_timed_in_turns(monkeypatch) -> None:
+    """--against: rounds alternate between the two, so a passing load lands on both alike."""
+    import bench.inference
+
+    clock = {"now": 0.0}
+    order = []
+    monkeypatch.setattr(bench.inference.time, "perf_counter", lambda: clock["now"])
+
+    def engine(name: str, cost: float):
+        def call(x: np.ndarray) -> None:
+            order.append(name)
+            clock["now"] += cost
+        return call
+
+    ours, theirs = bench.inference.time_alternating(
+        engine("a", 1e-4), engine("b", 3e-4), np.zeros((5, 28, 28, 1), np.float32), calls=30,
+        rounds=3)
+    per_round = 20 + 10  # warm-up and timed calls of one engine in one round
+    assert order == (["a"] * per_round + ["b"] * per_round) * 3
+    assert ours == {"calls": 30, "median_us": 100.0, "p99_us": 100.0}
+    assert theirs["median_us"] == 300.0
+
+
 def _results(product: dict, baseline: dict) -> dict:
     def side(values: dict) -> dict:
         return {"runs": [{"image": "png", "concurrency": 8, "requests_per_s": values["rps"],

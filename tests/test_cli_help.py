@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from tests.conftest import REPO
-from train.__main__ import blend_parser, train_parser
+from train.__main__ import blend_parser, ensemble_parser, train_parser
 
 HELP_PAGES = [
     ("train",), ("train", "evaluate"),
@@ -87,5 +87,7 @@ def test_the_candidates_training_commands_still_parse() -> None:
     for argv in commands:
         if argv[:1] == ["blend"]:
             blend_parser().parse_args(argv[1:])
+        elif argv[:1] == ["ensemble"]:
+            ensemble_parser().parse_args(argv[1:])
         else:
             train_parser().parse_args(argv)

@@ -103,7 +103,8 @@ def test_missing_and_corrupt_models_get_one_line(tmp_path: Path) -> None:
 def test_calibration_comes_from_the_runs_training_digits(trained: Path, mnist) -> None:
     import keras
 
-    from convert.pipeline import held_out_split, source_metrics, training_metrics
+    from convert.pipeline import held_out_split, source_metrics
+    from train.run import run_metrics as training_metrics
 
     metrics = training_metrics(trained)
     train, val = held_out_split(mnist, source_metrics(trained))
@@ -116,7 +117,7 @@ def test_calibration_comes_from_the_runs_training_digits(trained: Path, mnist) -
 
 
 def test_phases_behind_a_model_follow_warm_starts_to_the_right_checkpoint(tmp_path: Path) -> None:
-    from convert.pipeline import training_phases
+    from train.run import training_phases
 
     def run(name: str, phases: list[dict]) -> Path:
         folder = tmp_path / name

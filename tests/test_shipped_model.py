@@ -34,7 +34,8 @@ def test_set(mnist_dir: Path) -> tuple[np.ndarray, np.ndarray]:
 
 def test_sidecar_matches_the_file(sidecar: dict) -> None:
     assert hashlib.sha256(MODEL.read_bytes()).hexdigest() == sidecar["sha256"]
-    assert sidecar["bytes"] == MODEL.stat().st_size <= 150 * 1024
+    # The robust-reading issue's budget for the int8 file (the shipped ensemble: 189,576 bytes).
+    assert sidecar["bytes"] == MODEL.stat().st_size <= 200_000
     assert sidecar["quantization"] == "int8"
     assert sidecar["input"]["dtype"] == sidecar["output"]["dtype"] == "int8"
     assert sidecar["labels"] == [str(d) for d in range(10)]

@@ -18,7 +18,7 @@ import numpy as np
 from keras import layers
 
 from train.data import Mnist
-from train.run import load_saved, report_made_model, run_metrics
+from train.run import load_saved, report_made_model, run_metrics, training_phases
 
 
 def _body(model: keras.Model, name: str) -> keras.Model:
@@ -58,15 +58,16 @@ def ensemble_and_report(first_path: Path, second_path: Path, mnist: Mnist, *,
                          f"seed, limit: {splits['first']} and {splits['second']}); an "
                          "ensemble's validation digits must be held out from both")
     model = ensemble(load_saved(first_path), load_saved(second_path))
+    history = {role: training_phases(path) for role, path in members.items()}
+    behind = [p for phases in history.values() for p in phases]
     # One phase that holds each member's own history: they were trained side by side, not one
     # after the other, and the model card lists them so.
     phase = {"ensemble": {role: {"model": str(path), "arch": metrics[role].get("arch"),
-                                 "phases": metrics[role].get("phases", [])}
+                                 "phases": history[role]}
                           for role, path in members.items()},
-             "epochs_run": sum(m.get("epochs_run", 0) for m in metrics.values()),
+             "epochs_run": sum(p.get("epochs_run") or 0 for p in behind),
              "train_seconds": round(time.perf_counter() - started
-                                    + sum(m.get("train_seconds", 0.0) for m in metrics.values()),
-                                    1),
+                                    + sum(p.get("train_seconds") or 0 for p in behind), 1),
              "saved_as": "model.keras"}
     archs = [m.get("arch") or "unrecorded" for m in metrics.values()]
     return report_made_model(model, mnist, out, arch="+".join(archs), like=metrics["first"],

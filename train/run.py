@@ -186,3 +186,23 @@ def report_made_model(model: keras.Model, mnist: Mnist, out: Path, *, arch: str 
             "versions": versions(),
         },
     )
+
+
+def training_phases(model_path: Path) -> list[dict]:
+    """Every training phase behind a model, first to last, following warm starts."""
+    metrics = run_metrics(model_path)
+    if not metrics:
+        return []
+    own = metrics.get("phases") or [{k: metrics.get(k) for k in
+                                     ("recipe", "init_from", "epochs_run", "train_seconds")}]
+    # A run's folder may hold a checkpoint of an early phase (phase1.keras) beside its final
+    # model: only the phases up to the last one that saved this file lie behind it (a blend's
+    # record holds its tuned run's phases, which saved the same name in another folder).
+    saved = [p.get("saved_as") for p in own]
+    if model_path.name in saved:
+        own = own[: len(saved) - saved[::-1].index(model_path.name)]
+    origin = own[0].get("init_from")
+    # A phase warm-started inside the same run points into that run's folder.
+    if origin and Path(origin).parent != model_path.parent:
+        return training_phases(Path(origin)) + own
+    return own
