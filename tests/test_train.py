@@ -101,15 +101,19 @@ def short_run(tmp_path_factory, mnist_dir: Path) -> Path:
     return out
 
 
+def made_from_twice(model: Path, command: str, mnist_dir: Path, out: Path) -> dict:
+    """`python -m train COMMAND MODEL MODEL`: the metrics of a model made from one model twice."""
+    result = run_cli(command, str(model), str(model), "--data-dir", str(mnist_dir),
+                     "--out", str(out))
+    assert result.returncode == 0, result.stderr[-2000:]
+    return json.loads((out / "metrics.json").read_text())
+
+
 def test_a_blend_keeps_the_tuned_run_s_history(short_run: Path, mnist_dir: Path,
                                                tmp_path: Path) -> None:
     """The blend's metrics go on from the tuned run's phases (the model card lists them)."""
-    model = short_run / "model.keras"
-    result = run_cli("blend", str(model), str(model), "--data-dir", str(mnist_dir),
-                     "--out", str(tmp_path))
-    assert result.returncode == 0, result.stderr[-2000:]
     tuned = json.loads((short_run / "metrics.json").read_text())
-    blended = json.loads((tmp_path / "metrics.json").read_text())
+    blended = made_from_twice(short_run / "model.keras", "blend", mnist_dir, tmp_path)
     assert blended["phases"][:-1] == tuned["phases"]
     assert blended["phases"][-1]["blend"]["weight"] == 0.5
     assert blended["epochs_run"] == tuned["epochs_run"]
@@ -135,11 +139,8 @@ def test_an_ensemble_averages_its_members_logits() -> None:
 def test_an_ensemble_keeps_both_members_histories(short_run: Path, mnist_dir: Path,
                                                   tmp_path: Path) -> None:
     model = short_run / "model.keras"
-    result = run_cli("ensemble", str(model), str(model), "--data-dir", str(mnist_dir),
-                     "--out", str(tmp_path))
-    assert result.returncode == 0, result.stderr[-2000:]
     member = json.loads((short_run / "metrics.json").read_text())
-    joined = json.loads((tmp_path / "metrics.json").read_text())
+    joined = made_from_twice(model, "ensemble", mnist_dir, tmp_path)
     [phase] = joined["phases"]
     for role in ("first", "second"):
         assert phase["ensemble"][role]["phases"] == member["phases"]

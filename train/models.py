@@ -162,6 +162,22 @@ def digitnet_flat() -> keras.Model:
     return keras.Model(inputs, outputs, name="digitnet_flat")
 
 
+def _lite(width: int, name: str) -> keras.Model:
+    """16 filters at full resolution, then ``width`` channels: one full convolution at 14x14, a
+    depthwise-separable one, and the flattened 5x5 head."""
+    inputs = keras.Input(INPUT_SHAPE)
+    x = _conv_bn_relu(inputs, 16)
+    x = layers.MaxPooling2D(2)(x)  # 14x14
+    x = _conv_bn_relu(x, width)
+    x = _separable_bn_relu(x, width)
+    x = layers.MaxPooling2D(2)(x)  # 7x7
+    x = _conv_bn_relu(x, width, padding="valid")  # 5x5
+    x = layers.Flatten()(x)
+    x = layers.Dropout(0.3)(x)
+    outputs = layers.Dense(NUM_CLASSES, activation="softmax")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
 @register("digitnet-lite")
 def digitnet_lite() -> keras.Model:
     """digitnet-flat at a fifth of the arithmetic (3.8M multiply-adds against 19M; 82 KB int8).
@@ -172,33 +188,14 @@ def digitnet_lite() -> keras.Model:
     work. So: 16 filters at full resolution, one full convolution at 14x14, a depthwise-separable
     one in place of the second, the same flattened 5x5 head.
     """
-    inputs = keras.Input(INPUT_SHAPE)
-    x = _conv_bn_relu(inputs, 16)
-    x = layers.MaxPooling2D(2)(x)  # 14x14
-    x = _conv_bn_relu(x, 64)
-    x = _separable_bn_relu(x, 64)
-    x = layers.MaxPooling2D(2)(x)  # 7x7
-    x = _conv_bn_relu(x, 64, padding="valid")  # 5x5
-    x = layers.Flatten()(x)
-    x = layers.Dropout(0.3)(x)
-    outputs = layers.Dense(NUM_CLASSES, activation="softmax")(x)
-    return keras.Model(inputs, outputs, name="digitnet_lite")
+    return _lite(64, "digitnet_lite")
 
 
 @register("digitnet-mini")
 def digitnet_mini() -> keras.Model:
-    """digitnet-lite at 48 channels (2.5M multiply-adds, ~52 KB int8): small enough to ride
+    """digitnet-lite at 48 channels (2.5M multiply-adds, 56 KB int8): small enough to ride
     beside digitnet-flat in one file (`python -m train ensemble`) within 200 KB and 1.5x its
-    time, trained differently so that the two err on different digits.
+    time, trained differently so that the two err on different digits; the shipped model's
+    second member.
     """
-    inputs = keras.Input(INPUT_SHAPE)
-    x = _conv_bn_relu(inputs, 16)
-    x = layers.MaxPooling2D(2)(x)  # 14x14
-    x = _conv_bn_relu(x, 48)
-    x = _separable_bn_relu(x, 48)
-    x = layers.MaxPooling2D(2)(x)  # 7x7
-    x = _conv_bn_relu(x, 48, padding="valid")  # 5x5
-    x = layers.Flatten()(x)
-    x = layers.Dropout(0.3)(x)
-    outputs = layers.Dense(NUM_CLASSES, activation="softmax")(x)
-    return keras.Model(inputs, outputs, name="digitnet_mini")
+    return _lite(48, "digitnet_mini")
