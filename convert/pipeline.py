@@ -10,11 +10,17 @@ from convert import sidecar
 from convert.confidence import calibrate, logits_model
 from convert.evaluate import TFLiteClassifier, evaluate_tflite
 from convert.tflite import ConversionError, convert, representative_data
-from train.data import VAL_SPLIT, Mnist, Split
+from train.data import Mnist, Split
 from train.device_inputs import with_device_inputs
 from train.errors import ModelFileError
 from train.recipe import Recipe
-from train.run import load_saved, run_metrics, training_phases, training_split
+from train.run import (
+    load_saved,
+    recorded_split,
+    run_metrics,
+    training_phases,
+    training_split,
+)
 
 # Post-training int8 may cost at most this much accuracy against the float model.
 MAX_INT8_DROP_PP = 0.05
@@ -48,8 +54,7 @@ def source_metrics(model_path: Path) -> dict:
 def held_out_split(mnist: Mnist, trained: dict) -> tuple[Split, Split]:
     """The training run's own training and validation digits, from what its metrics.json
     recorded (the training defaults for a model from elsewhere)."""
-    return training_split(mnist, trained.get("val_split", VAL_SPLIT),
-                          trained.get("seed", Recipe().seed), trained.get("limit"))
+    return training_split(mnist, *recorded_split(trained))
 
 
 def calibrate_int8(model: keras.Model, train: Split, val: Split,

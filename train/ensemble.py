@@ -18,7 +18,13 @@ import numpy as np
 from keras import layers
 
 from train.data import Mnist
-from train.run import load_saved, report_made_model, run_metrics, training_phases
+from train.run import (
+    load_saved,
+    recorded_split,
+    report_made_model,
+    run_metrics,
+    training_phases,
+)
 
 
 def _body(model: keras.Model, name: str) -> keras.Model:
@@ -51,8 +57,7 @@ def ensemble_and_report(first_path: Path, second_path: Path, mnist: Mnist, *,
     started = time.perf_counter()
     members = {"first": first_path, "second": second_path}
     metrics = {role: run_metrics(path) for role, path in members.items()}
-    splits = {role: (m.get("val_split", 0.1), m.get("seed", 42), m.get("limit"))
-              for role, m in metrics.items()}
+    splits = {role: recorded_split(m) for role, m in metrics.items()}
     if splits["first"] != splits["second"]:
         raise ValueError(f"the members were trained on different splits (validation share, "
                          f"seed, limit: {splits['first']} and {splits['second']}); an "

@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from train import models
 from train.augment import augment_dataset
-from train.data import Mnist, Split, split_validation
+from train.data import VAL_SPLIT, Mnist, Split, split_validation
 from train.errors import ModelFileError, check_keras_file
 from train.fit import compile_model, fit_custom, fit_keras, strategy
 from train.recipe import Recipe, clean_pass
@@ -161,6 +161,13 @@ def run_metrics(model_path: Path) -> dict:
     return load_json(path) if path.is_file() else {}
 
 
+def recorded_split(metrics: dict) -> tuple[float, int, int | None]:
+    """The validation share, seed and limit a run's metrics record (the training defaults for a
+    model from elsewhere): what `training_split` needs to give back its digits."""
+    return (metrics.get("val_split", VAL_SPLIT), metrics.get("seed", Recipe().seed),
+            metrics.get("limit"))
+
+
 def report_made_model(model: keras.Model, mnist: Mnist, out: Path, *, arch: str | None,
                       like: dict, phases: list[dict]) -> dict:
     """Save a model made from trained ones (a blend, an ensemble) to ``out``/model.keras and
@@ -169,8 +176,8 @@ def report_made_model(model: keras.Model, mnist: Mnist, out: Path, *, arch: str 
     and epochs add up to the model's."""
     out.mkdir(parents=True, exist_ok=True)
     model.save(out / "model.keras")
-    val_split, seed = like.get("val_split", 0.1), like.get("seed", 42)
-    _, val = training_split(mnist, val_split, seed, like.get("limit"))
+    val_split, seed, limit_n = recorded_split(like)
+    _, val = training_split(mnist, val_split, seed, limit_n)
     val_probs = model.predict(val.x, batch_size=1024, verbose=0)
     probs = model.predict(mnist.test.x, batch_size=1024, verbose=0)
     return write_reports(
@@ -181,7 +188,7 @@ def report_made_model(model: keras.Model, mnist: Mnist, out: Path, *, arch: str 
             "train_seconds": round(sum(p.get("train_seconds", 0.0) for p in phases), 1),
             "epochs_run": sum(p.get("epochs_run", 0) for p in phases),
             "val_accuracy": round(float((np.argmax(val_probs, 1) == val.y).mean()), 6),
-            "val_split": val_split, "limit": like.get("limit"), "seed": seed,
+            "val_split": val_split, "limit": limit_n, "seed": seed,
             "data_source": mnist.source, "data_checksum": mnist.checksum,
             "versions": versions(),
         },
