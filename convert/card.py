@@ -43,6 +43,13 @@ def _confidence(card: dict) -> list[str]:
     ]
 
 
+def _what(training: dict) -> str:
+    """What the network is, in the card's first sentence."""
+    if any("ensemble" in phase for phase in training.get("phases", [])):
+        return "Two convolutional networks in one model, their logits averaged, that read"
+    return "A convolutional network that reads"
+
+
 def render(card: dict) -> str:
     m = card["metrics"]
     t = m.get("training", {})
@@ -50,7 +57,7 @@ def render(card: dict) -> str:
     lines = [
         f"# Model card: `{card['model_file']}`",
         "",
-        "A convolutional network that reads one handwritten digit (0-9) from a 28x28 grayscale",
+        f"{_what(t)} one handwritten digit (0-9) from a 28x28 grayscale",
         "image, quantized to full integer (int8 input, weights, activations and output) for",
         "LiteRT on a Raspberry Pi.",
         "",

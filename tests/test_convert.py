@@ -144,7 +144,9 @@ def test_phases_behind_a_model_follow_warm_starts_to_the_right_checkpoint(tmp_pa
 
 
 def test_the_model_card_lists_each_ensemble_member_s_training() -> None:
-    from convert.card import _phases
+    from convert.card import _phases, _what
+
+    assert _what({"phases": [{"recipe": {}}]}) == "A convolutional network that reads"
 
     trained = {"recipe": {"optimizer": "adam", "learning_rate": 0.001, "device_inputs": 600},
                "init_from": None, "epochs_run": 3, "train_seconds": 12.0}
@@ -152,6 +154,7 @@ def test_the_model_card_lists_each_ensemble_member_s_training() -> None:
                                      "phases": []},
                            "second": {"model": "runs/mini/model.keras", "arch": "digitnet-mini",
                                       "phases": [trained]}}}
+    assert _what({"phases": [joined]}).startswith("Two convolutional networks in one model")
     text = "\n".join(_phases([joined]))
     assert "- Phase 1: two models joined into one that averages their logits" in text
     assert "  - the first, `models/digitnet.keras` (digitnet-flat):\n" \
