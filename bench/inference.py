@@ -63,16 +63,19 @@ def time_alternating(first: Callable[[np.ndarray], object],
                      second: Callable[[np.ndarray], object], digits: np.ndarray, calls: int,
                      *, pause_s: float = 0.0, rounds: int = 10) -> tuple[dict, dict]:
     """`time_calls` for two engines in alternating rounds: a load that comes and goes lands on
-    both alike. Each result's median and p99 are the medians over its rounds."""
+    both alike. Each result's median and p99 are the medians over its rounds; the first's
+    ``vs_second`` is the ratio of the two medians."""
     per_round = max(1, calls // rounds)
     results: tuple[list[dict], list[dict]] = ([], [])
     for _ in range(rounds):
         for call, found in zip((first, second), results, strict=True):
             found.append(time_calls(call, digits, per_round, pause_s))
-    return tuple({"calls": per_round * rounds,
-                  "median_us": round(float(np.median([r["median_us"] for r in found])), 1),
-                  "p99_us": round(float(np.median([r["p99_us"] for r in found])), 1)}
-                 for found in results)  # type: ignore[return-value]
+    ours, theirs = ({"calls": per_round * rounds,
+                     "median_us": round(float(np.median([r["median_us"] for r in found])), 1),
+                     "p99_us": round(float(np.median([r["p99_us"] for r in found])), 1)}
+                    for found in results)
+    ours["vs_second"] = round(ours["median_us"] / max(theirs["median_us"], 1e-9), 2)
+    return ours, theirs
 
 
 def float_tflite_runner(path: Path, threads: int) -> Callable[[np.ndarray], np.ndarray]:

@@ -100,7 +100,7 @@ def test_two_models_are_timed_in_turns(monkeypatch) -> None:
         rounds=3)
     per_round = 20 + 10  # warm-up and timed calls of one engine in one round
     assert order == (["a"] * per_round + ["b"] * per_round) * 3
-    assert ours == {"calls": 30, "median_us": 100.0, "p99_us": 100.0}
+    assert ours == {"calls": 30, "median_us": 100.0, "p99_us": 100.0, "vs_second": 0.33}
     assert theirs["median_us"] == 300.0
 
 

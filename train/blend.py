@@ -14,7 +14,7 @@ from pathlib import Path
 import keras
 
 from train.data import Mnist
-from train.run import load_json, load_saved, report_made_model
+from train.run import load_saved, report_made_model, run_metrics
 
 
 def blend(base: keras.Model, tuned: keras.Model, weight: float) -> keras.Model:
@@ -33,7 +33,7 @@ def blend_and_report(base_path: Path, tuned_path: Path, mnist: Mnist, *, weight:
     """Blend, save ``out``/model.keras and write the training reports for it (validation on the
     tuned run's own split, test for the final figures)."""
     started = time.perf_counter()
-    tuned_metrics = load_json(tuned_path.parent / "metrics.json")
+    tuned_metrics = run_metrics(tuned_path)
     model = blend(load_saved(base_path), load_saved(tuned_path), weight)
     phase = {"blend": {"base": str(base_path), "tuned": str(tuned_path), "weight": weight},
              "init_from": str(tuned_path), "epochs_run": 0,

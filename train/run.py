@@ -150,15 +150,11 @@ def evaluate_saved(model_path: Path, mnist: Mnist, out: Path) -> dict:
     )
 
 
-def load_json(path: Path) -> dict:
-    return json.loads(path.read_text())
-
-
 def run_metrics(model_path: Path) -> dict:
     """The metrics.json of the run that saved ``model_path``; {} for a model from elsewhere
     (whose split is then the training defaults)."""
     path = model_path.parent / "metrics.json"
-    return load_json(path) if path.is_file() else {}
+    return json.loads(path.read_text()) if path.is_file() else {}
 
 
 def recorded_split(metrics: dict) -> tuple[float, int, int | None]:
