@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import cv2
@@ -78,6 +79,30 @@ class Service:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def log_entries(self, logger: str | None = None) -> list[dict]:
+        """The JSON log lines written so far (of one logger, if named), parsed.
+
+        A line the service is writing while we read is only partly in the file; it is left for
+        the next read rather than parsed half-way.
+        """
+        complete = self.log().rpartition("\n")[0]
+        entries = [json.loads(line) for line in complete.splitlines() if line.startswith("{")]
+        return [entry for entry in entries if logger in (None, entry["logger"])]
+
+    def wait_for_log_entry(
+        self, wanted: Callable[[dict], bool], logger: str | None = None, timeout: float = 10.0
+    ) -> dict:
+        """The first log entry `wanted` accepts, waiting for it: the service logs a request
+        after its response has gone out, so the client can be ahead of the log."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = [entry for entry in self.log_entries(logger) if wanted(entry)]
+            if found:
+                return found[0]
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no such log entry within {timeout} s:\n{self.log()}")
+            time.sleep(0.05)
 
     def rss_kib(self) -> int:
         for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():

@@ -301,11 +301,6 @@ def still_video(
     return write_segments_video(tmp_path_factory.mktemp("still") / "seven.avi", [(digits[7], 20)])
 
 
-def log_lines(service: Service, logger: str) -> list[dict]:
-    lines = [json.loads(line) for line in service.log().splitlines() if line.startswith("{")]
-    return [line for line in lines if line["logger"] == logger]
-
-
 def test_broker_outage_service_reconnects_and_publishes_everything_again(
     tmp_path: Path, digit_model_path: Path, still_video: Path
 ) -> None:
@@ -354,7 +349,7 @@ def test_broker_outage_service_reconnects_and_publishes_everything_again(
         assert re.search(r"^digits_mqtt_reconnects_total 1\.0$", metrics, re.M)
         assert re.search(r"^digits_mqtt_connected 1\.0$", metrics, re.M)
         # One line per change of the connection, not one per retry.
-        messages = [line["msg"] for line in log_lines(service, "device.service.mqtt")]
+        messages = [line["msg"] for line in service.log_entries("device.service.mqtt")]
         assert sum("lost the connection" in m for m in messages) == 1, messages
         assert sum("cannot connect" in m for m in messages) <= 1, messages
         assert sum(m.startswith("mqtt: connected again") for m in messages) == 1, messages
@@ -389,7 +384,7 @@ def test_wrong_password_is_one_log_line_and_a_readyz_detail(
         assert (mqtt["connected"], mqtt["state"]) == (False, "refused")
         assert "check the user and password in DIGITS_MQTT_URL" in mqtt["reason"]
         assert httpx.get(service.base_url + "/predict", timeout=30).status_code == 200
-        warnings = [line for line in log_lines(service, "device.service.mqtt")
+        warnings = [line for line in service.log_entries("device.service.mqtt")
                     if line["level"] == "warning"]
         assert len(warnings) == 1, warnings
         assert "refused" in warnings[0]["msg"] and "Not authorized" in warnings[0]["msg"]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import json
 import random
 import time
 from collections import Counter
@@ -71,8 +70,8 @@ def _mixed(count: int, seed: int) -> list[Request]:
 
 
 def _unhandled(service: Service) -> list[str]:
-    lines = [json.loads(line) for line in service.log().splitlines() if line.startswith("{")]
-    return [line["msg"] for line in lines if line["level"] in {"error", "critical"}]
+    errors = [line for line in service.log_entries() if line["level"] in {"error", "critical"}]
+    return [line["msg"] for line in errors]
 
 
 def test_load_2000_requests_at_concurrency_32(served: Service) -> None:
