@@ -132,8 +132,9 @@ def _phases(phases: list[dict], indent: str = "") -> list[str]:
             for role, member in joined.items():
                 lines.append(f"{indent}  - the {role}, `{member['model']}` "
                              f"({member.get('arch') or 'architecture not on record'}):")
-                lines += _phases(member["phases"], indent + "    ")[:-1] or [
-                    f"{indent}    - its training is not on record."]
+                # Nested in this list, so without the blank line that ends a list of phases.
+                behind = _phases(member["phases"], indent + "    ")[:-1]
+                lines += behind or [f"{indent}    - its training is not on record."]
             continue
         if blended := phase.get("blend"):
             lines.append(f"{indent}- Phase {number}: the weights blended, "
