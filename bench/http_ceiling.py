@@ -1,13 +1,16 @@
-"""The product's HTTP path against its ceiling, a bare FastAPI multipart endpoint, in one run.
+"""The product's HTTP path against its ceilings, a bare FastAPI multipart endpoint without and
+with the model, in one run.
 
     .venv/bin/python -m bench.http_ceiling [--before REV] [--rounds 3] [--duration 15]
 
 Starts, each in its own process on loopback with the same uvicorn settings:
 
-  product  `python -m device serve --camera none`, this tree
-  bare     `bench/bare_service.py`: FastAPI `UploadFile`, reads the bytes, answers a tiny JSON
-  before   with --before REV: the product as it was at git revision REV (`git archive` into
-           bench/out/before/), the same model, for the before/after memory and speed
+  product     `python -m device serve --camera none`, this tree
+  bare        `bench/bare_service.py`: FastAPI `UploadFile`, reads the bytes, answers a tiny JSON
+  bare_model  the same with `--model`: also decodes the upload and runs the model on it once,
+              the ceiling for any endpoint that must run this model
+  before      with --before REV: the product as it was at git revision REV (`git archive` into
+              bench/out/before/), the same model, for the before/after memory and speed
 
 and drives each with the 28×28 PNG at 8 connections (wrk, `bench/wrk_multipart.lua`), in rounds
 whose order alternates, so whatever else the machine does lands on every service; figures are
@@ -41,9 +44,9 @@ WARM_UP_REQUESTS = 50  # sequential: imports settle, and the product's stage tim
 STAGES = ("capture", "preprocess", "inference", "total")
 
 
-def bare_command(port: int) -> list[str]:
+def bare_command(port: int, model: Path | None = None) -> list[str]:
     return [sys.executable, str(REPO / "bench" / "bare_service.py"), "--host", "127.0.0.1",
-            "--port", str(port)]
+            "--port", str(port), *(["--model", str(model)] if model else [])]
 
 
 def _warm_up(server: servers.Server, upload: Path) -> list[dict]:
@@ -83,6 +86,7 @@ def measure(model: Path, mnist_dir: Path, rounds: int, duration_s: float,
         commit, tree = export_revision(before, OUT / "before")
         plan["before"] = (lambda port: servers.product_command(model, port), tree)
     plan["bare"] = (bare_command, REPO)
+    plan["bare_model"] = (lambda port: bare_command(port, model), REPO)
     running: dict[str, servers.Server] = {}
     try:
         for name, (command, cwd) in plan.items():
@@ -127,6 +131,7 @@ def measure(model: Path, mnist_dir: Path, rounds: int, duration_s: float,
         "p99_ratio": round(product["p99_ms"] / bare["p99_ms"], 2),
         "cpu_share": round(bare["server_cpu_us_per_request"]
                            / product["server_cpu_us_per_request"], 4),
+        "model_share": round(services["bare_model"]["requests_per_s"] / bare["requests_per_s"], 4),
     }
     if before:
         result["peak_rss_ratio"] = round(

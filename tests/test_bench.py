@@ -189,18 +189,38 @@ def test_bare_endpoint_reads_the_upload_and_nothing_else() -> None:
     assert client.get("/readyz").status_code == 200
 
 
-def _ceiling(product_rps: float, product_p99: float, product_peak_mib: float) -> dict:
+def test_bare_endpoint_with_the_model_reads_the_digit(digit_model_path: Path,
+                                                     mnist_dir: Path) -> None:
+    """The second ceiling decodes the upload and runs the model: it reads the benchmark's digit
+    dark on light (the upload it is sent) and light on dark (MNIST's own)."""
+    import cv2
+    from fastapi.testclient import TestClient
+
+    from bench.bare_service import create_app
+    from bench.images import DIGIT_INDEX, digit_label, mnist_test_images
+
+    client = TestClient(create_app(digit_model_path))
+    digit = mnist_test_images(mnist_dir)[DIGIT_INDEX]
+    for png in (digit_png(digit), cv2.imencode(".png", digit)[1].tobytes()):
+        answer = client.post("/predict", files={"file": ("d.png", png, "image/png")})
+        assert (answer.status_code, answer.json()) == (200, {"digit": digit_label(mnist_dir)})
+
+
+def _ceiling(product_rps: float, product_p99: float, product_peak_mib: float,
+             model_rps: float = 800.0) -> dict:
     def service(rps: float, p99: float, peak_mib: float) -> dict:
         return {"requests_per_s": rps, "p50_ms": p99 / 2, "p99_ms": p99, "errors": 0,
                 "rounds": [{"requests_per_s": rps}], "memory_kib": {"VmHWM": peak_mib * 1024}}
 
     services = {"product": service(product_rps, product_p99, product_peak_mib),
-                "before": service(200.0, 60.0, 130.0), "bare": service(1000.0, 10.0, 48.0)}
+                "before": service(200.0, 60.0, 130.0), "bare": service(1000.0, 10.0, 48.0),
+                "bare_model": service(model_rps, 12.0, 60.0)}
     return {"started": "then", "loadavg_before": "1 1 1", "loadavg_after": "1 1 1",
             "upload": {"file": "digit_28.png", "bytes": 358}, "connections": 8, "rounds": 1,
             "duration_s": 15.0, "before": {"rev": "main~1", "commit": "0123456789abcdef"},
             "services": services, "share": product_rps / 1000.0,
             "p99_ratio": product_p99 / 10.0, "peak_rss_ratio": product_peak_mib / 130.0,
+            "model_share": model_rps / 1000.0,
             "reader_ms": {"capture": 0.1, "preprocess": 3.0, "inference": 0.5, "total": 3.7},
             "reader_requests": 50}
 
@@ -219,8 +239,14 @@ def test_ceiling_targets_point_the_right_way() -> None:
     assert _met(bad, "requests/s") == "**no**"
     assert _met(bad, "p99 latency") == "**no**"
     assert _met(bad, "peak resident memory (VmHWM)") == "**no**"
-    # A reader that alone allows less than half the bare endpoint's rate is named as the bound.
-    assert "the reader, not the HTTP path" in "\n".join(bad)
+    # The endpoint that only runs the model bounds the product: its share and the product's
+    # part of it are stated, and a model that alone stays under half of bare is named the bound.
+    text = "\n".join(bad)
+    assert "80.0% of the bare endpoint's requests/s" in text and "reaches 62.4% of that" in text
+    assert "the model, not the HTTP path" not in text
+    slow_model = "\n".join(report.ceiling_section(_ceiling(300.0, 25.0, 120.0, model_rps=450.0)))
+    assert "45.0% of the bare endpoint's requests/s" in slow_model
+    assert "the model, not the HTTP path, sets the pace" in slow_model
 
 
 def test_ceiling_section_is_replaced_in_place() -> None:
