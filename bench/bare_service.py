@@ -9,9 +9,10 @@ routing and JSON answer) allows on this machine: the product's HTTP path can onl
 With `--model PATH` the endpoint also decodes the upload with OpenCV (grey, 28×28, light ink
 on dark, scaled to [0, 1]; no other checks) and runs the product's model on it once, through the
 device's runtime with one interpreter thread, as the service does; it answers `{"digit": N}`.
-That is the most any endpoint that must run this model on this upload can do: what is left
-between it and the product is the product's own reading (its checks of the picture, the answer,
-metrics and log line).
+That is about the most an endpoint that must run this model on this upload can do: what is
+left between it and the product is the product's own reading (its checks of the picture, the
+answer, metrics and log line).
+
 Served by uvicorn with the product's settings, one process.
 
     python bench/bare_service.py --port 8002 [--model models/digitnet_int8.tflite]
@@ -68,7 +69,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", type=Path,
                         help="also decode the upload and run this model on it once")
     args = parser.parse_args(argv)
-    serve(create_app(args.model), args.host, args.port)
+    from device.sidecar import ModelError
+
+    try:
+        app = create_app(args.model)
+    except ModelError as exc:  # a missing or mismatched model: say so, no traceback
+        raise SystemExit(f"error: {exc}") from None
+    serve(app, args.host, args.port)
 
 
 if __name__ == "__main__":
