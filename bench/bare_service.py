@@ -29,8 +29,6 @@ from fastapi import FastAPI, File, UploadFile
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # also when run as a script
 from bench.serving import add_readyz, serve
 
-MODEL_INPUT = 28
-
 
 def create_app(model: Path | None = None) -> FastAPI:
     app = FastAPI(title="Bare multipart endpoint (the ceiling)")
@@ -44,15 +42,16 @@ def create_app(model: Path | None = None) -> FastAPI:
         import cv2
         import numpy as np
 
-        from device.runtime import DigitModel
+        from device.runtime import INPUT_SHAPE, DigitModel
 
         digits = DigitModel(model, threads=1)
+        side = INPUT_SHAPE[0]
 
         @app.post("/predict")
         async def predict_digit(file: UploadFile = File(...)) -> dict:  # noqa: B008
             gray = cv2.imdecode(np.frombuffer(await file.read(), np.uint8), cv2.IMREAD_GRAYSCALE)
-            if gray.shape != (MODEL_INPUT, MODEL_INPUT):
-                gray = cv2.resize(gray, (MODEL_INPUT, MODEL_INPUT), interpolation=cv2.INTER_AREA)
+            if gray.shape != (side, side):
+                gray = cv2.resize(gray, (side, side), interpolation=cv2.INTER_AREA)
             if gray.mean() > 127:  # dark ink on light paper: the model reads light on dark
                 gray = 255 - gray
             probabilities = digits.predict((gray / np.float32(255))[np.newaxis])

@@ -222,8 +222,8 @@ def ceiling_section(ceiling: dict) -> list[str]:
         "--camera none`) and **bare** (`bench/bare_service.py`: FastAPI `UploadFile`, reads the "
         "bytes, answers `{\"bytes\": N}`; the most any endpoint that receives this upload can "
         "do on this stack)"
-        + (", **bare_model** (the same endpoint with `--model`: it also decodes the upload and "
-           "runs the product's model on it once)" if "bare_model" in services else "")
+        + ", **bare_model** (the same endpoint with `--model`: it also decodes the upload and "
+        "runs the product's model on it once)"
         + (f", and **before**: the product at commit `{ceiling['before']['commit'][:12]}` "
            f"(`--before {ceiling['before']['rev']}`), same model" if before else "")
         + f". Each answered `{ceiling['upload']['file']}` ({ceiling['upload']['bytes']} bytes) "
@@ -268,35 +268,25 @@ def ceiling_section(ceiling: dict) -> list[str]:
             "this matches the requests/s share, each server kept its core busy throughout: the "
             "gap is CPU work per request, not waiting.",
         ]
-    lines += [
-        "",
+    with_model = services["bare_model"]
+    model_share = ceiling["model_share"]
+    where = (
         f"Where the product's time goes: at {ceiling['connections']} connections it takes "
         f"{1000 / product['requests_per_s']:.2f} ms per request, the bare endpoint "
-        f"{1000 / bare['requests_per_s']:.2f} ms.",
-    ]
-    with_model = services.get("bare_model")
-    if with_model:
-        model_share = ceiling["model_share"]
-        of_model = product["requests_per_s"] / with_model["requests_per_s"]
-        lines[-1] += (
-            f" The bare endpoint that also decodes the upload and runs the same model once "
-            f"(**bare_model**) takes {1000 / with_model['requests_per_s']:.2f} ms: "
-            f"{model_share:.1%} of the bare endpoint's requests/s is about the most an endpoint "
-            "that runs this model can do here"
-            + (", below the target before anything else the product does: on this machine the "
-               "model, not the HTTP path, sets the pace" if model_share < 0.5 else "")
-            + f". The product reaches {of_model:.1%} of that; the rest is its reading of the "
-            "picture (the checks that decide how to read it, the answer with its "
-            "probabilities, metrics and the log line)."
-        )
-    lines[-1] += (
-        f" The product's own `timings_ms` for this upload (medians of "
-        f"{ceiling['reader_requests']} sequential warm-up requests, one at a time, so with warm "
-        f"caches): decode {reader['capture']:.2f} ms, preprocess {reader['preprocess']:.2f} ms, "
-        f"inference {reader['inference']:.2f} ms."
+        f"{1000 / bare['requests_per_s']:.2f} ms. The bare endpoint that also decodes the upload "
+        f"and runs the same model once (**bare_model**) takes "
+        f"{1000 / with_model['requests_per_s']:.2f} ms: {model_share:.1%} of the bare endpoint's "
+        "requests/s is about the most an endpoint that runs this model can do here"
+        + (", below the target before anything else the product does: on this machine the "
+           "model, not the HTTP path, sets the pace" if model_share < 0.5 else "")
+        + f". The product reaches {product['requests_per_s'] / with_model['requests_per_s']:.1%} "
+        "of that; the rest is its reading of the picture (the checks that decide how to read "
+        "it, the answer with its probabilities, metrics and the log line). The product's own "
+        f"`timings_ms` for this upload (medians of {ceiling['reader_requests']} sequential "
+        f"warm-up requests, one at a time, so with warm caches): decode {reader['capture']:.2f} "
+        f"ms, preprocess {reader['preprocess']:.2f} ms, inference {reader['inference']:.2f} ms."
     )
-    lines.append("")
-    return lines
+    return [*lines, "", where, ""]
 
 
 def replace_ceiling_section(doc: str, ceiling: dict) -> str:
