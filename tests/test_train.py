@@ -189,6 +189,24 @@ def test_short_run_writes_every_artifact(short_run: Path) -> None:
     assert metrics["test_accuracy"] > 0.5
 
 
+def test_a_warm_start_keeps_and_records_the_saved_model_s_architecture(
+        short_run: Path, mnist_dir: Path, tmp_path: Path) -> None:
+    # No --arch: the saved model's (a keras-convnet), not the default's name in the reports.
+    result = run_cli("--init-from", str(short_run / "model.keras"), "--no-augment", "--epochs",
+                     "1", "--limit", "300", "--min-test-accuracy", "0", "--data-dir",
+                     str(mnist_dir), "--out", str(tmp_path / "tuned"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads((tmp_path / "tuned" / "metrics.json").read_text())["arch"] == "keras-convnet"
+    assert "keras-convnet: test accuracy" in result.stdout
+    # An --arch that names another architecture is refused before any training.
+    result = run_cli("--init-from", str(short_run / "model.keras"), "--arch", "digitnet-lite",
+                     "--limit", "300", "--data-dir", str(mnist_dir), "--out", str(tmp_path / "x"))
+    assert result.returncode == 1
+    assert "is a keras-convnet" in result.stderr and "--arch keras-convnet" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "x" / "model.keras").exists()
+
+
 def test_redirected_progress_is_plain_lines(short_run: Path) -> None:
     # Keras's live bar (carriage returns, colour codes) is for terminals only.
     printed = (short_run / "stdout.txt").read_text()

@@ -42,8 +42,9 @@ def train_parser() -> argparse.ArgumentParser:
         epilog="architectures:\n" + "\n".join(
             f"  {name:<17} {text}" for name, text in ARCHITECTURES.items()),
     )
-    p.add_argument("--arch", choices=list(ARCHITECTURES), default=DEFAULT_ARCH, metavar="NAME",
-                   help="the architecture, one of those listed below (default %(default)s)")
+    p.add_argument("--arch", choices=list(ARCHITECTURES), metavar="NAME",
+                   help=f"the architecture, one of those listed below (default {DEFAULT_ARCH}; "
+                   "with --init-from, the saved model's)")
     p.add_argument("--epochs", metavar="N", type=positive_int, default=defaults.epochs,
                    help="most epochs of the first (augmented) phase; early stopping may end it "
                    "sooner (default %(default)s)")
@@ -87,8 +88,9 @@ def train_parser() -> argparse.ArgumentParser:
     p.add_argument("--loop", choices=("fit", "custom"), default="fit",
                    help="Keras fit, or an explicit tf.GradientTape loop (default %(default)s)")
     p.add_argument("--init-from", type=Path, metavar="MODEL.keras",
-                   help="warm start: continue from a saved model of the same --arch "
-                   "(e.g. a final low-rate pass without augmentation)")
+                   help="warm start: continue from a saved model, of its own architecture "
+                   "(e.g. a final low-rate pass without augmentation); --arch, if given, "
+                   "must name the same one")
     p.add_argument("--min-test-accuracy", type=share, default=SANITY_FLOOR, metavar="FRACTION",
                    help="a run whose test accuracy ends below this is reported as a failure "
                    "(exit status 1; its reports are still written); 0 accepts any "
@@ -209,7 +211,7 @@ def _train(argv: list[str]) -> int:
                                val_split=args.val_split, loop=args.loop, limit_n=args.limit,
                                init_from=args.init_from)
     print(format_per_class(metrics["per_class"]))
-    print(f"{args.arch}: test accuracy {metrics['test_accuracy']:.4%} "
+    print(f"{metrics['arch']}: test accuracy {metrics['test_accuracy']:.4%} "
           f"(validation {metrics['val_accuracy']:.4%}), {metrics['params']:,} parameters, "
           f"{metrics['train_seconds']:.0f} s training; reports in {args.out}")
     if metrics["test_accuracy"] < args.min_test_accuracy:

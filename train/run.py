@@ -17,7 +17,7 @@ from train.augment import augment_dataset
 from train.data import VAL_SPLIT, Mnist, Split, split_validation
 from train.errors import ModelFileError, check_keras_file
 from train.fit import compile_model, fit_custom, fit_keras, strategy
-from train.recipe import Recipe, clean_pass
+from train.recipe import DEFAULT_ARCH, Recipe, clean_pass
 from train.report import write_reports
 
 
@@ -55,12 +55,24 @@ def augmented_samples(train: Split, recipe: Recipe, n: int = 40) -> tuple[np.nda
     return x.numpy(), y.numpy()
 
 
-def _fit_phase(train: Split, val: Split, *, arch: str, recipe: Recipe, loop: str,
+def registered_arch(model: keras.Model) -> str | None:
+    """The architecture of a model that `models.build` made (Keras names it with underscores; a
+    blend keeps the name) or `train ensemble` joined ('first+second'); None for one from
+    elsewhere."""
+    parts = [part.replace("_", "-") for part in model.name.split("_and_")]
+    return "+".join(parts) if all(part in models.REGISTRY for part in parts) else None
+
+
+def _fit_phase(train: Split, val: Split, *, arch: str | None, recipe: Recipe, loop: str,
                init_from: Path | None) -> tuple[keras.Model, dict[str, list], dict]:
     """One training phase from a fresh seed: build (or load) the model, compile, fit."""
     make_deterministic(recipe.seed)
     with strategy().scope():
-        model = load_saved(init_from) if init_from else models.build(arch)
+        model = load_saved(init_from) if init_from else models.build(arch or DEFAULT_ARCH)
+        saved = registered_arch(model) if init_from else None
+        if arch and saved and saved != arch:  # checked before any training time is spent
+            raise ModelFileError(f"--arch {arch} was asked for, but {init_from} is a {saved}; "
+                                 f"drop --arch (the saved model's is used) or pass --arch {saved}")
         compile_model(model, recipe)
     started = time.perf_counter()
     history = (fit_keras if loop == "fit" else fit_custom)(model, train, val, recipe)
@@ -76,10 +88,14 @@ def training_split(mnist: Mnist, val_split: float, seed: int,
     return split_validation(limit(mnist.train, limit_n), val_split, seed)
 
 
-def train_and_report(mnist: Mnist, *, arch: str, recipe: Recipe, out: Path, val_split: float,
+def train_and_report(mnist: Mnist, *, arch: str | None, recipe: Recipe, out: Path,
+                     val_split: float,
                      loop: str = "fit", limit_n: int | None = None,
                      init_from: Path | None = None) -> dict:
     """Train (from scratch, or warm-started from ``init_from``) and write every report.
+
+    ``arch`` None: the default architecture, or the saved model's when warm-starting; the
+    reports name the architecture that was actually trained.
 
     An augmented recipe ends with ``recipe.clean_epochs`` on undistorted digits at a low
     learning rate, warm-started from the first phase exactly as ``--init-from`` would.
@@ -117,7 +133,7 @@ def train_and_report(mnist: Mnist, *, arch: str, recipe: Recipe, out: Path, val_
         x_samples=x_samples,
         y_samples=y_samples,
         extra={
-            "arch": arch,
+            "arch": registered_arch(model) or arch or DEFAULT_ARCH,
             "init_from": str(init_from) if init_from else None,
             "params": int(model.count_params()),
             "train_seconds": round(sum(p["train_seconds"] for p in phases), 1),
