@@ -20,7 +20,7 @@ from train.__main__ import below_floor  # noqa: E402
 from train.data import load_mnist  # noqa: E402
 from train.fit import batchnorm_momentum  # noqa: E402
 from train.recipe import ARCHITECTURES, Recipe  # noqa: E402
-from train.run import train_and_report  # noqa: E402
+from train.run import load_saved, train_and_report  # noqa: E402
 
 ARTIFACTS = ("model.keras", "history.json", "metrics.json", "summary.txt", "curves.png",
              "confusion_matrix.png", "samples.png", "misclassified.png")
@@ -233,7 +233,7 @@ def _weights_after(small_mnist, out: Path, loop: str) -> tuple[list[np.ndarray],
     metrics = train_and_report(small_mnist, arch="keras-convnet", out=out, val_split=0.1,
                                recipe=Recipe(epochs=1, batch_size=64, seed=7), loop=loop,
                                limit_n=600)
-    return keras.models.load_model(out / "model.keras").get_weights(), metrics
+    return load_saved(out / "model.keras").get_weights(), metrics
 
 
 def test_same_seed_same_weights(small_mnist, tmp_path: Path) -> None:

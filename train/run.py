@@ -24,7 +24,9 @@ from train.report import write_reports
 def load_saved(path: Path) -> keras.Model:
     check_keras_file(path)
     try:
-        return keras.models.load_model(path)
+        # Without its optimizer: every caller predicts or compiles afresh (a warm start takes a
+        # new optimizer), and restoring a custom loop's optimizer only printed a mismatch warning.
+        return keras.models.load_model(path, compile=False)
     except Exception as exc:  # Keras raises ValueError, OSError, zipfile errors...
         raise ModelFileError(f"{path} is not a readable Keras model ({exc})") from exc
 
