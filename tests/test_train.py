@@ -76,10 +76,17 @@ def test_every_architecture_the_command_line_offers_is_registered() -> None:
     assert list(models.REGISTRY) == list(ARCHITECTURES)
 
 
+def test_every_architecture_is_known_again_by_its_keras_name() -> None:
+    # What lets a warm start (and its reports) name the architecture it continues.
+    for name in models.REGISTRY:
+        assert models.arch_of(models.build(name)) == name
+    assert models.arch_of(keras.Sequential(name="someone_elses")) is None
+
+
 def test_the_architecture_comparison_has_a_row_for_every_architecture() -> None:
     # docs/ARCHITECTURES.md is written by `make compare`; an architecture registered since its
     # last run is missing from it until the comparison is run again.
-    table = (Path(__file__).resolve().parent.parent / "docs" / "ARCHITECTURES.md").read_text()
+    table = (REPO / "docs" / "ARCHITECTURES.md").read_text()
     rows = {line.split("`")[1] for line in table.splitlines() if line.startswith("| `")}
     assert rows == set(models.REGISTRY), "run make compare"
 
@@ -140,6 +147,7 @@ def test_an_ensemble_averages_its_members_logits() -> None:
     joined = ensemble(first, second)
     # It still ends in one Dense softmax, so convert takes its logits like any model's.
     assert isinstance(joined.layers[-1], keras.layers.Dense)
+    assert models.arch_of(joined) == "digitnet-mini+keras-convnet"
     expected = (np.asarray(logits_model(first)([x])) + np.asarray(logits_model(second)([x]))) / 2
     np.testing.assert_allclose(np.asarray(logits_model(joined)([x])), expected, atol=1e-5)
 

@@ -18,6 +18,7 @@ import numpy as np
 from keras import layers
 
 from train.data import Mnist
+from train.models import ENSEMBLE_JOIN
 from train.run import (
     load_saved,
     recorded_split,
@@ -47,7 +48,7 @@ def ensemble(first: keras.Model, second: keras.Model) -> keras.Model:
     outputs = head(features)
     (k1, b1), (k2, b2) = (h.get_weights() for h in heads)
     head.set_weights([np.concatenate([k1, k2]) / 2, (b1 + b2) / 2])
-    return keras.Model(inputs, outputs, name=f"{first.name}_and_{second.name}")
+    return keras.Model(inputs, outputs, name=f"{first.name}{ENSEMBLE_JOIN}{second.name}")
 
 
 def ensemble_and_report(first_path: Path, second_path: Path, mnist: Mnist, *,

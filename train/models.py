@@ -9,7 +9,7 @@ from keras import layers
 
 from train.recipe import DEFAULT_ARCH
 
-__all__ = ["DEFAULT_ARCH", "REGISTRY", "build"]
+__all__ = ["DEFAULT_ARCH", "ENSEMBLE_JOIN", "REGISTRY", "arch_of", "build"]
 
 INPUT_SHAPE = (28, 28, 1)
 NUM_CLASSES = 10
@@ -30,6 +30,18 @@ def build(name: str) -> keras.Model:
     if name not in REGISTRY:
         raise KeyError(f"unknown architecture {name!r}; choose one of {', '.join(REGISTRY)}")
     return REGISTRY[name]()
+
+
+# An ensemble's Keras name joins its members' (`train ensemble`): "first_and_second".
+ENSEMBLE_JOIN = "_and_"
+
+
+def arch_of(model: keras.Model) -> str | None:
+    """The registry name of a model `build` made (its Keras name is the registry name with
+    underscores; a blend keeps it), 'first+second' for an ensemble of two; None for a model from
+    elsewhere."""
+    parts = [part.replace("_", "-") for part in model.name.split(ENSEMBLE_JOIN)]
+    return "+".join(parts) if all(part in REGISTRY for part in parts) else None
 
 
 @register("mlp")

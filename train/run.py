@@ -57,22 +57,14 @@ def augmented_samples(train: Split, recipe: Recipe, n: int = 40) -> tuple[np.nda
     return x.numpy(), y.numpy()
 
 
-def registered_arch(model: keras.Model) -> str | None:
-    """The architecture of a model that `models.build` made (Keras names it with underscores; a
-    blend keeps the name) or `train ensemble` joined ('first+second'); None for one from
-    elsewhere."""
-    parts = [part.replace("_", "-") for part in model.name.split("_and_")]
-    return "+".join(parts) if all(part in models.REGISTRY for part in parts) else None
-
-
 def _fit_phase(train: Split, val: Split, *, arch: str | None, recipe: Recipe, loop: str,
                init_from: Path | None) -> tuple[keras.Model, dict[str, list], dict]:
     """One training phase from a fresh seed: build (or load) the model, compile, fit."""
     make_deterministic(recipe.seed)
     with strategy().scope():
         model = load_saved(init_from) if init_from else models.build(arch or DEFAULT_ARCH)
-        saved = registered_arch(model) if init_from else None
-        if arch and saved and saved != arch:  # checked before any training time is spent
+        saved = models.arch_of(model)
+        if init_from and arch and saved and saved != arch:  # before any training time is spent
             raise ModelFileError(f"--arch {arch} was asked for, but {init_from} is a {saved}; "
                                  f"drop --arch (the saved model's is used) or pass --arch {saved}")
         compile_model(model, recipe)
@@ -135,7 +127,7 @@ def train_and_report(mnist: Mnist, *, arch: str | None, recipe: Recipe, out: Pat
         x_samples=x_samples,
         y_samples=y_samples,
         extra={
-            "arch": registered_arch(model) or arch or DEFAULT_ARCH,
+            "arch": models.arch_of(model) or arch or DEFAULT_ARCH,
             "init_from": str(init_from) if init_from else None,
             "params": int(model.count_params()),
             "train_seconds": round(sum(p["train_seconds"] for p in phases), 1),
