@@ -328,3 +328,54 @@ def test_warm_start_from_a_missing_model_is_one_clear_line(tmp_path: Path,
     assert result.returncode == 1
     assert "absent.keras does not exist" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_distillation_loss_adds_only_the_teacher_s_disagreement() -> None:
+    import tensorflow as tf
+
+    from train.distill import TEACHER_WEIGHT, DistillationLoss, label_accuracy
+
+    student = tf.constant([[0.7, 0.2, 0.1] + [0.0] * 7, [0.1, 0.8, 0.1] + [0.0] * 7])
+    labels = tf.constant([[0.0], [2.0]])
+    hard = keras.losses.sparse_categorical_crossentropy(tf.constant([0, 2]), student).numpy()
+    loss = DistillationLoss()
+    # A teacher that says what the student says adds nothing to the labels' cross-entropy.
+    agreeing = loss.call(tf.concat([labels, student], axis=1), student).numpy()
+    np.testing.assert_allclose(agreeing, (1 - TEACHER_WEIGHT) * hard, rtol=1e-4)
+    # One that disagrees (sure of 2 for the second digit) adds to that digit's loss only.
+    teacher = tf.constant([[0.7, 0.2, 0.1] + [0.0] * 7, [0.05, 0.05, 0.9] + [0.0] * 7])
+    disagreeing = loss.call(tf.concat([labels, teacher], axis=1), student).numpy()
+    np.testing.assert_allclose(disagreeing[0], agreeing[0], rtol=1e-4)
+    assert disagreeing[1] > agreeing[1] + 0.5
+    # Accuracy is against the label column, not the teacher's favourite.
+    assert label_accuracy(tf.concat([labels, teacher], axis=1), student).numpy().tolist() == [1, 0]
+
+
+def test_a_student_learns_from_a_teacher_on_the_same_split(short_run: Path, mnist_dir: Path,
+                                                           tmp_path: Path) -> None:
+    teacher = short_run / "model.keras"
+    result = run_cli("--arch", "digitnet-mini", "--teacher", str(teacher), "--limit", "1500",
+                     "--epochs", "1", "--clean-epochs", "1", "--data-dir", str(mnist_dir),
+                     "--out", str(tmp_path / "student"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    metrics = json.loads((tmp_path / "student" / "metrics.json").read_text())
+    assert [p["recipe"]["teacher"] for p in metrics["phases"]] == [str(teacher)] * 2
+    history = json.loads((tmp_path / "student" / "history.json").read_text())
+    assert len(history["accuracy"]) == len(history["val_accuracy"]) == 2
+    assert metrics["test_accuracy"] > 0.3  # learnt digits, not one class (chance is 0.1)
+    # A teacher that held out other digits would hand the student its validation labels.
+    result = run_cli("--arch", "digitnet-mini", "--teacher", str(teacher), "--limit", "1000",
+                     "--data-dir", str(mnist_dir), "--out", str(tmp_path / "leaky"))
+    assert result.returncode == 1
+    assert "trained on another split" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "leaky").exists()
+
+
+def test_the_custom_loop_distils_as_well(short_run: Path, small_mnist, tmp_path: Path) -> None:
+    recipe = Recipe(epochs=1, batch_size=64, clean_epochs=0,
+                    teacher=str(short_run / "model.keras"))
+    metrics = train_and_report(small_mnist, arch="keras-convnet", out=tmp_path, val_split=0.1,
+                               recipe=recipe, loop="custom", limit_n=1500)
+    history = json.loads((tmp_path / "history.json").read_text())
+    assert history["loss"][0] > 0 and 0.0 < history["val_accuracy"][0] <= 1.0
+    assert metrics["test_accuracy"] > 0.3

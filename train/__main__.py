@@ -91,6 +91,9 @@ def train_parser() -> argparse.ArgumentParser:
                    help="warm start: continue from a saved model, of its own architecture "
                    "(e.g. a final low-rate pass without augmentation); --arch, if given, "
                    "must name the same one")
+    p.add_argument("--teacher", type=Path, metavar="MODEL.keras",
+                   help="distillation: learn this trained model's answers as well as the labels "
+                   "(train.distill); it must have held out the same validation digits")
     p.add_argument("--min-test-accuracy", type=share, default=SANITY_FLOOR, metavar="FRACTION",
                    help="a run whose test accuracy ends below this is reported as a failure "
                    "(exit status 1; its reports are still written); 0 accepts any "
@@ -193,8 +196,9 @@ def _evaluate(argv: list[str]) -> int:
 
 def _train(argv: list[str]) -> int:
     args = train_parser().parse_args(argv)
-    if args.init_from:
-        check_keras_file(args.init_from)
+    for path in (args.init_from, args.teacher):
+        if path:
+            check_keras_file(path)
     from train.data import load_mnist
     from train.report import format_per_class
     from train.run import train_and_report
@@ -206,7 +210,8 @@ def _train(argv: list[str]) -> int:
                     augment_strength=args.augment_strength, seed=args.seed,
                     patience=args.patience, lr_patience=args.lr_patience,
                     clean_epochs=args.clean_epochs, styles=args.styles,
-                    clean_styles=args.clean_styles, device_inputs=args.device_inputs)
+                    clean_styles=args.clean_styles, device_inputs=args.device_inputs,
+                    teacher=str(args.teacher) if args.teacher else None)
     metrics = train_and_report(mnist, arch=args.arch, recipe=recipe, out=args.out,
                                val_split=args.val_split, loop=args.loop, limit_n=args.limit,
                                init_from=args.init_from)

@@ -16,6 +16,7 @@ import tensorflow as tf
 from train.augment import augment_dataset
 from train.data import Split
 from train.device_inputs import with_device_inputs
+from train.distill import DistillationLoss, accuracy_metric, labels_of, with_teacher
 from train.recipe import OPTIMIZERS, Recipe
 from train.styles import add_continental_styles
 
@@ -37,7 +38,8 @@ def strategy() -> tf.distribute.Strategy:
     return tf.distribute.get_strategy()
 
 
-def datasets(train: Split, val: Split, recipe: Recipe) -> tuple[tf.data.Dataset, tf.data.Dataset]:
+def datasets(train: Split, val: Split, recipe: Recipe,
+             teacher: keras.Model | None = None) -> tuple[tf.data.Dataset, tf.data.Dataset]:
     train = with_device_inputs(add_continental_styles(train, recipe.styles, recipe.seed),
                                recipe.device_inputs, recipe.seed)
     train_ds = (
@@ -48,6 +50,8 @@ def datasets(train: Split, val: Split, recipe: Recipe) -> tuple[tf.data.Dataset,
     if recipe.augment:
         train_ds = augment_dataset(train_ds, recipe.seed, recipe.augment_strength)
     val_ds = tf.data.Dataset.from_tensor_slices((val.x, val.y)).batch(512)
+    if teacher is not None:  # after augmentation: the teacher reads what the student reads
+        train_ds, val_ds = with_teacher(train_ds, teacher), with_teacher(val_ds, teacher)
     return train_ds.prefetch(2), val_ds.prefetch(2)
 
 
@@ -77,11 +81,18 @@ def match_batchnorm_to_run(model: keras.Model, steps_per_epoch: int) -> None:
             layer.momentum = momentum
 
 
+def loss_for(recipe: Recipe) -> keras.losses.Loss:
+    """Cross-entropy with the labels; with a teacher, with its answers as well."""
+    if recipe.teacher:
+        return DistillationLoss()
+    return keras.losses.SparseCategoricalCrossentropy()
+
+
 def compile_model(model: keras.Model, recipe: Recipe) -> None:
     model.compile(
         optimizer=make_optimizer(recipe.optimizer, recipe.learning_rate),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
+        loss=loss_for(recipe),
+        metrics=[accuracy_metric() if recipe.teacher else "accuracy"],
     )
 
 
@@ -98,8 +109,9 @@ def steps_per_epoch(train: Split, recipe: Recipe) -> int:
     return math.ceil(len(train) / recipe.batch_size)
 
 
-def fit_keras(model: keras.Model, train: Split, val: Split, recipe: Recipe) -> dict[str, list]:
-    train_ds, val_ds = datasets(train, val, recipe)
+def fit_keras(model: keras.Model, train: Split, val: Split, recipe: Recipe,
+              teacher: keras.Model | None = None) -> dict[str, list]:
+    train_ds, val_ds = datasets(train, val, recipe, teacher)
     match_batchnorm_to_run(model, steps_per_epoch(train, recipe))
     callbacks = [
         keras.callbacks.EarlyStopping(
@@ -150,11 +162,12 @@ class _Plateau:
         return self.since_best >= self.recipe.patience
 
 
-def fit_custom(model: keras.Model, train: Split, val: Split, recipe: Recipe) -> dict[str, list]:
+def fit_custom(model: keras.Model, train: Split, val: Split, recipe: Recipe,
+               teacher: keras.Model | None = None) -> dict[str, list]:
     """The notebook's explicit loop: forward under a GradientTape, gradients, optimizer step."""
-    train_ds, val_ds = datasets(train, val, recipe)
+    train_ds, val_ds = datasets(train, val, recipe, teacher)
     optimizer = make_optimizer(recipe.optimizer, recipe.learning_rate)
-    loss_fn = keras.losses.SparseCategoricalCrossentropy()
+    loss_fn = loss_for(recipe)
     steps = steps_per_epoch(train, recipe)
     match_batchnorm_to_run(model, steps)
 
@@ -178,7 +191,8 @@ def fit_custom(model: keras.Model, train: Split, val: Split, recipe: Recipe) -> 
             loss, probs = step(x, y)
             n = float(tf.shape(y)[0])
             total_loss += float(loss) * n
-            correct += float(tf.reduce_sum(tf.cast(tf.argmax(probs, 1) == y, tf.float32)))
+            hits = tf.cast(tf.argmax(probs, 1) == labels_of(y), tf.float32)
+            correct += float(tf.reduce_sum(hits))
             seen += n
             if progress is not None:
                 progress.update(i + 1, [("loss", total_loss / seen), ("accuracy", correct / seen)])

@@ -46,6 +46,9 @@ class Recipe:
     # (train.device_inputs), added to this phase's training set; the clean phase keeps them,
     # since they are what the model will see on the device.
     device_inputs: int = 0
+    # A trained model (path to its .keras file) whose answers the student learns as well as the
+    # labels, in both phases (train.distill); None trains on the labels alone.
+    teacher: str | None = None
 
 
 def clean_pass(recipe: Recipe) -> Recipe:

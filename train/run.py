@@ -57,8 +57,24 @@ def augmented_samples(train: Split, recipe: Recipe, n: int = 40) -> tuple[np.nda
     return x.numpy(), y.numpy()
 
 
+def load_teacher(path: Path, split: tuple[float, int, int | None]) -> keras.Model:
+    """The teacher of a distillation run, refused unless it held out this run's validation
+    digits: a teacher that trained on them would hand the student their labels."""
+    teacher = load_saved(path)
+    teacher.trainable = False
+    if recorded_split(run_metrics(path)) != split:
+        val_split, seed, limit_n = recorded_split(run_metrics(path))
+        raise ModelFileError(
+            f"the teacher {path} was trained on another split (validation share {val_split}, "
+            f"seed {seed}, limit {limit_n}) than this run's (validation share {split[0]}, seed "
+            f"{split[1]}, limit {split[2]}); its answers would leak this run's validation "
+            "digits: train with the teacher's --val-split, --seed and --limit")
+    return teacher
+
+
 def _fit_phase(train: Split, val: Split, *, arch: str | None, recipe: Recipe, loop: str,
-               init_from: Path | None) -> tuple[keras.Model, dict[str, list], dict]:
+               init_from: Path | None,
+               teacher: keras.Model | None = None) -> tuple[keras.Model, dict[str, list], dict]:
     """One training phase from a fresh seed: build (or load) the model, compile, fit."""
     make_deterministic(recipe.seed)
     with strategy().scope():
@@ -69,7 +85,7 @@ def _fit_phase(train: Split, val: Split, *, arch: str | None, recipe: Recipe, lo
                                  f"drop --arch (the saved model's is used) or pass --arch {saved}")
         compile_model(model, recipe)
     started = time.perf_counter()
-    history = (fit_keras if loop == "fit" else fit_custom)(model, train, val, recipe)
+    history = (fit_keras if loop == "fit" else fit_custom)(model, train, val, recipe, teacher)
     phase = {"recipe": asdict(recipe), "init_from": str(init_from) if init_from else None,
              "epochs_run": len(history["loss"]),
              "train_seconds": round(time.perf_counter() - started, 1)}
@@ -94,18 +110,21 @@ def train_and_report(mnist: Mnist, *, arch: str | None, recipe: Recipe, out: Pat
     An augmented recipe ends with ``recipe.clean_epochs`` on undistorted digits at a low
     learning rate, warm-started from the first phase exactly as ``--init-from`` would.
     """
+    teacher = (load_teacher(Path(recipe.teacher), (val_split, recipe.seed, limit_n))
+               if recipe.teacher else None)
     train, val = training_split(mnist, val_split, recipe.seed, limit_n)
     test = limit(mnist.test, limit_n)
     out.mkdir(parents=True, exist_ok=True)
     model, history, phase = _fit_phase(train, val, arch=arch, recipe=recipe, loop=loop,
-                                       init_from=init_from)
+                                       init_from=init_from, teacher=teacher)
     phases = [phase]
     if recipe.augment and recipe.clean_epochs:
         phase["saved_as"] = "phase1.keras"
         model.save(out / phase["saved_as"])
         model, clean_history, phase = _fit_phase(train, val, arch=arch, loop=loop,
                                                  recipe=clean_pass(recipe),
-                                                 init_from=out / "phase1.keras")
+                                                 init_from=out / "phase1.keras",
+                                                 teacher=teacher)
         history = {k: v + clean_history.get(k, []) for k, v in history.items()}
         phases.append(phase)
 
