@@ -379,3 +379,18 @@ def test_the_custom_loop_distils_as_well(short_run: Path, small_mnist, tmp_path:
     history = json.loads((tmp_path / "history.json").read_text())
     assert history["loss"][0] > 0 and 0.0 < history["val_accuracy"][0] <= 1.0
     assert metrics["test_accuracy"] > 0.3
+
+
+def test_a_teacher_that_is_not_a_digit_model_is_one_clear_line(mnist_dir: Path,
+                                                              tmp_path: Path) -> None:
+    odd = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(),
+                            keras.layers.Dense(5, activation="softmax")])
+    odd.save(tmp_path / "five.keras")
+    (tmp_path / "junk.keras").write_bytes(b"not a zip")
+    for teacher, says in (("five.keras", "answers 10 probabilities"),
+                          ("junk.keras", "junk.keras"), ("absent.keras", "does not exist")):
+        result = run_cli("--teacher", str(tmp_path / teacher), "--limit", "300",
+                         "--data-dir", str(mnist_dir), "--out", str(tmp_path / "out"))
+        assert result.returncode == 1, teacher
+        assert says in result.stderr and "Traceback" not in result.stderr, result.stderr[-800:]
+    assert not (tmp_path / "out").exists()
