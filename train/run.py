@@ -61,14 +61,15 @@ def load_teacher(path: Path, split: tuple[float, int, int | None]) -> keras.Mode
     """The teacher of a distillation run, refused unless it held out this run's validation
     digits: a teacher that trained on them would hand the student their labels."""
     teacher = load_saved(path)
-    teacher.trainable = False
     shapes = (tuple(teacher.input_shape[1:]), tuple(teacher.output_shape[1:]))
     if shapes != (models.INPUT_SHAPE, (models.NUM_CLASSES,)):
         raise ModelFileError(
             f"the teacher {path} maps {shapes[0]} to {shapes[1]}; a teacher reads 28x28x1 digits "
             "and answers 10 probabilities (a model saved by python -m train)")
-    if recorded_split(run_metrics(path)) != split:
-        val_split, seed, limit_n = recorded_split(run_metrics(path))
+    # A model without its run's metrics.json (e.g. models/digitnet.keras) counts as trained on
+    # the defaults, as `train ensemble` and `train blend` take it.
+    val_split, seed, limit_n = recorded_split(run_metrics(path))
+    if (val_split, seed, limit_n) != split:
         raise ModelFileError(
             f"the teacher {path} was trained on another split (validation share {val_split}, "
             f"seed {seed}, limit {limit_n}) than this run's (validation share {split[0]}, seed "
