@@ -169,6 +169,10 @@ def main() -> int:
                         "to report, with the dev sets) or validation (to choose between two ways "
                         "of reading: no dev sets, and the report goes to "
                         "bench/out/DEVICE_ACCURACY_validation.md unless --out says otherwise)")
+    parser.add_argument("--draw", type=int, default=0,
+                        help="which draw of digits the generated sets take: 0 (default) is the "
+                        "one every report reads; 1, 2, … take other digits (and other "
+                        "camera-like scenes), to settle a choice the usual draw cannot")
     parser.add_argument("--threads", type=int, default=2, help="interpreter threads")
     parser.add_argument("--out", type=Path, help="the report to write (default: "
                         "docs/DEVICE_ACCURACY.md)")
@@ -182,10 +186,14 @@ def main() -> int:
     model = DigitModel(args.model, threads=args.threads)
     reader = DigitReader(model)
     started = time.perf_counter()
-    sets: dict[str, list[tuple[str, np.ndarray, str]]] = dict(
-        picture_families(args.mnist, args.per_family, digits=args.digits))
-    sets["lifted pen (probe)"] = lifted_pen_set(args.mnist, args.per_family, digits=args.digits)
-    frames = camera_like_set(args.mnist, digits=args.digits)
+    try:
+        sets: dict[str, list[tuple[str, np.ndarray, str]]] = dict(
+            picture_families(args.mnist, args.per_family, digits=args.digits, draw=args.draw))
+        sets["lifted pen (probe)"] = lifted_pen_set(args.mnist, args.per_family,
+                                                    digits=args.digits, draw=args.draw)
+    except ValueError as error:  # a draw past the digits there are
+        parser.error(f"--draw {args.draw} with --per-family {args.per_family}: {error}")
+    frames = camera_like_set(args.mnist, seed=args.draw, digits=args.digits)
     sets["camera-like set"] = [(f"frame {i} ({f.kind})", f.image, f.truth)
                                for i, f in enumerate(frames)]
     if not choosing:  # the development sets are looked at, never chosen on
@@ -219,7 +227,9 @@ def main() -> int:
         "",
         "Digits read in place: a picture read with the wrong number of digits scores all its "
         "digits wrong. The picture families are each made from the same "
-        f"{args.per_family} MNIST {args.digits} digits (`train/pictures.py`); the lifted-pen "
+        f"{args.per_family} MNIST {args.digits} digits (`train/pictures.py`"
+        + (f"; draw {args.draw}, digits no draw before it used" if args.draw else "")
+        + "); the lifted-pen "
         f"probe is a separate draw of {args.per_family}, each cut once by a gap of about a "
         "stroke's width, as a pen lifted mid-stroke leaves it (`tests/camera_like.py`; nothing "
         f"trains on it); the camera-like set is made from MNIST {args.digits} digits too.",

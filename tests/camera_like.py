@@ -243,13 +243,23 @@ def labelled_pictures(folder: Path) -> list[tuple[str, np.ndarray, str]]:
 
 
 
+def _drawn(order: np.ndarray, count: int, draw: int) -> np.ndarray:
+    """The ``draw``-th run of ``count`` digits in ``order``: draws never share a digit, so a
+    further draw is pictures no earlier report has read."""
+    if draw < 0 or (draw + 1) * count > len(order):
+        raise ValueError(f"draw {draw} of {count} digits needs {(draw + 1) * count} digits, "
+                         f"there are {len(order)}: use draw 0 to {len(order) // count - 1}")
+    return order[draw * count : (draw + 1) * count]
+
+
 def picture_families(
-    mnist_dir: Path, per_family: int = 500, seed: int = 2, digits: str = "test"
+    mnist_dir: Path, per_family: int = 500, seed: int = 2, digits: str = "test", draw: int = 0
 ) -> dict[str, list[tuple[str, np.ndarray, str]]]:
     """Each family of ordinary pictures (train.pictures) made from the same ``per_family``
-    MNIST *test* digits (or validation digits): {family: [(name, picture, label)]}."""
+    MNIST *test* digits (or validation digits): {family: [(name, picture, label)]}. Draw 0 is
+    the one every report reads; further draws take other digits."""
     images, labels = mnist_digits(mnist_dir, digits)
-    picks = np.random.default_rng(seed).permutation(len(images))[:per_family]
+    picks = _drawn(np.random.default_rng(seed).permutation(len(images)), per_family, draw)
     return {
         family: [(f"{family} #{i}", draw(images[i]), str(int(labels[i]))) for i in picks]
         for family, draw in FAMILIES.items()
@@ -257,7 +267,7 @@ def picture_families(
 
 
 def lifted_pen_set(
-    mnist_dir: Path, count: int = 500, seed: int = 7, digits: str = "test"
+    mnist_dir: Path, count: int = 500, seed: int = 7, digits: str = "test", draw: int = 0
 ) -> list[tuple[str, np.ndarray, str]]:
     """MNIST *test* digits written with one pen lift: each cut once, at a random point of its
     strokes, by a disc 0.6 stroke widths in radius (a gap of about one stroke width), drawn
@@ -266,7 +276,7 @@ def lifted_pen_set(
     images, labels = mnist_digits(mnist_dir, digits)
     rng = np.random.default_rng(seed)
     samples = []
-    for i in rng.permutation(len(images))[:count]:
+    for i in _drawn(rng.permutation(len(images)), count, draw):
         big = cv2.resize(images[i], None, fx=10, fy=10, interpolation=cv2.INTER_CUBIC)
         ys, xs = np.nonzero(thin_to_lines(cv2.resize(images[i], None, fx=2, fy=2,
                                                      interpolation=cv2.INTER_CUBIC) > 127))
