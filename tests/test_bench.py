@@ -269,3 +269,21 @@ def test_a_revision_is_exported_as_a_source_tree(tmp_path: Path) -> None:
     assert commit == head
     assert (tree / "device" / "service" / "app.py").is_file()
     assert export_revision("HEAD", tmp_path) == (commit, tree)  # exported once
+
+
+def test_further_draws_of_the_accuracy_sets_take_other_digits(mnist_dir: Path) -> None:
+    from tests.camera_like import lifted_pen_set, picture_families
+
+    def digits_of(samples: list[tuple[str, np.ndarray, str]]) -> set[str]:
+        return {name.split("#")[1] for name, _, _ in samples}
+
+    first, second = (picture_families(mnist_dir, 50, digits="validation", draw=k)["usps_style"]
+                     for k in (0, 1))
+    usual = picture_families(mnist_dir, 50, digits="validation")["usps_style"]
+    assert digits_of(first) == digits_of(usual)  # draw 0 is what every report has read
+    assert len(digits_of(first)) == len(digits_of(second)) == 50
+    assert not digits_of(first) & digits_of(second)
+    assert not (digits_of(lifted_pen_set(mnist_dir, 50, draw=0))
+                & digits_of(lifted_pen_set(mnist_dir, 50, draw=1)))
+    with pytest.raises(ValueError, match="use draw 0 to 119"):
+        picture_families(mnist_dir, 50, digits="validation", draw=120)
