@@ -37,9 +37,10 @@ lint: $(VENV)/.installed-all
 ## Reproduce the shipped model from scratch: train the default recipe (augmented, then a
 ## short clean pass), go on with training digits as the device cuts them out of pictures,
 ## blend that with where it started (half each, WiSE-FT); train a small second model from
-## scratch on device inputs and join the two (the mean of their logits, one file),
-## convert to int8 (logits, calibrated confidence), evaluate with LiteRT on all 10,000 test
-## digits, write the model card.
+## scratch on device inputs and join the two (the mean of their logits, one file); with that
+## pair as the teacher, train the first network again from scratch ("born-again"
+## distillation) and join it with the same small one; convert to int8 (logits, calibrated
+## confidence), evaluate with LiteRT on all 10,000 test digits, write the model card.
 model: $(VENV)/.installed-all
 	$(PY) -m train --out runs/default
 	$(PY) -m train --init-from runs/default/model.keras --no-augment --epochs 3 --patience 2 \
@@ -48,8 +49,11 @@ model: $(VENV)/.installed-all
 	$(PY) -m train --arch digitnet-mini --epochs 15 --styles 0.5 --device-inputs 60000 \
 		--out runs/mini
 	$(PY) -m train ensemble runs/blend/model.keras runs/mini/model.keras --out runs/ensemble
-	$(PY) -m convert runs/ensemble/model.keras --out models/ --name digitnet
-	cp runs/ensemble/model.keras models/digitnet.keras
+	$(PY) -m train --teacher runs/ensemble/model.keras --epochs 12 --out runs/distilled
+	$(PY) -m train ensemble runs/distilled/model.keras runs/mini/model.keras \
+		--out runs/distilled-mini
+	$(PY) -m convert runs/distilled-mini/model.keras --out models/ --name digitnet
+	cp runs/distilled-mini/model.keras models/digitnet.keras
 	$(PY) -m convert card models/digitnet_int8.json
 
 ## Train every registered architecture with one recipe and write docs/ARCHITECTURES.md

@@ -151,6 +151,18 @@ def _ms(values: list[float]) -> str:
     return f"{statistics.median(values):.2f} ms (p90 {ordered[int(0.9 * (len(ordered) - 1))]:.2f})"
 
 
+def generated_sets(mnist: Path, per_family: int, digits: str,
+                   draw: int) -> dict[str, list[tuple[str, np.ndarray, str]]]:
+    """The picture families, the lifted-pen probe and the camera-like set, made from MNIST's
+    test or validation digits (draw 0, or a further draw of other digits and scenes)."""
+    sets = dict(picture_families(mnist, per_family, digits=digits, draw=draw))
+    sets["lifted pen (probe)"] = lifted_pen_set(mnist, per_family, digits=digits, draw=draw)
+    frames = camera_like_set(mnist, seed=draw, digits=digits)
+    sets["camera-like set"] = [(f"frame {i} ({f.kind})", f.image, f.truth)
+                               for i, f in enumerate(frames)]
+    return sets
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", type=Path, default=REPO / "models" / "digitnet_int8.tflite",
@@ -187,15 +199,9 @@ def main() -> int:
     reader = DigitReader(model)
     started = time.perf_counter()
     try:
-        sets: dict[str, list[tuple[str, np.ndarray, str]]] = dict(
-            picture_families(args.mnist, args.per_family, digits=args.digits, draw=args.draw))
-        sets["lifted pen (probe)"] = lifted_pen_set(args.mnist, args.per_family,
-                                                    digits=args.digits, draw=args.draw)
+        sets = generated_sets(args.mnist, args.per_family, args.digits, args.draw)
     except ValueError as error:  # a draw past the digits there are
         parser.error(f"--draw {args.draw} with --per-family {args.per_family}: {error}")
-    frames = camera_like_set(args.mnist, seed=args.draw, digits=args.digits)
-    sets["camera-like set"] = [(f"frame {i} ({f.kind})", f.image, f.truth)
-                               for i, f in enumerate(frames)]
     if not choosing:  # the development sets are looked at, never chosen on
         sets["handwriting_dev"] = labelled_pictures(args.handwriting)
         sets["photos_dev"] = labelled_pictures(args.photos)

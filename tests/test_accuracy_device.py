@@ -38,12 +38,12 @@ pytestmark = [
 TARGET_FAMILIES = ("mnist_file", "upscaled_white_on_black", "upscaled_black_on_white",
                    "tight_black_on_white", "tight_white_on_black")
 TARGET_FAMILY_FLOOR = 0.99
-# The other drawings: canvas 99.0%, USPS style 99.6%, hairline pen 98.4%; the bold marker,
-# which fills small loops, 96.4% (95.8% when thickness alone made a shape solid).
+# The other drawings: canvas 99.4%, USPS style 99.6%, hairline pen 98.6%; the bold marker,
+# which fills small loops, 96.2% (95.8% when thickness alone made a shape solid).
 FAMILY_FLOOR = 0.98
 MARKER_FLOOR = 0.96
-CAMERA_FLOOR = 743 / 749  # measured, no margin (target 99.2%: 744 of 749)
-# Digits cut once by a pen lift: measured 96.6% (94.6% before stacked pieces were joined).
+CAMERA_FLOOR = 0.992  # the target (744 of 749); measured 745 of 749
+# Digits cut once by a pen lift: measured 96.0% (94.6% before stacked pieces were joined).
 LIFTED_PEN_FLOOR = 0.95
 NOT_FLAGGED_FLOOR = 0.995  # the target
 
@@ -98,9 +98,9 @@ def test_lifted_pen_probe(reader: DigitReader, mnist_dir: Path) -> None:
 @pytest.mark.parametrize(
     ("folder", "floors"),
     [
-        # measured 98.0%, weakest digit 94% (the 7s), 5.5% flagged (targets 98.5%, 96%, 5%):
+        # measured 98.5%, weakest digit 94% (the 7s), 5.75% flagged (targets 98.5%, 96%, 5%):
         # the accuracy floors are the measured figures themselves, no margin
-        ("handwriting_dev", (400, 0.98, 0.94, 0.06)),
+        ("handwriting_dev", (400, 0.985, 0.94, 0.06)),
         # measured 99.63%, weakest digit 96.2%, 1.5% flagged: held at the targets
         ("photos_dev", (268, 0.99, 0.96, 0.05)),
     ],

@@ -162,6 +162,11 @@ def test_the_model_card_lists_each_ensemble_member_s_training() -> None:
     assert "  - the second, `runs/mini/model.keras` (digitnet-mini):\n" \
            "    - Phase 1, from scratch: adam at 0.001" in text
     assert "plus 600 training digits restyled" in text
+    assert "distilled" not in text
+
+    distilled = {**trained, "recipe": {**trained["recipe"], "teacher": "models/digitnet.keras"}}
+    assert "the teacher `models/digitnet.keras` on the same inputs" in "\n".join(
+        _phases([distilled]))
 
 
 def test_calibration_size_flag_is_checked(trained: Path) -> None:
