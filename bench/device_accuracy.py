@@ -195,13 +195,13 @@ def main() -> int:
                     else REPO / "docs" / "DEVICE_ACCURACY.md")
     args.out.parent.mkdir(parents=True, exist_ok=True)
 
+    started = time.perf_counter()
+    try:  # before the model loads: a draw that does not exist is the caller's to mend
+        sets = generated_sets(args.mnist, args.per_family, args.digits, args.draw)
+    except ValueError as error:
+        parser.error(f"--draw {args.draw} with --per-family {args.per_family}: {error}")
     model = DigitModel(args.model, threads=args.threads)
     reader = DigitReader(model)
-    started = time.perf_counter()
-    try:
-        sets = generated_sets(args.mnist, args.per_family, args.digits, args.draw)
-    except ValueError as error:  # a draw past the digits there are
-        parser.error(f"--draw {args.draw} with --per-family {args.per_family}: {error}")
     if not choosing:  # the development sets are looked at, never chosen on
         sets["handwriting_dev"] = labelled_pictures(args.handwriting)
         sets["photos_dev"] = labelled_pictures(args.photos)

@@ -155,8 +155,8 @@ def _phases(phases: list[dict], indent: str = "") -> list[str]:
                         "pictures (files, crops, drawings, photos, either polarity) and cut out "
                         "again by the device's own preprocessing (train/device_inputs.py)")
         if r.get("teacher"):
-            augment += (f"; distilled: half the loss from the label, half from the soft answers "
-                        f"of the teacher `{r['teacher']}` on the same inputs (train/distill.py)")
+            augment += (f"; distilled: trained towards the labels and the answers of the "
+                        f"teacher `{r['teacher']}` on the same inputs (train/distill.py)")
         start = "from scratch"
         if phase.get("init_from"):
             # The first phase listed may continue a model whose own recipe is not on record.

@@ -242,13 +242,13 @@ def labelled_pictures(folder: Path) -> list[tuple[str, np.ndarray, str]]:
     return samples
 
 
-
 def _drawn(order: np.ndarray, count: int, draw: int) -> np.ndarray:
     """The ``draw``-th run of ``count`` digits in ``order``: draws never share a digit, so a
     further draw is pictures no earlier report has read."""
-    if draw < 0 or (draw + 1) * count > len(order):
-        raise ValueError(f"draw {draw} of {count} digits needs {(draw + 1) * count} digits, "
-                         f"there are {len(order)}: use draw 0 to {len(order) // count - 1}")
+    draws = len(order) // count
+    if not 0 <= draw < draws:
+        raise ValueError(f"there is no draw {draw} of {count} digits among {len(order)}: "
+                         f"use draw 0 to {draws - 1}")
     return order[draw * count : (draw + 1) * count]
 
 

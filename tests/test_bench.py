@@ -285,5 +285,23 @@ def test_further_draws_of_the_accuracy_sets_take_other_digits(mnist_dir: Path) -
     assert not digits_of(first) & digits_of(second)
     assert not (digits_of(lifted_pen_set(mnist_dir, 50, draw=0))
                 & digits_of(lifted_pen_set(mnist_dir, 50, draw=1)))
-    with pytest.raises(ValueError, match="use draw 0 to 119"):
-        picture_families(mnist_dir, 50, digits="validation", draw=120)
+    for missing in (120, -1):
+        with pytest.raises(ValueError, match=f"no draw {missing} of 50 digits among 6000: "
+                                             "use draw 0 to 119"):
+            picture_families(mnist_dir, 50, digits="validation", draw=missing)
+
+
+def test_a_draw_that_does_not_exist_is_one_line_before_any_reading(mnist_dir: Path,
+                                                                   tmp_path: Path) -> None:
+    from tests.test_train import run_cli
+
+    # The model named does not exist: the draw is refused before the model is looked for.
+    done = run_cli("--mnist", str(mnist_dir), "--digits", "validation", "--draw", "12",
+                   "--model", str(tmp_path / "absent.tflite"), "--out", str(tmp_path / "r.md"),
+                   module="bench.device_accuracy")
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1].endswith(
+        "--draw 12 with --per-family 500: there is no draw 12 of 500 digits among 6000: "
+        "use draw 0 to 11")
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "r.md").exists()

@@ -165,7 +165,7 @@ def test_the_model_card_lists_each_ensemble_member_s_training() -> None:
     assert "distilled" not in text
 
     distilled = {**trained, "recipe": {**trained["recipe"], "teacher": "models/digitnet.keras"}}
-    assert "the teacher `models/digitnet.keras` on the same inputs" in "\n".join(
+    assert "the answers of the teacher `models/digitnet.keras` on the same inputs" in "\n".join(
         _phases([distilled]))
 
 
