@@ -10,7 +10,8 @@ import cv2
 import numpy as np
 import pytest
 
-from device.preprocess import candidates, extract_digits, stroke_width, to_gray
+from device.preprocess import candidates, extract_digits, ground, measure, stroke_width, to_gray
+from device.preprocess import ink as ink_stage
 from device.sidecar import ModelError
 from tests.camera_like import mnist_test, paper_frame
 from tests.conftest import SHIPPED_MODEL
@@ -365,3 +366,32 @@ def test_a_short_stroke_beside_a_digit_is_part_of_it() -> None:
     (candidate,) = extract_digits(sheet).candidates
     x, _, w, _ = candidate.box
     assert x <= 110 and x + w >= 170
+
+
+@pytest.mark.parametrize("size", [1, 2, 5, 300, 4095, 4096, 20_000])
+def test_percentiles_by_counting_or_sorting_are_numpys(size: int) -> None:
+    # 8-bit values are counted from 4,096 on, sorted below: both must be np.percentile's.
+    rng = np.random.default_rng(size)
+    values = np.clip(rng.normal(190, 40, size), 0, 255).astype(np.uint8)
+    qs = (0, 10, 30, 50, 99, 100)
+    expected = np.percentile(values, qs)
+    assert measure.percentiles(values, qs) == pytest.approx(expected, abs=1e-9)
+    assert measure.percentiles(values.astype(np.float32), qs) == pytest.approx(expected, abs=1e-4)
+    counts = np.bincount(values, minlength=256)
+    assert measure.shade_percentiles(counts, qs) == pytest.approx(expected, abs=1e-9)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_thresholds_components_are_the_masks_own(mnist, seed: int) -> None:
+    # find_digits takes the components the threshold found instead of labelling the mask
+    # again: they must be exactly what labelling the mask gives, faint components dropped.
+    images, _ = mnist
+    frame = to_gray(paper_frame([images[seed], images[seed + 6]], seed=seed, size=(480, 640)))
+    rng = np.random.default_rng(seed)
+    specks = np.clip(rng.normal(0, 25, (240, 320)), 0, 255).astype(np.uint8)  # faint noise
+    for ink in (ground.ink_map(cv2.resize(frame, (320, 240)))[0], cv2.add(specks, specks)):
+        inked = ink_stage.threshold_ink(ink, None)
+        n, labels, stats, _ = cv2.connectedComponentsWithStats(inked.mask, connectivity=8)
+        np.testing.assert_array_equal(inked.labels, labels)
+        np.testing.assert_array_equal(inked.boxes, stats[1:, :4])
+        assert len(inked.boxes) == n - 1

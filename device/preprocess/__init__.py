@@ -90,10 +90,10 @@ def extract_digits(
     )
     ink, noise = ink_map(work)
     ink, had_lines = remove_ruled_lines(ink)
-    mask = threshold_ink(ink, noise)
-    found = find_digits(mask, had_lines)
+    inked = threshold_ink(ink, noise)
+    found = find_digits(inked, had_lines)
     if found.reason:
-        return Extraction([], gray, mask, REASONS[found.reason])
+        return Extraction([], gray, inked.mask, REASONS[found.reason])
 
     def candidate(g: Blob) -> Candidate:
         box = (ox + int(g.x / scale), oy + int(g.y / scale),
@@ -105,7 +105,7 @@ def extract_digits(
         for i, (a, b) in enumerate(itertools.pairwise(found.digits))
         if may_be_one_digit(a, b, found.stroke)
     }
-    return Extraction([candidate(g) for g in found.digits], gray, mask, None, joins)
+    return Extraction([candidate(g) for g in found.digits], gray, inked.mask, None, joins)
 
 
 def _as_it_is(

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from device.preprocess.ink import InkMask
 from device.preprocess.measure import stroke_width
 
 # A solid shape fills its convex hull but for its outline's wobble and where something cuts it:
@@ -54,15 +55,6 @@ class Blob:
         x, y = min(self.x, other.x), min(self.y, other.y)
         x2, y2 = max(self.x2, other.x2), max(self.y2, other.y2)
         return Blob(x, y, x2 - x, y2 - y, self.labels + other.labels)
-
-
-def components(mask: np.ndarray) -> tuple[np.ndarray, list[Blob]]:
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
-    blobs = [
-        Blob(int(stats[i, 0]), int(stats[i, 1]), int(stats[i, 2]), int(stats[i, 3]), [i])
-        for i in range(1, n)
-    ]
-    return labels, blobs
 
 
 def _overlap_x(a: Blob, b: Blob) -> float:
@@ -238,9 +230,10 @@ class Found:
     reason: str | None  # a key of REASONS when no digit was found
 
 
-def find_digits(mask: np.ndarray, had_lines: bool) -> Found:
+def find_digits(ink: InkMask, had_lines: bool) -> Found:
     """The digit-like groups of ink in a mask, left to right, or why there are none."""
-    labels, blobs = components(mask)
+    mask, labels = ink.mask, ink.labels
+    blobs = [Blob(*(int(v) for v in box), [i]) for i, box in enumerate(ink.boxes, start=1)]
     if not blobs:
         return Found(labels, [], 0.0, "line" if had_lines else "ink")
     h, w = mask.shape

@@ -8,7 +8,15 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from device.preprocess.measure import disk, median, odd, percentiles, small_copy, stroke_width
+from device.preprocess.measure import (
+    disk,
+    median,
+    odd,
+    percentiles,
+    shade_percentiles,
+    small_copy,
+    stroke_width,
+)
 
 # A picture whose ground is one exact shade (±1) over this share of it is clean (not a photo).
 CLEAN_GROUND_SHARE = 0.5
@@ -27,13 +35,18 @@ def ink_is_dark(small: np.ndarray) -> bool:
     as on a blank picture.
     """
     small = cv2.medianBlur(small, 3)  # specks and JPEG noise are not structure
-    _, light = cv2.threshold(small, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    level, light = cv2.threshold(small, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
 
     # Paper texture or light falling off, split in two, is no light ink: strokes stand out
-    # from their ground.
-    if light.all() or not light.any():
+    # from their ground. The light part is the shades above Otsu's level.
+    counts = np.bincount(small.ravel(), minlength=256)
+    light_counts = np.where(np.arange(256) > level, counts, 0)
+    dark_counts = counts - light_counts
+    if not light_counts.any() or not dark_counts.any():
         return True
-    if median(small[light > 0]) - median(small[light == 0]) < 48:
+    light_shade = shade_percentiles(light_counts, (50,))[0]
+    dark_shade = shade_percentiles(dark_counts, (50,))[0]
+    if light_shade - dark_shade < 48:
         return True
     # Light strokes on a dark ground are at most half as thick as that ground (0.48 at most on
     # MNIST-derived pictures); a sheet is more than twice as thick as its ink (2.4 at least
@@ -86,9 +99,9 @@ def paper_region(smooth: np.ndarray) -> np.ndarray:
     surroundings[0] = False
     for i in np.flatnonzero(surroundings):  # and are wide, where a stroke is thin
         surroundings[i] = stroke_width(labels == i) >= 0.1 * min(h, w)
-    region = ~surroundings[labels]
+    region = np.take(~surroundings, labels)
     # Only a sheet that clearly stands out from its surroundings limits the search.
-    if not 0.1 < region.mean() < 0.9:
+    if not 0.1 < np.count_nonzero(region) / region.size < 0.9:
         return np.ones_like(region)
     if median(smooth[~region]) > 0.7 * median(smooth[region]):
         return np.ones_like(region)
@@ -144,7 +157,7 @@ def polarity(gray: np.ndarray, small: np.ndarray, pad: int) -> tuple[bool, int |
     with the margin the ground surrounds the strokes as in any photo.
     """
     # Judged on the pixels themselves: shrinking the picture would average its noise away.
-    sample = gray[::2, ::2]
+    sample = np.ascontiguousarray(gray[::2, ::2])
     edge = edge_shade(sample)
     grounds = {True: uniform_ground(sample), False: uniform_ground(255 - sample)}
     edge_like = {True: edge, False: 255 - edge}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 
@@ -13,7 +15,18 @@ LINE_MAX_THICKNESS = 6
 LINE_LEVEL = 16  # ink a line leaves after a long opening: paper texture and noise never do
 
 
-def threshold_ink(ink: np.ndarray, noise: float | None = 0.0) -> np.ndarray:
+@dataclass
+class InkMask:
+    """The ink mask and its 8-connected components, as `cv2.connectedComponentsWithStats` of
+    the mask would number them (1..n in raster order, 0 the ground): the threshold finds them
+    anyway, so the candidates stage need not label the frame a second time."""
+
+    mask: np.ndarray  # uint8, 255 = ink
+    labels: np.ndarray  # int32, the component of each pixel
+    boxes: np.ndarray  # (n, 4) int32: x, y, w, h of components 1..n
+
+
+def threshold_ink(ink: np.ndarray, noise: float | None = 0.0) -> InkMask:
     """Hysteresis threshold: Otsu's level for sure ink, half of it to follow faint strokes.
 
     A floor above the paper's own texture and noise keeps blank paper blank (Otsu alone always
@@ -28,13 +41,18 @@ def threshold_ink(ink: np.ndarray, noise: float | None = 0.0) -> np.ndarray:
     strong_level = max(float(otsu), floor)
     weak_level = max(strong_level * 0.5, floor * 0.75)
     weak = (ink > weak_level).astype(np.uint8)
-    n, labels = cv2.connectedComponents(weak, connectivity=8)
-    if n <= 1:
-        return np.zeros_like(ink)
-    # 255 for each weak component holding some strong ink, 0 for the rest and the ground
-    keep = np.where(np.bincount(labels[ink > strong_level], minlength=n) > 0, 255, 0)
-    keep[0] = 0
-    return keep.astype(np.uint8)[labels]
+    # BBDT: the same labels as OpenCV's default algorithm (raster order), its statistics in
+    # about half the time here.
+    n, labels, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(
+        weak, 8, cv2.CV_32S, cv2.CCL_BBDT
+    )
+    # Ink is each weak component holding some strong ink. Kept components stay apart in the
+    # mask, and keep their raster order: numbering them 1..m in order labels the mask.
+    kept = np.bincount(labels[ink > strong_level], minlength=n) > 0
+    kept[0] = False
+    if not kept[1:].all():  # usually every faint stroke holds sure ink, and nothing changes
+        labels = np.take(np.where(kept, np.cumsum(kept), 0).astype(np.int32), labels)
+    return InkMask(cv2.compare(labels, 0, cv2.CMP_GT), labels, stats[kept, :4])
 
 
 def _open(image: np.ndarray, kernel: tuple[int, int]) -> np.ndarray:

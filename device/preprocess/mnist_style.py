@@ -58,10 +58,10 @@ def render_mnist(piece: np.ndarray) -> np.ndarray:
     pad = 2 + int(MNIST_STROKE_PX / scale)  # room for the strokes to grow
     piece = cv2.copyMakeBorder(piece, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
     piece = _adjust_stroke(piece, scale)
-    ys, xs = np.nonzero(piece)
-    if len(ys) == 0:
+    x, y, w, h = cv2.boundingRect(piece)  # of the nonzero pixels
+    if w == 0:
         return np.zeros((CANVAS, CANVAS, 1), np.float32)
-    piece = piece[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+    piece = piece[y : y + h, x : x + w]
     h, w = piece.shape
     scale = DIGIT_BOX / max(h, w)
     new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
@@ -90,8 +90,9 @@ def ink_piece(ink: np.ndarray, labels: np.ndarray, blob: Blob) -> np.ndarray:
     own = blob.owns(crop_labels)
     near = cv2.dilate(own.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
     near &= (crop_labels == 0) | own
-    values = ink[y0:y1, x0:x1].astype(np.float32)
-    core = max(median(values[own]), 1.0)
+    crop = ink[y0:y1, x0:x1]
+    core = max(median(crop[own]), 1.0)  # of the 8-bit shades: counted, not sorted
+    values = crop.astype(np.float32)
     return (np.clip(values / core, 0.0, 1.0) * near * 255).astype(np.uint8)
 
 
