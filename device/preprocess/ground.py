@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 
 from device.preprocess.measure import (
+    components,
     disk,
     median,
     odd,
@@ -58,7 +59,7 @@ def thickness(mask: np.ndarray) -> float:
     """How thick the largest shape of a binary mask is for its size: the widest inscribed
     circle's radius over the shape's longer side. About 0.1 for a digit's strokes, 0.3 for a
     sheet of paper or the ground around a digit."""
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    n, labels, stats = components(mask)
     if n <= 1:
         return 0.0
     largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))

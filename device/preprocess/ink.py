@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 
 from device.preprocess.ground import narrow_crop, paper_statistics
+from device.preprocess.measure import components
 
 # Printed rules and grid lines are at most this thick (px, in the searched image); a digit
 # large enough to have a bar across half the frame has thicker strokes than that.
@@ -41,11 +42,7 @@ def threshold_ink(ink: np.ndarray, noise: float | None = 0.0) -> InkMask:
     strong_level = max(float(otsu), floor)
     weak_level = max(strong_level * 0.5, floor * 0.75)
     weak = (ink > weak_level).astype(np.uint8)
-    # BBDT: the same labels as OpenCV's default algorithm (raster order), its statistics in
-    # about half the time here.
-    n, labels, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(
-        weak, 8, cv2.CV_32S, cv2.CCL_BBDT
-    )
+    n, labels, stats = components(weak)
     # Ink is each weak component holding some strong ink. Kept components stay apart in the
     # mask, and keep their raster order: numbering them 1..m in order labels the mask.
     kept = np.bincount(labels[ink > strong_level], minlength=n) > 0

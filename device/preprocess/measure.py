@@ -18,6 +18,17 @@ def small_copy(gray: np.ndarray, side: int) -> np.ndarray:
     return cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
 
 
+def components(mask: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
+    """8-connected components of a binary mask: their count (with the ground, label 0), the
+    label of each pixel (1..n-1 in raster order) and their stats, as
+    cv2.connectedComponentsWithStats gives them; by the BBDT algorithm, which labels alike and
+    gathers the stats in about half the time of OpenCV's default here."""
+    n, labels, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(
+        mask, 8, cv2.CV_32S, cv2.CCL_BBDT
+    )
+    return n, labels, stats
+
+
 def disk(size: int) -> np.ndarray:
     """A round structuring element ``size`` px across."""
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
