@@ -231,7 +231,8 @@ class Found:
 
 
 def find_digits(ink: InkMask, had_lines: bool) -> Found:
-    """The digit-like groups of ink in a mask, left to right, or why there are none."""
+    """The digit-like groups of ink in the thresholded mask (its components as the threshold
+    found them), left to right, or why there are none."""
     mask, labels = ink.mask, ink.labels
     blobs = [Blob(*(int(v) for v in box), [i]) for i, box in enumerate(ink.boxes, start=1)]
     if not blobs:
