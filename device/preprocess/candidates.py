@@ -230,11 +230,11 @@ class Found:
     reason: str | None  # a key of REASONS when no digit was found
 
 
-def find_digits(ink: InkMask, had_lines: bool) -> Found:
+def find_digits(inked: InkMask, had_lines: bool) -> Found:
     """The digit-like groups of ink in the thresholded mask (its components as the threshold
     found them), left to right, or why there are none."""
-    mask, labels = ink.mask, ink.labels
-    blobs = [Blob(*(int(v) for v in box), [i]) for i, box in enumerate(ink.boxes, start=1)]
+    mask, labels = inked.mask, inked.labels
+    blobs = [Blob(*(int(v) for v in box), [i]) for i, box in enumerate(inked.boxes, start=1)]
     if not blobs:
         return Found(labels, [], 0.0, "line" if had_lines else "ink")
     h, w = mask.shape

@@ -212,7 +212,7 @@ def ink_map(gray: np.ndarray) -> tuple[np.ndarray, float | None]:
         region = paper_region(around)[pad : pad + sh, pad : pad + sw]
         # In floats: OpenCV's exact 8-bit blur is several times slower at this width.
         paper = cv2.GaussianBlur(paper.astype(np.float32), (k := odd(min(sh, sw) / 5), k), 0)
-    paper = cv2.resize(paper, (w, h), interpolation=cv2.INTER_LINEAR).astype(np.float32)
+    paper = cv2.resize(paper, (w, h), interpolation=cv2.INTER_LINEAR).astype(np.float32, copy=False)
     smooth = cv2.GaussianBlur(paper_like, (3, 3), 0).astype(np.float32)
     contrast = (paper - smooth) / np.maximum(paper, 16.0)
     if not region.all():

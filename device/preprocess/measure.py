@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import cv2
 import numpy as np
 
@@ -56,29 +58,30 @@ def percentiles(values: np.ndarray, qs: tuple[float, ...]) -> list[float]:
     flat = values.ravel()
     if flat.dtype == np.uint8 and flat.size >= COUNTING_PAYS:
         return shade_percentiles(np.bincount(flat, minlength=256), qs)
-    last = flat.size - 1
-    positions = [q / 100 * last for q in qs]
-    below = [int(p) for p in positions]
-    part = np.partition(flat, sorted({*below, *(min(b + 1, last) for b in below)}))
-    return [_between(float(part[b]), float(part[min(b + 1, last)]), p - b)
-            for p, b in zip(positions, below, strict=True)]
+    return _interpolated(flat.size, qs, lambda ranks: np.partition(flat, ranks)[ranks])
 
 
 def shade_percentiles(counts: np.ndarray, qs: tuple[float, ...]) -> list[float]:
     """The same percentiles of the values a histogram counts (``counts[s]``: how many are s),
     without the values: the k-th smallest is the first shade whose running count passes k."""
     running = np.cumsum(counts)
-    last = int(running[-1]) - 1
+    return _interpolated(
+        int(running[-1]), qs, lambda ranks: np.searchsorted(running, ranks, side="right")
+    )
+
+
+def _interpolated(
+    size: int, qs: tuple[float, ...], smallest: Callable[[list[int]], np.ndarray]
+) -> list[float]:
+    """Linear percentiles of ``size`` values, given ``smallest(ranks)``: the k-th smallest value
+    for each rank k (0-based)."""
+    last = size - 1
     positions = [q / 100 * last for q in qs]
     below = [int(p) for p in positions]
-    ranks = [rank for b in below for rank in (b, min(b + 1, last))]
-    shades = np.searchsorted(running, ranks, side="right").tolist()
-    return [_between(shades[2 * i], shades[2 * i + 1], p - b)
-            for i, (p, b) in enumerate(zip(positions, below, strict=True))]
-
-
-def _between(low: float, high: float, fraction: float) -> float:
-    return low + (high - low) * fraction
+    ranks = sorted({*below, *(min(b + 1, last) for b in below)})
+    value = dict(zip(ranks, smallest(ranks).tolist(), strict=True))
+    return [value[b] + (value[min(b + 1, last)] - value[b]) * (p - b)
+            for p, b in zip(positions, below, strict=True)]
 
 
 def median(values: np.ndarray) -> float:
