@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,6 +40,16 @@ class Reading:
     uncertain: bool | None = None
 
 
+@dataclass
+class _Extracted:
+    """A frame's candidates and their model inputs, waiting for the model."""
+
+    extraction: Extraction
+    inputs: np.ndarray  # model_inputs(extraction)
+    started: float  # perf_counter() before and after the preprocessing
+    preprocessed: float
+
+
 class DigitReader:
     """Reads every digit in a frame with one model call; safe to share between threads."""
 
@@ -61,19 +72,36 @@ class DigitReader:
 
     def read(self, frame: np.ndarray) -> Reading:
         """Read a (H,W) gray or (H,W,3) BGR uint8 frame. Raises ValueError for a bad frame."""
-        start = time.perf_counter()
+        extracted = self._extract(frame)
+        if not len(extracted.inputs):  # nothing to ask the model
+            return self._finish(extracted, extracted.inputs)
+        return self._finish(extracted, self.model.predict(extracted.inputs))
+
+    async def read_beside(
+        self, frame: np.ndarray, predict: Callable[[np.ndarray], Awaitable[np.ndarray]]
+    ) -> Reading:
+        """`read`, with the model run by `predict` (the service's model thread) so that the
+        caller's event loop serves other requests while the model runs."""
+        extracted = self._extract(frame)
+        if not len(extracted.inputs):
+            return self._finish(extracted, extracted.inputs)
+        return self._finish(extracted, await predict(extracted.inputs))
+
+    def _extract(self, frame: np.ndarray) -> _Extracted:
+        started = time.perf_counter()
         extraction = extract_digits(frame, self.model.sidecar.preprocessing, self.roi)
-        preprocessed = time.perf_counter()
+        return _Extracted(extraction, model_inputs(extraction), started, time.perf_counter())
+
+    def _finish(self, extracted: _Extracted, probs: np.ndarray) -> Reading:
+        """The reading from the model's probabilities for `extracted.inputs`."""
+        extraction = extracted.extraction
         digits: list[DigitReading] = []
         if extraction.candidates:
             joins = sorted(extraction.joins.items())
-            inputs = [c.input for c in extraction.candidates] + [c.input for _, c in joins]
             readings = [
-                self._reading(probs, c.box)
-                for probs, c in zip(
-                    self.model.predict(np.stack(inputs)),
-                    extraction.candidates + [c for _, c in joins],
-                    strict=True,
+                self._reading(p, c.box)
+                for p, c in zip(
+                    probs, extraction.candidates + [c for _, c in joins], strict=True
                 )
             ]
             n = len(extraction.candidates)
@@ -82,8 +110,8 @@ class DigitReader:
             )
         inferred = time.perf_counter()
         timings = {
-            "preprocess": (preprocessed - start) * 1000.0,
-            "inference": (inferred - preprocessed) * 1000.0,
+            "preprocess": (extracted.preprocessed - extracted.started) * 1000.0,
+            "inference": (inferred - extracted.preprocessed) * 1000.0,
         }
         if not digits:
             return Reading([], None, None, None, None, extraction.reason, timings, extraction)
@@ -99,6 +127,16 @@ class DigitReader:
             extraction=extraction,
             uncertain=any(d.uncertain for d in digits),
         )
+
+
+def model_inputs(extraction: Extraction) -> np.ndarray:
+    """One batch for the model: every candidate, then every join of two neighbours (N,28,28,1);
+    empty (0 rows) when the extraction found no candidate."""
+    inputs = [c.input for c in extraction.candidates]
+    inputs += [c.input for _, c in sorted(extraction.joins.items())]
+    if not inputs:
+        return np.zeros((0, 28, 28, 1), dtype=np.float32)
+    return np.stack(inputs)
 
 
 def _resolve_joins(

@@ -65,6 +65,7 @@ def create_app(settings: ServiceSettings, context: ServiceContext | None = None)
                 await context.watch.stop()
             # Runs after uvicorn has let in-flight requests finish (graceful shutdown).
             await anyio.to_thread.run_sync(context.camera.close)
+            await anyio.to_thread.run_sync(context.model_thread.close)
             log.info("camera released; shutting down")
 
     # /docs (Swagger UI) and /redoc (ReDoc) with their files served from the installed

@@ -1,0 +1,119 @@
+"""The service's model thread: the event loop goes on while the model runs, and every caller
+gets its own answer or its own error."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import numpy as np
+import pytest
+
+from device.reader import DigitReader
+from device.runtime import DigitModel
+from device.service.model_thread import ModelThread
+from tests.camera_like import mnist_test, paper_frame
+
+WAIT_S = 10.0  # only a hang waits this long
+
+
+class GatedModel:
+    """A model whose predict blocks until `gate` is set, and says which thread ran it."""
+
+    def __init__(self) -> None:
+        self.gate = threading.Event()
+        self.threads: list[str] = []
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        self.threads.append(threading.current_thread().name)
+        if not self.gate.wait(WAIT_S):
+            raise TimeoutError("nobody opened the gate")
+        if np.isnan(batch).any():
+            raise ValueError("not a model input")
+        return batch.reshape(len(batch), -1)[:, :10] * 2
+
+
+def test_the_loop_runs_while_the_model_does() -> None:
+    """The gate is opened by another task on the loop: were the model run on the loop itself,
+    that task could never run and predict would fail after WAIT_S."""
+    model = GatedModel()
+    worker = ModelThread(model)
+
+    async def main() -> np.ndarray:
+        asyncio.get_running_loop().call_soon(model.gate.set)
+        return await worker.predict(np.ones((2, 28, 28, 1), np.float32))
+
+    try:
+        out = asyncio.run(main())
+    finally:
+        worker.close()
+    assert out.shape == (2, 10) and (out == 2).all()
+    assert model.threads == ["model"]
+
+
+def test_each_caller_gets_its_own_answer_or_error() -> None:
+    model = GatedModel()
+    model.gate.set()
+    worker = ModelThread(model)
+    bad = np.full((1, 28, 28, 1), np.nan, np.float32)
+
+    async def main() -> list:
+        batches = [np.full((1, 28, 28, 1), i, np.float32) for i in range(20)]
+        calls = [worker.predict(b) for b in batches] + [worker.predict(bad)]
+        return await asyncio.gather(*calls, return_exceptions=True)
+
+    try:
+        *answers, error = asyncio.run(main())
+    finally:
+        worker.close()
+    assert [float(a[0, 0]) for a in answers] == [2.0 * i for i in range(20)]
+    assert isinstance(error, ValueError) and "not a model input" in str(error)
+
+
+def test_a_caller_that_goes_away_leaves_the_thread_serving() -> None:
+    model = GatedModel()
+    worker = ModelThread(model)
+
+    async def main() -> np.ndarray:
+        impatient = asyncio.ensure_future(worker.predict(np.ones((1, 28, 28, 1), np.float32)))
+        await asyncio.sleep(0)
+        impatient.cancel()  # its client hung up while the model ran
+        with pytest.raises(asyncio.CancelledError):
+            await impatient
+        model.gate.set()
+        return await worker.predict(np.full((1, 28, 28, 1), 3, np.float32))
+
+    try:
+        assert float(asyncio.run(main())[0, 0]) == 6.0
+    finally:
+        worker.close()
+    assert not any(t.name == "model" for t in threading.enumerate())
+
+
+def test_reading_beside_the_loop_equals_reading(digit_model_path, mnist_dir) -> None:
+    """read_beside is read with the model on the model thread: the same digits, boxes,
+    confidences and reasons, for one digit, a number with a join to weigh, and no digit."""
+    model = DigitModel(digit_model_path)
+    reader = DigitReader(model)
+    worker = ModelThread(model)
+    images, labels = mnist_test(mnist_dir)
+    picks = [int(np.flatnonzero(labels == d)[0]) for d in (1, 4, 7)]
+    frames = [
+        paper_frame([images[picks[1]]], seed=1),
+        paper_frame([images[i] for i in picks], seed=3),
+        np.full((240, 320), 200, np.uint8),
+        images[picks[2]],
+    ]
+
+    async def beside() -> list:
+        return [await reader.read_beside(f, worker.predict) for f in frames]
+
+    try:
+        results = asyncio.run(beside())
+    finally:
+        worker.close()
+    for alone, on_thread in zip((reader.read(f) for f in frames), results, strict=True):
+        assert on_thread.digits == alone.digits
+        assert (on_thread.number, on_thread.reason) == (alone.number, alone.reason)
+        assert on_thread.uncertain == alone.uncertain
+    assert [r.number for r in results] == ["4", "147", None, "7"]
