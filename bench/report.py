@@ -270,18 +270,28 @@ def ceiling_section(ceiling: dict) -> list[str]:
         ]
     with_model = services["bare_model"]
     model_share = ceiling["model_share"]
+    overtaken = product["requests_per_s"] > with_model["requests_per_s"]
     where = (
         f"Where the product's time goes: at {ceiling['connections']} connections it takes "
         f"{1000 / product['requests_per_s']:.2f} ms per request, the bare endpoint "
         f"{1000 / bare['requests_per_s']:.2f} ms. The bare endpoint that also decodes the upload "
         f"and runs the same model once (**bare_model**) takes "
         f"{1000 / with_model['requests_per_s']:.2f} ms: {model_share:.1%} of the bare endpoint's "
-        "requests/s is about the most an endpoint that runs this model can do here"
+        "requests/s"
+        + ("" if overtaken else " is about the most an endpoint that runs this model can do here")
         + (", below the target before anything else the product does: on this machine the "
            "model, not the HTTP path, sets the pace" if model_share < 0.5 else "")
-        + f". The product reaches {product['requests_per_s'] / with_model['requests_per_s']:.1%} "
-        "of that; the rest is its reading of the picture (the checks that decide how to read "
-        "it, the answer with its probabilities, metrics and the log line). The product's own "
+        + f". The product answered {product['requests_per_s'] / with_model['requests_per_s']:.1%}"
+        " of its requests/s"
+        + (" (more than the endpoint whose model runs the same way: their gap is within this "
+           "machine's run-to-run spread, the wrk runs above)" if overtaken else "")
+        + (f" and spent {product['server_cpu_us_per_request']:.0f} µs of CPU a request against "
+           f"its {with_model['server_cpu_us_per_request']:.0f} µs"
+           if "server_cpu_us_per_request" in product and "server_cpu_us_per_request" in with_model
+           else "")
+        + "; what the product spends beyond is its reading of the picture (the checks that "
+        "decide how to read it, the answer with its probabilities, metrics and the log line). "
+        "The product's own "
         f"`timings_ms` for this upload (medians of {ceiling['reader_requests']} sequential "
         f"warm-up requests, one at a time, so with warm caches): decode {reader['capture']:.2f} "
         f"ms, preprocess {reader['preprocess']:.2f} ms, inference {reader['inference']:.2f} ms."
