@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, File, UploadFile
@@ -32,8 +34,8 @@ from bench.serving import add_readyz, serve
 
 
 def create_app(model: Path | None = None) -> FastAPI:
-    app = FastAPI(title="Bare multipart endpoint (the ceiling)")
     if model is None:
+        app = FastAPI(title="Bare multipart endpoint (the ceiling)")
 
         @app.post("/predict")
         async def predict(file: UploadFile = File(...)) -> dict:  # noqa: B008 (FastAPI's idiom)
@@ -48,6 +50,13 @@ def create_app(model: Path | None = None) -> FastAPI:
 
         digits = ModelThread(DigitModel(model, threads=1))
         side = INPUT_SHAPE[0]
+
+        @asynccontextmanager
+        async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+            yield
+            digits.close()  # as the product's service does at shutdown
+
+        app = FastAPI(title="Bare multipart endpoint with the model", lifespan=lifespan)
 
         @app.post("/predict")
         async def predict_digit(file: UploadFile = File(...)) -> dict:  # noqa: B008

@@ -199,11 +199,11 @@ def test_bare_endpoint_with_the_model_reads_the_digit(digit_model_path: Path,
     from bench.bare_service import create_app
     from bench.images import DIGIT_INDEX, digit_label, mnist_test_images
 
-    client = TestClient(create_app(digit_model_path))
     digit = mnist_test_images(mnist_dir)[DIGIT_INDEX]
-    for png in (digit_png(digit), cv2.imencode(".png", digit)[1].tobytes()):
-        answer = client.post("/predict", files={"file": ("d.png", png, "image/png")})
-        assert (answer.status_code, answer.json()) == (200, {"digit": digit_label(mnist_dir)})
+    with TestClient(create_app(digit_model_path)) as client:  # shutdown ends its model thread
+        for png in (digit_png(digit), cv2.imencode(".png", digit)[1].tobytes()):
+            answer = client.post("/predict", files={"file": ("d.png", png, "image/png")})
+            assert (answer.status_code, answer.json()) == (200, {"digit": digit_label(mnist_dir)})
 
 
 def _ceiling(product_rps: float, product_p99: float, product_peak_mib: float,
