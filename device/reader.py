@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from device.preprocess import Extraction, check_contract, extract_digits
-from device.runtime import DigitModel
+from device.runtime import INPUT_SHAPE, DigitModel
 
 JOIN_MIN_CONFIDENCE = 0.9
 # Below this confidence a reading is flagged uncertain when the sidecar names no threshold of
@@ -81,7 +81,8 @@ class DigitReader:
         self, frame: np.ndarray, predict: Callable[[np.ndarray], Awaitable[np.ndarray]]
     ) -> Reading:
         """`read`, with the model run by `predict` (the service's model thread) so that the
-        caller's event loop serves other requests while the model runs."""
+        caller's event loop serves other requests while the model runs. Its `inference`
+        timing is the wait for `predict`, hand-over to the model thread included."""
         extracted = self._extract(frame)
         if not len(extracted.inputs):
             return self._finish(extracted, extracted.inputs)
@@ -135,7 +136,7 @@ def model_inputs(extraction: Extraction) -> np.ndarray:
     inputs = [c.input for c in extraction.candidates]
     inputs += [c.input for _, c in sorted(extraction.joins.items())]
     if not inputs:
-        return np.zeros((0, 28, 28, 1), dtype=np.float32)
+        return np.zeros((0, *INPUT_SHAPE), dtype=np.float32)
     return np.stack(inputs)
 
 

@@ -5,13 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import AsyncIterator
 
+import cv2
+import httpx
 import numpy as np
 import pytest
 
 from device.reader import DigitReader
 from device.runtime import DigitModel
+from device.service.app import create_app
+from device.service.context import build_context
 from device.service.model_thread import ModelThread
+from device.service.settings import load_settings
 from tests.camera_like import mnist_test, paper_frame
 
 WAIT_S = 10.0  # only a hang waits this long
@@ -118,3 +124,86 @@ def test_reading_beside_the_loop_equals_reading(digit_model_path, mnist_dir) -> 
         assert (on_thread.number, on_thread.reason) == (alone.number, alone.reason)
         assert on_thread.uncertain == alone.uncertain
     assert [r.number for r in results] == ["4", "147", None, "7"]
+
+
+class RecordingModel:
+    """A real model that keeps the name of the thread each predict ran on."""
+
+    def __init__(self, model: DigitModel) -> None:
+        self._model = model
+        self.threads: list[str] = []
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        self.threads.append(threading.current_thread().name)
+        return self._model.predict(batch)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._model, name)
+
+
+def test_small_uploads_hand_the_model_over_only_beside_other_uploads(
+    digit_model_path, mnist_dir
+) -> None:
+    """An upload alone runs the model on the loop's own thread (a hand-over would only add to
+    its wait); with another upload in flight, on the model thread, so the loop can serve it."""
+    settings = load_settings(model=digit_model_path, camera="none")
+    model = RecordingModel(DigitModel(digit_model_path))
+    context = build_context(settings, model=model)
+    images, labels = mnist_test(mnist_dir)
+    seven = cv2.imencode(".png", images[int(np.flatnonzero(labels == 7)[0])])[1].tobytes()
+    raw_png = {"content-type": "image/png"}
+
+    async def main() -> list[dict]:
+        transport = httpx.ASGITransport(app=create_app(settings, context))
+        loop_thread = threading.current_thread().name
+        body_held = asyncio.Event()
+
+        async def slow_body() -> AsyncIterator[bytes]:  # an upload still arriving
+            yield seven[:20]
+            await body_held.wait()
+            yield seven[20:]
+
+        async with httpx.AsyncClient(transport=transport, base_url="http://pi") as client:
+            alone = await client.post("/predict", content=seven, headers=raw_png)
+            assert model.threads == [loop_thread]
+            arriving = asyncio.ensure_future(
+                client.post("/predict", content=slow_body(), headers=raw_png)
+            )
+            while context.uploads_in_flight == 0:
+                await asyncio.sleep(0.001)
+            beside = await client.post("/predict", content=seven, headers=raw_png)
+            assert model.threads[1:] == ["model"]
+            body_held.set()
+            last = await arriving  # alone again by the time its body is complete
+            assert model.threads[2:] == [loop_thread]
+            return [r.json() for r in (alone, beside, last)]
+
+    try:
+        answers = asyncio.run(main())
+    finally:
+        context.model_thread.close()
+    assert [a["number"] for a in answers] == ["7", "7", "7"]
+    assert answers[0]["digits"] == answers[1]["digits"] == answers[2]["digits"]
+
+
+def test_uploads_that_arrive_together_all_hand_the_model_over(digit_model_path, mnist_dir) -> None:
+    """Complete uploads started at once: none may take the model on the loop as if alone."""
+    settings = load_settings(model=digit_model_path, camera="none")
+    model = RecordingModel(DigitModel(digit_model_path))
+    context = build_context(settings, model=model)
+    images, _ = mnist_test(mnist_dir)
+    pngs = [cv2.imencode(".png", images[i])[1].tobytes() for i in range(4)]
+
+    async def main() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=create_app(settings, context))
+        async with httpx.AsyncClient(transport=transport, base_url="http://pi") as client:
+            posts = [client.post("/predict", content=png, headers={"content-type": "image/png"})
+                     for png in pngs]
+            return await asyncio.gather(*posts)
+
+    try:
+        answers = asyncio.run(main())
+    finally:
+        context.model_thread.close()
+    assert [a.status_code for a in answers] == [200] * 4
+    assert model.threads == ["model"] * 4

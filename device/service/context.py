@@ -34,6 +34,8 @@ class ServiceContext:
     camera_readings: SharedFrameReadings = field(init=False)
     # Runs the model for uploads read on the event loop (see routes/predict.py).
     model_thread: ModelThread = field(init=False)
+    # POST /predict requests between their first and last byte of work, counted on the loop.
+    uploads_in_flight: int = 0
     # The watch loop and its publishers (DIGITS_WATCH, DIGITS_MQTT_URL); None when off.
     watch: WatchLoop | None = None
 
