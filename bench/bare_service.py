@@ -9,7 +9,8 @@ routing and JSON answer) allows on this machine: the product's HTTP path can onl
 With `--model PATH` the endpoint also decodes the upload with OpenCV (grey, 28×28, light ink
 on dark, scaled to [0, 1]; no other checks) and runs the product's model on it once, through the
 device's runtime with one interpreter thread on the service's model thread (the event loop
-serves other requests meanwhile), as the service does; it answers `{"digit": N}`.
+serves other requests meanwhile), as the service does while other uploads are in flight (the
+service runs a lone upload's model on the loop); it answers `{"digit": N}`.
 That is about the most an endpoint that must run this model on this upload can do: what is
 left between it and the product is the product's own reading (its checks of the picture, the
 answer, metrics and log line).
