@@ -176,7 +176,8 @@ async def _read_small(context: ServiceContext, frame: np.ndarray) -> Reading:
     """A small upload's reading. With other uploads in flight the model (~1 ms) runs on its own
     thread, and the loop goes on with them meanwhile. Alone, there is nothing for the loop to
     go on with, so the model runs right here: the hand-over to its thread and back would only
-    add to this one client's wait."""
+    add to this one client's wait. (A camera reading on a worker thread may hold the model
+    meanwhile; the loop then waits for its millisecond, as it did before the model thread.)"""
     # One pass of the loop first, so that uploads which arrived together with this one have
     # started and are counted: run inline, each would see itself alone and stop the rest.
     await asyncio.sleep(0)
