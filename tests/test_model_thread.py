@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 
 import cv2
 import httpx
@@ -15,7 +16,7 @@ import pytest
 from device.reader import DigitReader
 from device.runtime import DigitModel
 from device.service.app import create_app
-from device.service.context import build_context
+from device.service.context import ServiceContext, build_context
 from device.service.model_thread import ModelThread
 from device.service.settings import load_settings
 from tests.camera_like import mnist_test, paper_frame
@@ -141,20 +142,42 @@ class RecordingModel:
         return getattr(self._model, name)
 
 
-def test_small_uploads_hand_the_model_over_only_beside_other_uploads(
-    digit_model_path, mnist_dir
-) -> None:
-    """An upload alone runs the model on the loop's own thread (a hand-over would only add to
-    its wait); with another upload in flight, on the model thread, so the loop can serve it."""
+@dataclass
+class RecordedService:
+    app: object
+    context: ServiceContext
+    model: RecordingModel
+
+
+@pytest.fixture
+def recorded_service(digit_model_path) -> Iterator[RecordedService]:
+    """The service in process (no lifespan, no camera) with a model that records its threads."""
     settings = load_settings(model=digit_model_path, camera="none")
     model = RecordingModel(DigitModel(digit_model_path))
     context = build_context(settings, model=model)
+    try:
+        yield RecordedService(create_app(settings, context), context, model)
+    finally:
+        context.model_thread.close()
+
+
+def _client(service: RecordedService) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=service.app), base_url="http://pi")
+
+
+RAW_PNG = {"content-type": "image/png"}
+
+
+def test_small_uploads_hand_the_model_over_only_beside_other_uploads(
+    recorded_service, mnist_dir
+) -> None:
+    """An upload alone runs the model on the loop's own thread (a hand-over would only add to
+    its wait); with another upload in flight, on the model thread, so the loop can serve it."""
+    model, context = recorded_service.model, recorded_service.context
     images, labels = mnist_test(mnist_dir)
     seven = cv2.imencode(".png", images[int(np.flatnonzero(labels == 7)[0])])[1].tobytes()
-    raw_png = {"content-type": "image/png"}
 
     async def main() -> list[dict]:
-        transport = httpx.ASGITransport(app=create_app(settings, context))
         loop_thread = threading.current_thread().name
         body_held = asyncio.Event()
 
@@ -163,47 +186,41 @@ def test_small_uploads_hand_the_model_over_only_beside_other_uploads(
             await body_held.wait()
             yield seven[20:]
 
-        async with httpx.AsyncClient(transport=transport, base_url="http://pi") as client:
-            alone = await client.post("/predict", content=seven, headers=raw_png)
+        async with _client(recorded_service) as client:
+            alone = await client.post("/predict", content=seven, headers=RAW_PNG)
             assert model.threads == [loop_thread]
             arriving = asyncio.ensure_future(
-                client.post("/predict", content=slow_body(), headers=raw_png)
+                client.post("/predict", content=slow_body(), headers=RAW_PNG)
             )
             while context.uploads_in_flight == 0:
                 await asyncio.sleep(0.001)
-            beside = await client.post("/predict", content=seven, headers=raw_png)
+            beside = await client.post("/predict", content=seven, headers=RAW_PNG)
             assert model.threads[1:] == ["model"]
             body_held.set()
             last = await arriving  # alone again by the time its body is complete
             assert model.threads[2:] == [loop_thread]
             return [r.json() for r in (alone, beside, last)]
 
-    try:
-        answers = asyncio.run(main())
-    finally:
-        context.model_thread.close()
+    answers = asyncio.run(main())
     assert [a["number"] for a in answers] == ["7", "7", "7"]
     assert answers[0]["digits"] == answers[1]["digits"] == answers[2]["digits"]
+    assert context.uploads_in_flight == 0
 
 
-def test_uploads_that_arrive_together_all_hand_the_model_over(digit_model_path, mnist_dir) -> None:
+def test_uploads_that_arrive_together_all_hand_the_model_over(recorded_service, mnist_dir) -> None:
     """Complete uploads started at once: none may take the model on the loop as if alone."""
-    settings = load_settings(model=digit_model_path, camera="none")
-    model = RecordingModel(DigitModel(digit_model_path))
-    context = build_context(settings, model=model)
-    images, _ = mnist_test(mnist_dir)
-    pngs = [cv2.imencode(".png", images[i])[1].tobytes() for i in range(4)]
+    images, labels = mnist_test(mnist_dir)
+    picks = [int(np.flatnonzero(labels == d)[0]) for d in (3, 5, 8, 9)]
 
     async def main() -> list[httpx.Response]:
-        transport = httpx.ASGITransport(app=create_app(settings, context))
-        async with httpx.AsyncClient(transport=transport, base_url="http://pi") as client:
-            posts = [client.post("/predict", content=png, headers={"content-type": "image/png"})
-                     for png in pngs]
-            return await asyncio.gather(*posts)
+        async with _client(recorded_service) as client:
+            return await asyncio.gather(*(
+                client.post("/predict", content=cv2.imencode(".png", images[i])[1].tobytes(),
+                            headers=RAW_PNG)
+                for i in picks
+            ))
 
-    try:
-        answers = asyncio.run(main())
-    finally:
-        context.model_thread.close()
-    assert [a.status_code for a in answers] == [200] * 4
-    assert model.threads == ["model"] * 4
+    answers = asyncio.run(main())
+    assert [a.json()["number"] for a in answers] == ["3", "5", "8", "9"]
+    assert recorded_service.model.threads == ["model"] * 4
+    assert recorded_service.context.uploads_in_flight == 0
