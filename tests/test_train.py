@@ -18,9 +18,9 @@ keras = pytest.importorskip("keras")
 from train import models  # noqa: E402
 from train.__main__ import below_floor  # noqa: E402
 from train.data import load_mnist  # noqa: E402
-from train.fit import batchnorm_momentum  # noqa: E402
 from train.recipe import ARCHITECTURES, Recipe  # noqa: E402
 from train.run import load_saved, train_and_report  # noqa: E402
+from train.schedule import batchnorm_momentum  # noqa: E402
 
 ARTIFACTS = ("model.keras", "history.json", "metrics.json", "summary.txt", "curves.png",
              "confusion_matrix.png", "samples.png", "misclassified.png")

@@ -11,8 +11,13 @@ probabilities after it, so Keras `fit`, the custom loop and validation need noth
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import keras
-import tensorflow as tf
+from keras import ops
+
+if TYPE_CHECKING:  # tf.data is the CPU pipeline's; the loss below is free of TensorFlow
+    import tensorflow as tf
 
 # Hinton et al.'s usual values, not tuned here: half the loss from each source, and a
 # temperature that lifts the teacher's second choices out of the float noise.
@@ -25,22 +30,28 @@ def with_teacher(dataset: tf.data.Dataset, teacher: keras.Model) -> tf.data.Data
     """(x, label) batches → (x, [label, the teacher's ten probabilities])."""
 
     def pack(x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        probs = tf.cast(teacher(x, training=False), tf.float32)
-        return x, tf.concat([tf.cast(y, tf.float32)[:, None], probs], axis=1)
+        return x, pack_targets(y, teacher(x, training=False))
 
     return dataset.map(pack, num_parallel_calls=1, deterministic=True)
 
 
-def labels_of(targets: tf.Tensor) -> tf.Tensor:
-    """The integer labels of a batch's targets, packed (with a teacher) or plain."""
-    if targets.shape.rank == 1:
-        return tf.cast(targets, tf.int64)
-    return tf.cast(targets[:, 0], tf.int64)
+def labels_of(targets):
+    """The integer labels of a batch's targets, packed (with a teacher) or plain (any backend's
+    tensor)."""
+    if len(targets.shape) == 1:
+        return ops.cast(targets, "int64")
+    return ops.cast(targets[:, 0], "int64")
 
 
-def _soften(probs: tf.Tensor, temperature: float) -> tf.Tensor:
+def pack_targets(labels, teacher_probs):
+    """A batch's targets with a teacher: the label in column 0, its ten probabilities after."""
+    return ops.concatenate([ops.cast(labels, "float32")[:, None],
+                            ops.cast(teacher_probs, "float32")], axis=1)
+
+
+def _soften(probs, temperature: float):
     # softmax(logits / T) from probabilities: log p equals the logits up to a constant per row.
-    return tf.nn.softmax(tf.math.log(tf.clip_by_value(probs, _EPSILON, 1.0)) / temperature)
+    return ops.softmax(ops.log(ops.clip(probs, _EPSILON, 1.0)) / temperature, axis=-1)
 
 
 @keras.saving.register_keras_serializable(package="train")
@@ -56,13 +67,13 @@ class DistillationLoss(keras.losses.Loss):
         self.teacher_weight = teacher_weight
         self.temperature = temperature
 
-    def call(self, y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
-        y_pred = tf.cast(y_pred, tf.float32)
+    def call(self, y_true, y_pred):
+        y_pred = ops.cast(y_pred, "float32")
         hard = keras.losses.sparse_categorical_crossentropy(labels_of(y_true), y_pred)
         teacher = _soften(y_true[:, 1:], self.temperature)
         student = _soften(y_pred, self.temperature)
-        soft = tf.reduce_sum(
-            teacher * (tf.math.log(teacher + _EPSILON) - tf.math.log(student + _EPSILON)), axis=1)
+        soft = ops.sum(
+            teacher * (ops.log(teacher + _EPSILON) - ops.log(student + _EPSILON)), axis=1)
         return ((1.0 - self.teacher_weight) * hard
                 + self.teacher_weight * self.temperature ** 2 * soft)
 
@@ -72,9 +83,9 @@ class DistillationLoss(keras.losses.Loss):
 
 
 @keras.saving.register_keras_serializable(package="train")
-def label_accuracy(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
+def label_accuracy(y_true, y_pred):
     """Accuracy against the label column (the teacher's columns are not the truth)."""
-    return tf.cast(tf.argmax(y_pred, axis=1) == labels_of(y_true), tf.float32)
+    return ops.cast(ops.equal(ops.argmax(y_pred, axis=1), labels_of(y_true)), "float32")
 
 
 def accuracy_metric() -> keras.metrics.Metric:

@@ -10,25 +10,19 @@ import math
 import sys
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from train.augment import augment_dataset
 from train.data import Split
 from train.device_inputs import with_device_inputs
 from train.distill import DistillationLoss, accuracy_metric, labels_of, with_teacher
-from train.recipe import OPTIMIZERS, Recipe
+from train.recipe import Recipe
+from train.schedule import (
+    Plateau,
+    make_optimizer,
+    match_batchnorm_to_run,
+)
 from train.styles import add_continental_styles
-
-
-def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimizer:
-    if name == "adam":
-        return keras.optimizers.Adam(learning_rate)
-    if name == "rmsprop":
-        return keras.optimizers.RMSprop(learning_rate)
-    if name == "sgd":
-        return keras.optimizers.SGD(learning_rate, momentum=0.9, nesterov=True)
-    raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
 
 
 def strategy() -> tf.distribute.Strategy:
@@ -53,32 +47,6 @@ def datasets(train: Split, val: Split, recipe: Recipe,
     if teacher is not None:  # after augmentation: the teacher reads what the student reads
         train_ds, val_ds = with_teacher(train_ds, teacher), with_teacher(val_ds, teacher)
     return train_ds.prefetch(2), val_ds.prefetch(2)
-
-
-# Keras's BatchNormalization default: each training step moves the moving statistics 1% of the
-# way towards the batch's. Inference (validation, test, the exported model) uses those moving
-# statistics, so they must have forgotten their initial values (mean 0, variance 1) by the
-# first validation: after one epoch the initial values may weigh at most this much.
-BATCHNORM_MOMENTUM = 0.99
-BATCHNORM_INITIAL_WEIGHT_AFTER_EPOCH = 0.02
-
-
-def batchnorm_momentum(steps_per_epoch: int) -> float:
-    """The largest momentum (at most Keras's 0.99) whose moving statistics converge in one epoch.
-
-    With 0.99 they need ~400 steps; a quick run (2,000 digits: 15 steps an epoch) would keep
-    85% of the initial values and read every digit the same way, however well it trained.
-    """
-    settle = BATCHNORM_INITIAL_WEIGHT_AFTER_EPOCH ** (1.0 / max(1, steps_per_epoch))
-    return min(BATCHNORM_MOMENTUM, settle)
-
-
-def match_batchnorm_to_run(model: keras.Model, steps_per_epoch: int) -> None:
-    """Give every BatchNormalization layer the momentum this run's length needs."""
-    momentum = batchnorm_momentum(steps_per_epoch)
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.BatchNormalization):
-            layer.momentum = momentum
 
 
 def loss_for(recipe: Recipe) -> keras.losses.Loss:
@@ -137,31 +105,6 @@ def _clean_history(history: dict) -> dict[str, list]:
     return {renamed.get(k, k): [float(v) for v in vs] for k, vs in history.items()}
 
 
-class _Plateau:
-    """The bookkeeping of EarlyStopping + ReduceLROnPlateau, for the custom loop."""
-
-    def __init__(self, recipe: Recipe) -> None:
-        self.recipe = recipe
-        self.best = math.inf
-        self.best_weights: list[np.ndarray] | None = None
-        self.since_best = 0
-        self.since_lr_change = 0
-
-    def update(self, val_loss: float, model: keras.Model, optimizer) -> bool:
-        """Record one epoch; return True when training should stop."""
-        if val_loss < self.best:
-            self.best, self.since_best, self.since_lr_change = val_loss, 0, 0
-            self.best_weights = model.get_weights()
-            return False
-        self.since_best += 1
-        self.since_lr_change += 1
-        if self.since_lr_change >= self.recipe.lr_patience:
-            lr = float(optimizer.learning_rate)
-            optimizer.learning_rate = max(lr * self.recipe.lr_factor, self.recipe.min_lr)
-            self.since_lr_change = 0
-        return self.since_best >= self.recipe.patience
-
-
 def fit_custom(model: keras.Model, train: Split, val: Split, recipe: Recipe,
                teacher: keras.Model | None = None) -> dict[str, list]:
     """The notebook's explicit loop: forward under a GradientTape, gradients, optimizer step."""
@@ -200,7 +143,7 @@ def fit_custom(model: keras.Model, train: Split, val: Split, recipe: Recipe,
 
     history: dict[str, list] = {k: [] for k in ("loss", "accuracy", "val_loss", "val_accuracy")}
     history["lr"] = []
-    plateau = _Plateau(recipe)
+    plateau = Plateau(recipe)
     for epoch in range(recipe.epochs):
         print(f"Epoch {epoch + 1}/{recipe.epochs}")
         lr = float(optimizer.learning_rate)
