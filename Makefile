@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 MNIST_DATA_DIR ?= $(abspath ../shared/data/mnist)
 export MNIST_DATA_DIR
 
-.PHONY: test serve lint model compare reference venv-train venv-device clean
+.PHONY: test serve lint model compare reference venv-train venv-device venv-torch clean
 
 $(VENV)/.installed-all: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,19 @@ $(VENV)/.installed-device: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[device]'
+	touch $@
+
+## Keras on PyTorch beside the project, for `python -m train.on_torch` (training on a GPU machine
+## that has no TensorFlow) and its test. TORCH names the build: 2.13.0 is a CPU wheel where it
+## lies on the machine's disk (CI's machines); from PyPI on Linux it is a CUDA build of several GB.
+TORCH_VENV ?= .venv-torch
+TORCH ?= torch==2.13.0
+venv-torch: $(TORCH_VENV)/.installed
+$(TORCH_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(TORCH_VENV)
+	$(TORCH_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(TORCH_VENV)/bin/python -m pip install --quiet '$(TORCH)'
+	$(TORCH_VENV)/bin/python -m pip install --quiet -e '.[gpu-train]'
 	touch $@
 
 ## Set up everything and run ruff and the whole test suite. CI (.ci/run) runs this too, after
@@ -69,4 +82,4 @@ reference: $(VENV)/.installed-all
 		--doc docs/REFERENCE_RECIPES.md
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(TORCH_VENV) runs .pytest_cache .ruff_cache

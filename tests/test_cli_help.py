@@ -17,6 +17,7 @@ HELP_PAGES = [
     ("train",), ("train", "evaluate"),
     ("convert",), ("convert", "evaluate"), ("convert", "compare"), ("convert", "card"),
     ("device",), ("device", "predict"), ("device", "capture"), ("device", "serve"),
+    ("train.on_torch",), ("train.on_torch", "device-inputs"),
 ]  # fmt: skip
 
 
@@ -49,6 +50,7 @@ def test_help_explains_every_flag(command: tuple[str, ...]) -> None:
     ("train", ["evaluate"]),
     ("convert", ["evaluate", "compare", "card"]),
     ("device", ["predict", "capture", "serve"]),
+    ("train.on_torch", ["device-inputs"]),
 ])
 def test_usage_names_every_subcommand(module: str, commands: list[str]) -> None:
     done = subprocess.run([sys.executable, "-m", module, "--help"], cwd=REPO,

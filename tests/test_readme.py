@@ -49,6 +49,8 @@ NOT_RUN = {
     "sudo": "installs system-wide as root (tests/test_systemd_install.py runs the installer "
     "into a scratch root instead)",
     "hours": "trains on all 60,000 digits: from 10 minutes to 45 and more on 2 cores",
+    "gpu": "trains on all 60,000 digits with PyTorch, meant for a GPU (tests/test_on_torch.py "
+    "runs the same commands on PyTorch's CPU build with --limit)",
     "broker": "answers of the demo service above, run with an MQTT broker on 127.0.0.1:1883 "
     "(tests/test_mqtt.py checks the same answers against a real mosquitto it starts)",
 }

@@ -25,6 +25,7 @@ once, wherever there are cores, for runs that name the file with --device-inputs
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import math
 import os
@@ -318,34 +319,56 @@ def train_run(args: argparse.Namespace) -> dict:
 
 # --- command line ---------------------------------------------------------------------------
 
+USAGE = f"""\
+KERAS_BACKEND=torch {PROG} [--arch NAME] [--teacher MODEL.keras] [--out DIR] [options]
+       {PROG} device-inputs [--styles F] [--count N] --out FILE.npz"""
+
+
 def train_parser() -> argparse.ArgumentParser:
+    """`python -m train`'s recipe flags (the same names and defaults), and a time budget."""
     defaults = Recipe()
-    p = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog=PROG, usage=USAGE, description=__doc__.split("\n\n")[0])
     p.add_argument("--arch", choices=list(ARCHITECTURES), default=DEFAULT_ARCH, metavar="NAME",
                    help=f"the architecture (default %(default)s): {', '.join(ARCHITECTURES)}")
     p.add_argument("--epochs", type=positive_int, default=defaults.epochs, metavar="N",
-                   help="most epochs of the augmented phase (default %(default)s)")
-    p.add_argument("--batch-size", type=positive_int, default=defaults.batch_size, metavar="N")
+                   help="most epochs of the augmented phase; early stopping or the time budget "
+                   "may end it sooner (default %(default)s)")
+    p.add_argument("--batch-size", type=positive_int, default=defaults.batch_size, metavar="N",
+                   help="digits per training step (default %(default)s)")
     p.add_argument("--learning-rate", type=positive_float, default=defaults.learning_rate,
-                   metavar="LR")
-    p.add_argument("--seed", type=int, default=defaults.seed, metavar="N")
-    p.add_argument("--patience", type=positive_int, default=defaults.patience, metavar="N")
-    p.add_argument("--clean-epochs", type=count, default=defaults.clean_epochs, metavar="N")
-    p.add_argument("--styles", type=share, default=defaults.styles, metavar="FRACTION")
+                   metavar="LR", help="the augmented phase's starting rate (default %(default)s)")
+    p.add_argument("--seed", type=int, default=defaults.seed, metavar="N",
+                   help="seed of the split, shuffling, augmentation and initial weights "
+                   "(default %(default)s)")
+    p.add_argument("--patience", type=positive_int, default=defaults.patience, metavar="N",
+                   help="early-stopping patience in epochs on validation loss "
+                   "(default %(default)s)")
+    p.add_argument("--clean-epochs", type=count, default=defaults.clean_epochs, metavar="N",
+                   help="epochs on undistorted digits at a low rate after the augmented phase "
+                   "(default %(default)s; 0 turns the phase off)")
+    p.add_argument("--styles", type=share, default=defaults.styles, metavar="FRACTION",
+                   help="share of the 7s crossed and of the 1s flagged in the augmented phase "
+                   "(default %(default)s)")
     p.add_argument("--clean-styles", type=share, default=defaults.clean_styles,
-                   metavar="FRACTION")
-    p.add_argument("--device-inputs", type=count, default=defaults.device_inputs, metavar="N")
+                   metavar="FRACTION", help="the same share in the clean phase "
+                   "(default %(default)s)")
+    p.add_argument("--device-inputs", type=count, default=defaults.device_inputs, metavar="N",
+                   help="add N training digits as the device cuts them out of pictures "
+                   "(default %(default)s)")
     p.add_argument("--device-inputs-file", type=Path, metavar="FILE.npz",
-                   help=f"device inputs made by `{PROG} device-inputs` with the same styles, "
-                   "count and seed (default: make them here)")
+                   help=f"those inputs, made by `{PROG} device-inputs` with the same styles, "
+                   "count and seed (default: make them here, minutes of CPU)")
     p.add_argument("--teacher", type=Path, metavar="MODEL.keras",
-                   help="distillation: learn this trained model's answers as well as the labels")
+                   help="distillation: learn this trained model's answers as well as the labels; "
+                   "it must have held out the same validation digits")
     p.add_argument("--phase-budget-s", type=positive_float, metavar="S",
                    help="start no augmented epoch after S seconds (the clean phase still runs)")
     p.add_argument("--limit", type=positive_int, metavar="N",
                    help="use only the first N training digits (quick runs)")
     p.add_argument("--data-dir", metavar="DIR", help=DATA_DIR_HELP)
-    p.add_argument("--out", type=Path, default=Path("runs/on-torch"), metavar="DIR")
+    p.add_argument("--out", type=Path, default=Path("runs/on-torch"), metavar="DIR",
+                   help="folder for model.keras, phase1.keras, metrics.json and history.json "
+                   "(default %(default)s)")
     return p
 
 
@@ -353,13 +376,18 @@ def inputs_parser() -> argparse.ArgumentParser:
     defaults = Recipe()
     p = argparse.ArgumentParser(prog=f"{PROG} device-inputs",
                                 description="Make a training run's device inputs once, to a file")
-    p.add_argument("--styles", type=share, default=defaults.styles, metavar="FRACTION")
-    p.add_argument("--count", type=positive_int, default=60_000, metavar="N")
-    p.add_argument("--seed", type=int, default=defaults.seed, metavar="N")
+    p.add_argument("--styles", type=share, default=defaults.styles, metavar="FRACTION",
+                   help="the run's --styles: share of 7s crossed and 1s flagged first "
+                   "(default %(default)s)")
+    p.add_argument("--count", type=positive_int, default=60_000, metavar="N",
+                   help="the run's --device-inputs (default %(default)s)")
+    p.add_argument("--seed", type=int, default=defaults.seed, metavar="N",
+                   help="the run's --seed (default %(default)s)")
     p.add_argument("--limit", type=positive_int, metavar="N",
                    help="draw from the first N training digits, as a --limit run does")
     p.add_argument("--data-dir", metavar="DIR", help=DATA_DIR_HELP)
-    p.add_argument("--out", type=Path, required=True, metavar="FILE.npz")
+    p.add_argument("--out", type=Path, required=True, metavar="FILE.npz",
+                   help="the file to write, for the run's --device-inputs-file")
     return p
 
 
@@ -384,9 +412,16 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{PROG}: error: set KERAS_BACKEND=torch (this trainer runs Keras on PyTorch; "
                   "`python -m train` trains on TensorFlow)", file=sys.stderr)
             return 2
+        if importlib.util.find_spec("torch") is None:
+            print(f"{PROG}: error: PyTorch is not installed in this Python: `pip install torch`, "
+                  "or `make venv-torch` and run .venv-torch/bin/python", file=sys.stderr)
+            return 2
         metrics = train_run(args)
     except (DataError, ModelFileError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{PROG}: error: interrupted", file=sys.stderr)
         return 1
     print(f"{metrics['arch']}: validation {metrics['val_accuracy']:.4%}, "
           f"{metrics['train_seconds']:.0f} s training; model in {args.out}")
