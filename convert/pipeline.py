@@ -14,13 +14,8 @@ from train.data import Mnist, Split
 from train.device_inputs import with_device_inputs
 from train.errors import ModelFileError
 from train.recipe import Recipe
-from train.run import (
-    load_saved,
-    recorded_split,
-    run_metrics,
-    training_phases,
-    training_split,
-)
+from train.run import load_saved, training_phases
+from train.split import recorded_split, run_metrics, training_split
 
 # Post-training int8 may cost at most this much accuracy against the float model.
 MAX_INT8_DROP_PP = 0.05

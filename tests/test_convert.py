@@ -104,7 +104,7 @@ def test_calibration_comes_from_the_runs_training_digits(trained: Path, mnist) -
     import keras
 
     from convert.pipeline import held_out_split, source_metrics
-    from train.run import run_metrics as training_metrics
+    from train.split import run_metrics as training_metrics
 
     metrics = training_metrics(trained)
     train, val = held_out_split(mnist, source_metrics(trained))

@@ -109,7 +109,7 @@ def test_the_benchmarks_validation_digits_are_the_ones_training_holds_out(mnist,
     from tests.camera_like import mnist_digits
     from train.data import VAL_SPLIT
     from train.recipe import Recipe
-    from train.run import training_split
+    from train.split import training_split
 
     images, labels = mnist_digits(mnist_dir, "validation")
     _, held_out = training_split(mnist, VAL_SPLIT, Recipe().seed)

@@ -19,8 +19,9 @@ import pytest
 from tests.conftest import REPO
 from train.data import DataError, Split
 from train.errors import ModelFileError
-from train.on_torch import check_teacher_split, load_device_inputs, make_device_inputs
+from train.on_torch.inputs import load_device_inputs, make_device_inputs
 from train.recipe import Recipe
+from train.split import check_teacher_split
 
 TORCH_PYTHON = REPO / ".venv-torch" / "bin" / "python"
 
@@ -90,7 +91,7 @@ def test_a_teacher_that_held_out_other_digits_is_refused(tmp_path: Path) -> None
     teacher = tmp_path / "model.keras"
     check_teacher_split(teacher, (0.1, 42, None))  # no metrics.json: the training defaults
     (tmp_path / "metrics.json").write_text(json.dumps({"val_split": 0.1, "seed": 7}))
-    with pytest.raises(ModelFileError, match="held out other validation digits"):
+    with pytest.raises(ModelFileError, match="trained on another split"):
         check_teacher_split(teacher, (0.1, 42, None))
     check_teacher_split(teacher, (0.1, 7, None))
 
@@ -113,14 +114,14 @@ def test_a_run_on_torch_trains_distills_and_loads_under_tensorflow(
     made = on_torch("device-inputs", "--limit", "900", "--count", "150", "--styles", "0.5",
                     "--data-dir", str(mnist_dir), "--out", str(inputs))
     assert made.returncode == 0, made.stderr
-    common = ("--limit", "900", "--batch-size", "64", "--clean-epochs", "1",
-              "--data-dir", str(mnist_dir))
-    first = on_torch("--arch", "digitnet-mini", "--epochs", "3", "--styles", "0.5",
-                     "--device-inputs", "150", "--device-inputs-file", str(inputs), *common,
+    common = ("--limit", "900", "--batch-size", "64", "--data-dir", str(mnist_dir))
+    first = on_torch("--arch", "digitnet-mini", "--epochs", "3", "--clean-epochs", "1",
+                     "--styles", "0.5", "--device-inputs", "150",
+                     "--device-inputs-file", str(inputs), *common,
                      "--out", str(tmp_path / "first"), python=torch_python)
     assert first.returncode == 0, first.stderr
     # The student learns from the first run's answers (same split: same --limit and seed).
-    student = on_torch("--arch", "digitnet-lite", "--epochs", "2",
+    student = on_torch("--arch", "digitnet-lite", "--epochs", "2", "--clean-epochs", "0",
                        "--teacher", str(tmp_path / "first" / "model.keras"), *common,
                        "--out", str(tmp_path / "student"), python=torch_python)
     assert student.returncode == 0, student.stderr
@@ -130,8 +131,9 @@ def test_a_run_on_torch_trains_distills_and_loads_under_tensorflow(
     assert metrics["phases"][0]["recipe"]["device_inputs"] == 150
     assert metrics["versions"]["keras_backend"] == "torch"
     assert metrics["val_accuracy"] > 0.5  # 810 digits, 3 epochs: far above chance (0.1)
-    assert json.loads((tmp_path / "student" / "metrics.json").read_text())["recipe"][
-        "teacher"] == str(tmp_path / "first" / "model.keras")
+    taught = json.loads((tmp_path / "student" / "metrics.json").read_text())
+    assert taught["recipe"]["teacher"] == str(tmp_path / "first" / "model.keras")
+    assert [p["saved_as"] for p in taught["phases"]] == ["model.keras"]  # no clean phase
 
     # Saved on PyTorch, read on TensorFlow: the same validation digits read the same.
     _, val = split_validation(_digits(900), 0.1, 42)

@@ -10,15 +10,15 @@ from pathlib import Path
 
 from train.arguments import (
     DATA_DIR_HELP,
-    count,
+    add_recipe_arguments,
     fraction,
-    positive_float,
     positive_int,
+    recipe_from,
     share,
 )
 from train.data import VAL_SPLIT, DataError
 from train.errors import ModelFileError, check_keras_file
-from train.recipe import ARCHITECTURES, DEFAULT_ARCH, OPTIMIZERS, Recipe
+from train.recipe import ARCHITECTURES, DEFAULT_ARCH
 
 # Keep TensorFlow's C++ start-up chatter out of a user's terminal.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -34,7 +34,6 @@ SANITY_FLOOR = 0.5
 
 
 def train_parser() -> argparse.ArgumentParser:
-    defaults = Recipe()
     p = argparse.ArgumentParser(
         prog=PROG, usage=USAGE, formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Train a digit classifier on MNIST and write its reports to --out.\n"
@@ -45,44 +44,9 @@ def train_parser() -> argparse.ArgumentParser:
     p.add_argument("--arch", choices=list(ARCHITECTURES), metavar="NAME",
                    help=f"the architecture, one of those listed below (default {DEFAULT_ARCH}; "
                    "with --init-from, the saved model's)")
-    p.add_argument("--epochs", metavar="N", type=positive_int, default=defaults.epochs,
-                   help="most epochs of the first (augmented) phase; early stopping may end it "
-                   "sooner (default %(default)s)")
-    p.add_argument("--batch-size", metavar="N", type=positive_int, default=defaults.batch_size,
-                   help="digits per training step (default %(default)s)")
-    p.add_argument("--optimizer", choices=OPTIMIZERS, default=defaults.optimizer,
-                   help="default %(default)s")
-    p.add_argument("--learning-rate", metavar="LR", type=positive_float,
-                   default=defaults.learning_rate,
-                   help="the first phase's starting learning rate (default %(default)s)")
+    add_recipe_arguments(p)
     p.add_argument("--val-split", metavar="FRACTION", type=fraction, default=VAL_SPLIT,
                    help="fraction of the training set held out for validation (default 0.1)")
-    p.add_argument("--seed", metavar="N", type=int, default=defaults.seed,
-                   help="seed of the split, shuffling, augmentation and initial weights; the "
-                   "same seed and data give the same weights (default %(default)s)")
-    p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=defaults.augment,
-                   help="rotations, shifts, scale and stroke-thickness changes (default on)")
-    p.add_argument("--augment-strength", metavar="X", type=positive_float,
-                   default=defaults.augment_strength,
-                   help="scale of the augmentation ranges (default %(default)s)")
-    p.add_argument("--lr-patience", metavar="N", type=positive_int, default=defaults.lr_patience,
-                   help="epochs without val_loss improvement before halving the learning rate "
-                   "(default %(default)s)")
-    p.add_argument("--clean-epochs", metavar="N", type=count, default=defaults.clean_epochs,
-                   help="after augmented training, epochs on undistorted digits at a low "
-                   "learning rate (default %(default)s; 0 turns the phase off)")
-    p.add_argument("--styles", metavar="FRACTION", type=share, default=defaults.styles,
-                   help="share of the 7s drawn crossed and of the 1s with a long flag, the "
-                   "continental styles MNIST lacks, in the first phase (default %(default)s)")
-    p.add_argument("--clean-styles", metavar="FRACTION", type=share, default=defaults.clean_styles,
-                   help="the same share in the clean phase (default %(default)s)")
-    p.add_argument("--device-inputs", type=count, default=defaults.device_inputs, metavar="N",
-                   help="add N training digits restyled, drawn into pictures (files, crops, "
-                   "drawings, photos) and cut out again by the device's preprocessing "
-                   "(default %(default)s)")
-    p.add_argument("--patience", metavar="N", type=positive_int, default=defaults.patience,
-                   help="early-stopping patience in epochs on validation loss "
-                   "(default %(default)s)")
     p.add_argument("--limit", type=positive_int, default=None, metavar="N",
                    help="use only the first N training and N test digits (quick runs)")
     p.add_argument("--loop", choices=("fit", "custom"), default="fit",
@@ -91,9 +55,6 @@ def train_parser() -> argparse.ArgumentParser:
                    help="warm start: continue from a saved model, of its own architecture "
                    "(e.g. a final low-rate pass without augmentation); --arch, if given, "
                    "must name the same one")
-    p.add_argument("--teacher", type=Path, metavar="MODEL.keras",
-                   help="distillation: learn this trained model's answers as well as the labels "
-                   "(train.distill); it must have held out the same validation digits")
     p.add_argument("--min-test-accuracy", type=share, default=SANITY_FLOOR, metavar="FRACTION",
                    help="a run whose test accuracy ends below this is reported as a failure "
                    "(exit status 1; its reports are still written); 0 accepts any "
@@ -205,13 +166,7 @@ def _train(argv: list[str]) -> int:
 
     mnist = load_mnist(args.data_dir)
     print(f"MNIST from {mnist.source}")
-    recipe = Recipe(epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer,
-                    learning_rate=args.learning_rate, augment=args.augment,
-                    augment_strength=args.augment_strength, seed=args.seed,
-                    patience=args.patience, lr_patience=args.lr_patience,
-                    clean_epochs=args.clean_epochs, styles=args.styles,
-                    clean_styles=args.clean_styles, device_inputs=args.device_inputs,
-                    teacher=str(args.teacher) if args.teacher else None)
+    recipe = recipe_from(args)
     metrics = train_and_report(mnist, arch=args.arch, recipe=recipe, out=args.out,
                                val_split=args.val_split, loop=args.loop, limit_n=args.limit,
                                init_from=args.init_from)

@@ -14,7 +14,8 @@ from pathlib import Path
 import keras
 
 from train.data import Mnist
-from train.run import load_saved, report_made_model, run_metrics
+from train.run import load_saved, report_made_model
+from train.split import run_metrics
 
 
 def blend(base: keras.Model, tuned: keras.Model, weight: float) -> keras.Model:

@@ -19,13 +19,8 @@ from keras import layers
 
 from train.data import Mnist
 from train.models import ENSEMBLE_JOIN
-from train.run import (
-    load_saved,
-    recorded_split,
-    report_made_model,
-    run_metrics,
-    training_phases,
-)
+from train.run import load_saved, report_made_model, training_phases
+from train.split import recorded_split, run_metrics
 
 
 def _body(model: keras.Model, name: str) -> keras.Model:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import platform
 import time
 from dataclasses import asdict
@@ -14,11 +13,18 @@ import tensorflow as tf
 
 from train import models
 from train.augment import augment_dataset
-from train.data import VAL_SPLIT, Mnist, Split, split_validation
+from train.data import Mnist, Split
 from train.errors import ModelFileError, check_keras_file
 from train.fit import compile_model, fit_custom, fit_keras, strategy
 from train.recipe import DEFAULT_ARCH, Recipe, clean_pass
 from train.report import write_reports
+from train.split import (
+    check_teacher_split,
+    limit,
+    recorded_split,
+    run_metrics,
+    training_split,
+)
 
 
 def load_saved(path: Path) -> keras.Model:
@@ -45,10 +51,6 @@ def make_deterministic(seed: int) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
-def limit(split: Split, n: int | None) -> Split:
-    return split if not n else Split(split.x[:n], split.y[:n])
-
-
 def augmented_samples(train: Split, recipe: Recipe, n: int = 40) -> tuple[np.ndarray, np.ndarray]:
     if not recipe.augment:
         return train.x[:n], train.y[:n]
@@ -66,15 +68,7 @@ def load_teacher(path: Path, split: tuple[float, int, int | None]) -> keras.Mode
         raise ModelFileError(
             f"the teacher {path} maps {shapes[0]} to {shapes[1]}; a teacher reads 28x28x1 digits "
             "and answers 10 probabilities (a model saved by python -m train)")
-    # A model without its run's metrics.json (e.g. models/digitnet.keras) counts as trained on
-    # the defaults, as `train ensemble` and `train blend` take it.
-    val_split, seed, limit_n = recorded_split(run_metrics(path))
-    if (val_split, seed, limit_n) != split:
-        raise ModelFileError(
-            f"the teacher {path} was trained on another split (validation share {val_split}, "
-            f"seed {seed}, limit {limit_n}) than this run's (validation share {split[0]}, seed "
-            f"{split[1]}, limit {split[2]}); its answers would leak this run's validation "
-            "digits: train with the teacher's --val-split, --seed and --limit")
+    check_teacher_split(path, split)
     return teacher
 
 
@@ -96,12 +90,6 @@ def _fit_phase(train: Split, val: Split, *, arch: str | None, recipe: Recipe, lo
              "epochs_run": len(history["loss"]),
              "train_seconds": round(time.perf_counter() - started, 1)}
     return model, history, phase
-
-
-def training_split(mnist: Mnist, val_split: float, seed: int,
-                   limit_n: int | None = None) -> tuple[Split, Split]:
-    """A run's training and validation digits; the same arguments always give the same split."""
-    return split_validation(limit(mnist.train, limit_n), val_split, seed)
 
 
 def train_and_report(mnist: Mnist, *, arch: str | None, recipe: Recipe, out: Path,
@@ -183,20 +171,6 @@ def evaluate_saved(model_path: Path, mnist: Mnist, out: Path) -> dict:
         extra={"model": str(model_path), "params": int(model.count_params()),
                "data_checksum": mnist.checksum, "versions": versions()},
     )
-
-
-def run_metrics(model_path: Path) -> dict:
-    """The metrics.json of the run that saved ``model_path``; {} for a model from elsewhere
-    (whose split is then the training defaults)."""
-    path = model_path.parent / "metrics.json"
-    return json.loads(path.read_text()) if path.is_file() else {}
-
-
-def recorded_split(metrics: dict) -> tuple[float, int, int | None]:
-    """The validation share, seed and limit a run's metrics record (the training defaults for a
-    model from elsewhere): what `training_split` needs to give back its digits."""
-    return (metrics.get("val_split", VAL_SPLIT), metrics.get("seed", Recipe().seed),
-            metrics.get("limit"))
 
 
 def report_made_model(model: keras.Model, mnist: Mnist, out: Path, *, arch: str | None,
