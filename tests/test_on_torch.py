@@ -66,6 +66,15 @@ def _digits(n: int) -> Split:
     return Split(train.x[:n], train.y[:n])
 
 
+def test_device_inputs_that_cannot_be_written_is_one_line(mnist_dir: Path,
+                                                          tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("")
+    result = on_torch("device-inputs", "--count", "10", "--limit", "100",
+                      "--data-dir", str(mnist_dir), "--out", str(tmp_path / "a-file" / "x.npz"))
+    assert result.returncode == 1
+    assert "cannot write" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_a_device_inputs_file_is_refused_for_another_recipe(tmp_path: Path) -> None:
     train = _digits(120)
     made = make_device_inputs(train, styles=0.5, count_=40, seed=42)

@@ -72,13 +72,21 @@ def inputs_parser() -> argparse.ArgumentParser:
 
 def _make_inputs(argv: list[str]) -> int:
     args = inputs_parser().parse_args(argv)
+    out = args.out.with_suffix(".npz")  # numpy would add it to the name anyway
+    try:  # before minutes of work, not after
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(f"cannot write {out} ({exc.strerror or exc})") from None
     train, _ = training_split(load_mnist(args.data_dir), VAL_SPLIT, args.seed, args.limit)
-    started = time.perf_counter()
     from train.on_torch.inputs import make_device_inputs
 
+    started = time.perf_counter()
     made = make_device_inputs(train, args.styles, args.count, args.seed)
-    np.savez_compressed(args.out, **made)
-    print(f"{len(made['y']):,} device inputs in {time.perf_counter() - started:.0f} s: {args.out}")
+    try:
+        np.savez_compressed(out, **made)
+    except OSError as exc:
+        raise DataError(f"cannot write {out} ({exc.strerror or exc})") from None
+    print(f"{len(made['y']):,} device inputs in {time.perf_counter() - started:.0f} s: {out}")
     return 0
 
 

@@ -47,10 +47,9 @@ def training_digits(train: Split, recipe: Recipe, inputs_file: Path | None) -> S
     styled = add_continental_styles(train, recipe.styles, recipe.seed)
     if recipe.device_inputs <= 0:
         return styled
-    if inputs_file is not None:
-        extra = load_device_inputs(inputs_file, recipe, len(train))
-    else:
-        from train.device_inputs import device_inputs
+    if inputs_file is None:  # made here, as `python -m train` makes them
+        from train.device_inputs import with_device_inputs
 
-        extra = Split(*device_inputs(styled.x, styled.y, recipe.device_inputs, recipe.seed))
+        return with_device_inputs(styled, recipe.device_inputs, recipe.seed)
+    extra = load_device_inputs(inputs_file, recipe, len(train))
     return Split(np.concatenate([styled.x, extra.x]), np.concatenate([styled.y, extra.y]))
