@@ -144,6 +144,25 @@ def test_a_run_on_torch_trains_distills_and_loads_under_tensorflow(
     assert taught["recipe"]["teacher"] == str(tmp_path / "first" / "model.keras")
     assert [p["saved_as"] for p in taught["phases"]] == ["model.keras"]  # no clean phase
 
+    # The student's loss is the distillation loss on [label, the teacher's ten probabilities].
+    check = subprocess.run([str(torch_python), "-c", (
+        "import keras, numpy as np\n"
+        "from train import models\n"
+        "from train.distill import DistillationLoss\n"
+        "from train.on_torch.loop import PhaseSteps\n"
+        "from train.recipe import Recipe\n"
+        f"teacher = keras.models.load_model({str(tmp_path / 'first' / 'model.keras')!r})\n"
+        "steps = PhaseSteps(models.build('digitnet-lite'), Recipe(teacher='t'), teacher)\n"
+        "x = np.random.default_rng(0).random((5, 28, 28, 1), dtype=np.float32)\n"
+        "t = keras.ops.convert_to_numpy(steps.targets(keras.ops.convert_to_tensor(x), "
+        "keras.ops.convert_to_tensor(np.arange(5))))\n"
+        "assert isinstance(steps.loss_fn, DistillationLoss)\n"
+        "assert t.shape == (5, 11) and (t[:, 0] == np.arange(5)).all()\n"
+        "assert np.allclose(t[:, 1:], teacher.predict(x, verbose=0), atol=1e-5)\n")],
+        cwd=REPO, env={**os.environ, "KERAS_BACKEND": "torch"}, capture_output=True, text=True,
+        timeout=300, check=False)
+    assert check.returncode == 0, check.stderr
+
     # Saved on PyTorch, read on TensorFlow: the same validation digits read the same.
     _, val = split_validation(_digits(900), 0.1, 42)
     model = keras.models.load_model(tmp_path / "first" / "model.keras", compile=False)

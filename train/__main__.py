@@ -11,12 +11,11 @@ from pathlib import Path
 from train.arguments import (
     DATA_DIR_HELP,
     add_recipe_arguments,
-    fraction,
-    positive_int,
+    add_split_arguments,
     recipe_from,
     share,
 )
-from train.data import VAL_SPLIT, DataError
+from train.data import DataError
 from train.errors import ModelFileError, check_keras_file
 from train.recipe import ARCHITECTURES, DEFAULT_ARCH
 
@@ -45,10 +44,7 @@ def train_parser() -> argparse.ArgumentParser:
                    help=f"the architecture, one of those listed below (default {DEFAULT_ARCH}; "
                    "with --init-from, the saved model's)")
     add_recipe_arguments(p)
-    p.add_argument("--val-split", metavar="FRACTION", type=fraction, default=VAL_SPLIT,
-                   help="fraction of the training set held out for validation (default 0.1)")
-    p.add_argument("--limit", type=positive_int, default=None, metavar="N",
-                   help="use only the first N training and N test digits (quick runs)")
+    add_split_arguments(p)
     p.add_argument("--loop", choices=("fit", "custom"), default="fit",
                    help="Keras fit, or an explicit tf.GradientTape loop (default %(default)s)")
     p.add_argument("--init-from", type=Path, metavar="MODEL.keras",
@@ -59,7 +55,6 @@ def train_parser() -> argparse.ArgumentParser:
                    help="a run whose test accuracy ends below this is reported as a failure "
                    "(exit status 1; its reports are still written); 0 accepts any "
                    "(default %(default)s)")
-    p.add_argument("--data-dir", metavar="DIR", help=DATA_DIR_HELP)
     p.add_argument("--out", type=Path, default=Path("runs/latest"), metavar="DIR",
                    help="folder for the model and its reports, created if needed "
                    "(default %(default)s)")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from train.data import VAL_SPLIT
 from train.recipe import OPTIMIZERS, Recipe
 
 DATA_DIR_HELP = ("folder with the MNIST IDX files or mnist.npz (default: $MNIST_DATA_DIR, then "
@@ -103,6 +104,17 @@ def add_recipe_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--teacher", type=Path, metavar="MODEL.keras",
                    help="distillation: learn this trained model's answers as well as the labels "
                    "(train.distill); it must have held out the same validation digits")
+
+
+def add_split_arguments(p: argparse.ArgumentParser) -> None:
+    """Which training digits a run holds out and draws from (train.split.training_split), and
+    where MNIST is: a teacher, a run and its device inputs must agree on the first two."""
+    p.add_argument("--val-split", metavar="FRACTION", type=fraction, default=VAL_SPLIT,
+                   help="fraction of the training set held out for validation (default 0.1)")
+    p.add_argument("--limit", type=positive_int, default=None, metavar="N",
+                   help="use only the first N training digits, and N test digits where the "
+                   "run reports test figures (quick runs)")
+    p.add_argument("--data-dir", metavar="DIR", help=DATA_DIR_HELP)
 
 
 def recipe_from(args: argparse.Namespace) -> Recipe:

@@ -21,7 +21,8 @@ import numpy as np
 from device.preprocess import extract_digits
 from train.data import Split
 from train.pictures import FAMILIES, photo
-from train.styles import cross_seven, flag_one
+from train.recipe import Recipe
+from train.styles import add_continental_styles, cross_seven, flag_one
 
 UP = 4  # restyling works on the digit at 4× MNIST's size, where a stroke is ~9 px wide
 
@@ -137,3 +138,10 @@ def with_device_inputs(split: Split, count: int, seed: int) -> Split:
         return split
     x, y = device_inputs(split.x, split.y, count, seed)
     return Split(np.concatenate([split.x, x]), np.concatenate([split.y, y]))
+
+
+def phase_digits(train: Split, recipe: Recipe) -> Split:
+    """A training phase's digits: ``train`` with the recipe's share of 7s crossed and 1s flagged,
+    plus its device inputs."""
+    styled = add_continental_styles(train, recipe.styles, recipe.seed)
+    return with_device_inputs(styled, recipe.device_inputs, recipe.seed)

@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from train.augment import augment_dataset
 from train.data import Split
-from train.device_inputs import with_device_inputs
+from train.device_inputs import phase_digits
 from train.distill import DistillationLoss, accuracy_metric, labels_of, with_teacher
 from train.recipe import Recipe
 from train.schedule import (
@@ -22,7 +22,6 @@ from train.schedule import (
     make_optimizer,
     match_batchnorm_to_run,
 )
-from train.styles import add_continental_styles
 
 
 def strategy() -> tf.distribute.Strategy:
@@ -34,8 +33,7 @@ def strategy() -> tf.distribute.Strategy:
 
 def datasets(train: Split, val: Split, recipe: Recipe,
              teacher: keras.Model | None = None) -> tuple[tf.data.Dataset, tf.data.Dataset]:
-    train = with_device_inputs(add_continental_styles(train, recipe.styles, recipe.seed),
-                               recipe.device_inputs, recipe.seed)
+    train = phase_digits(train, recipe)
     train_ds = (
         tf.data.Dataset.from_tensor_slices((train.x, train.y))
         .shuffle(len(train), seed=recipe.seed, reshuffle_each_iteration=True)

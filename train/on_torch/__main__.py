@@ -13,13 +13,13 @@ import numpy as np
 
 from train import on_torch
 from train.arguments import (
-    DATA_DIR_HELP,
     add_recipe_arguments,
+    add_split_arguments,
     positive_float,
     positive_int,
     share,
 )
-from train.data import VAL_SPLIT, DataError, load_mnist
+from train.data import DataError, load_mnist
 from train.errors import ModelFileError
 from train.on_torch import PROG
 from train.recipe import ARCHITECTURES, DEFAULT_ARCH, Recipe
@@ -42,9 +42,7 @@ def train_parser() -> argparse.ArgumentParser:
                    "count and seed (default: make them here, minutes of CPU)")
     p.add_argument("--phase-budget-s", type=positive_float, metavar="S",
                    help="start no augmented epoch after S seconds (the clean phase still runs)")
-    p.add_argument("--limit", type=positive_int, metavar="N",
-                   help="use only the first N training digits (quick runs)")
-    p.add_argument("--data-dir", metavar="DIR", help=DATA_DIR_HELP)
+    add_split_arguments(p)
     p.add_argument("--out", type=Path, default=Path("runs/on-torch"), metavar="DIR",
                    help="folder for model.keras, phase1.keras, metrics.json and history.json "
                    "(default %(default)s)")
@@ -62,9 +60,7 @@ def inputs_parser() -> argparse.ArgumentParser:
                    help="the run's --device-inputs (default %(default)s)")
     p.add_argument("--seed", type=int, default=defaults.seed, metavar="N",
                    help="the run's --seed (default %(default)s)")
-    p.add_argument("--limit", type=positive_int, metavar="N",
-                   help="draw from the first N training digits, as a --limit run does")
-    p.add_argument("--data-dir", metavar="DIR", help=DATA_DIR_HELP)
+    add_split_arguments(p)  # the run's: its device inputs come from its training digits
     p.add_argument("--out", type=Path, required=True, metavar="FILE.npz",
                    help="the file to write, for the run's --device-inputs-file")
     return p
@@ -77,7 +73,8 @@ def _make_inputs(argv: list[str]) -> int:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise DataError(f"cannot write {out} ({exc.strerror or exc})") from None
-    train, _ = training_split(load_mnist(args.data_dir), VAL_SPLIT, args.seed, args.limit)
+    train, _ = training_split(load_mnist(args.data_dir), args.val_split, args.seed,
+                              args.limit)
     from train.on_torch.inputs import make_device_inputs
 
     started = time.perf_counter()

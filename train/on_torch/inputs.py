@@ -43,13 +43,11 @@ def load_device_inputs(path: Path, recipe: Recipe, train_size: int) -> Split:
 
 
 def training_digits(train: Split, recipe: Recipe, inputs_file: Path | None) -> Split:
-    """A phase's training digits: styled as the recipe says, plus its device inputs."""
-    styled = add_continental_styles(train, recipe.styles, recipe.seed)
-    if recipe.device_inputs <= 0:
-        return styled
-    if inputs_file is None:  # made here, as `python -m train` makes them
-        from train.device_inputs import with_device_inputs
+    """`train.device_inputs.phase_digits`, with the device inputs from a file if one is named."""
+    if inputs_file is None or recipe.device_inputs <= 0:
+        from train.device_inputs import phase_digits  # OpenCV and the device's preprocessing
 
-        return with_device_inputs(styled, recipe.device_inputs, recipe.seed)
+        return phase_digits(train, recipe)
+    styled = add_continental_styles(train, recipe.styles, recipe.seed)
     extra = load_device_inputs(inputs_file, recipe, len(train))
     return Split(np.concatenate([styled.x, extra.x]), np.concatenate([styled.y, extra.y]))

@@ -61,7 +61,10 @@ class PhaseSteps:
         return ops.clip(x, 0.0, 1.0)
 
     def targets(self, x, y):
-        return y if self.teacher is None else pack_targets(y, self.teacher(x, training=False))
+        if self.teacher is None:
+            return y
+        with torch.no_grad():  # the teacher only answers; nothing of it is trained
+            return pack_targets(y, self.teacher(x, training=False))
 
     def train_on(self, x, y):
         """One optimizer step on a batch; its mean loss and how many it read right, as tensors

@@ -14,7 +14,7 @@ import torch
 
 from train import models
 from train.arguments import recipe_from
-from train.data import VAL_SPLIT, load_mnist
+from train.data import load_mnist
 from train.errors import check_keras_file
 from train.on_torch import PROG
 from train.on_torch.inputs import training_digits
@@ -34,11 +34,11 @@ def train_run(args: argparse.Namespace) -> dict:
     """Both phases of `python -m train`'s recipe, saved and recorded as it saves them."""
     recipe = recipe_from(args)
     mnist = load_mnist(args.data_dir)
-    train, val = training_split(mnist, VAL_SPLIT, recipe.seed, args.limit)
+    train, val = training_split(mnist, args.val_split, recipe.seed, args.limit)
     teacher = None
     if args.teacher:
         check_keras_file(args.teacher)
-        check_teacher_split(args.teacher, (VAL_SPLIT, recipe.seed, args.limit))
+        check_teacher_split(args.teacher, (args.val_split, recipe.seed, args.limit))
         teacher = keras.models.load_model(args.teacher, compile=False)
     args.out.mkdir(parents=True, exist_ok=True)
     model = models.build(args.arch)
@@ -68,7 +68,8 @@ def train_run(args: argparse.Namespace) -> dict:
         "train_seconds": round(sum(p["train_seconds"] for p in phases), 1),
         "epochs_run": len(history.get("loss", [])),
         "val_accuracy": round(float((val_probs.argmax(1) == val.y).mean()), 6),
-        "val_split": VAL_SPLIT, "limit": args.limit, "seed": recipe.seed, "recipe": asdict(recipe),
+        "val_split": args.val_split, "limit": args.limit, "seed": recipe.seed,
+        "recipe": asdict(recipe),
         "trained_by": PROG, "device_inputs_file": str(args.device_inputs_file or ""),
         "data_source": mnist.source, "data_checksum": mnist.checksum, "versions": versions(),
     }
