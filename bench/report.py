@@ -333,8 +333,9 @@ def render(results: dict) -> str:
         "FastAPI, `keras.models.load_model` once at start-up, and per request Pillow decode → "
         "grey → resize to 28×28 → invert → `model.predict`, behind the same `POST /predict` "
         "(multipart `file`) and `GET /readyz`. Both services run on uvicorn in one process with "
-        "the same settings (no access log, uvloop and httptools as installed), on loopback; the "
-        "product with `--camera none` (uploads only) and its default JSON log line per request.",
+        "the same settings (no access log, asyncio's event loop, httptools parsing HTTP), on "
+        "loopback; the product with `--camera none` (uploads only) and its default JSON log "
+        "line per request.",
         "",
         "## Machine and load",
         "",

@@ -15,7 +15,7 @@ def add_readyz(app: FastAPI) -> None:
 
 
 def serve(app: FastAPI, host: str, port: int) -> None:
-    """Serve `app` with the product's uvicorn settings: one process, no access log, no server
-    header."""
+    """Serve `app` with the product's uvicorn settings: one process, asyncio's loop, the HTTP
+    parser uvicorn picks (httptools where installed), no access log, no server header."""
     uvicorn.run(app, host=host, port=port, workers=1, access_log=False, server_header=False,
-                log_level="warning")
+                loop="asyncio", log_level="warning")
