@@ -46,6 +46,15 @@ def test_sidecar_matches_the_file(sidecar: dict) -> None:
     assert 0 < confidence["uncertain_below"] < 1
 
 
+def test_readme_states_the_shipped_calibration(sidecar: dict) -> None:
+    """The README's temperature and threshold are the shipped sidecar's, not an older model's."""
+    confidence = sidecar["confidence"]
+    stated = (f"T = {confidence['temperature']:.3f} and {confidence['uncertain_below']:.3f}: "
+              f"{confidence['validation']['accuracy_not_flagged']:.2%} right among the validation "
+              "readings not flagged")
+    assert stated in " ".join((REPO / "README.md").read_text().split())
+
+
 def test_all_10000_test_digits_with_litert(sidecar: dict, test_set) -> None:
     x, y = test_set
     model = DigitModel(MODEL, threads=2)
