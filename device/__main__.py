@@ -95,7 +95,9 @@ class Unreadable(NamedTuple):
     """Why a file named on the command line gave no picture: `kind` for `--json`, `detail` for
     a person."""
 
-    kind: str  # no_such_file, no_images (a folder without any) or not_an_image
+    # no_such_file, no_images (a folder without any), or device.picture's reason: not_an_image,
+    # corrupt_image, unsupported_image_format, image_too_large, unreadable_file
+    kind: str
     detail: str
 
 
@@ -149,23 +151,12 @@ def run_predict(args: argparse.Namespace) -> int:
 
 def read_image(name: str) -> tuple[Any, Unreadable | None]:
     """(the image, None) or (None, why it cannot be read)."""
-    import cv2
+    from device.picture import PictureError, read_picture
 
     try:
-        frame = cv2.imread(name, cv2.IMREAD_COLOR)
-    except cv2.error as exc:  # e.g. a header declaring more pixels than OpenCV allows
-        return None, Unreadable("not_an_image", f"not a readable image ({opencv_complaint(exc)})")
-    if frame is None:
-        return None, Unreadable("not_an_image", "not a readable image")
-    return frame, None
-
-
-def opencv_complaint(exc: Exception) -> str:
-    """The useful part of a cv2.error: its one-line message, without the C++ source location."""
-    text = str(exc).strip().splitlines()[-1]
-    if "CV_IO_MAX_IMAGE_PIXELS" in text:
-        return "it declares more pixels than OpenCV decodes: see OPENCV_IO_MAX_IMAGE_PIXELS"
-    return text.split(" error: ", 1)[-1]
+        return read_picture(name), None
+    except PictureError as exc:
+        return None, Unreadable(exc.code, exc.detail)
 
 
 def run_capture(args: argparse.Namespace) -> int:

@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 
 from device.__main__ import main
+from device.picture import read_picture
+from device.service.uploads import decode_image
 from tests.camera_like import mnist_test, paper_frame
 from tests.conftest import REPO
 
@@ -60,12 +62,11 @@ def test_predict_json_keeps_order_and_reports_bad_files(images, model_args, tmp_
     assert records[0]["number"] == "42" and records[0]["digit"] in (4, 2)
     assert [d["digit"] for d in records[0]["digits"]] == [4, 2]
     assert 0 < records[0]["confidence"] <= 1
-    assert records[1] == {"file": str(broken), "error": "not_an_image",
-                          "detail": "not a readable image"}
+    assert records[1] == {"file": str(broken), "error": "not_an_image", "detail": "not an image"}
     assert records[2]["error"] == "no_such_file"
     assert records[3]["digit"] is None and records[3]["digits"] == []
     assert "no ink" in records[3]["reason"]
-    assert f"{broken}: not a readable image" in captured.err
+    assert f"{broken}: not an image" in captured.err
     assert "2 of 4 file(s) could not be read" in captured.err
 
 
@@ -138,13 +139,34 @@ def test_predict_reads_every_image_of_a_folder(images, model_args, tmp_path, cap
     assert f"{empty}: the folder {empty} holds no images" in captured.err
 
 
-def test_predict_refuses_a_decompression_bomb_in_one_line(model_args, capsys) -> None:
+def test_a_drawing_on_a_transparent_canvas_reads_as_it_does_uploaded(
+        mnist_dir: Path, model_args, tmp_path: Path, capsys) -> None:
+    # Drawing apps export dark ink on a transparent canvas whose hidden colour is black: a
+    # decode that drops the alpha sees black on black and finds no ink.
+    digits, labels = mnist_test(mnist_dir)
+    seven = digits[int(np.flatnonzero(labels == 7)[0])]
+    rgba = np.zeros((224, 224, 4), np.uint8)
+    rgba[..., 3] = cv2.resize(seven, (224, 224), interpolation=cv2.INTER_CUBIC)
+    drawing = tmp_path / "drawing.png"
+    cv2.imwrite(str(drawing), rgba)
+    code = main(["predict", "--json", str(drawing), *model_args])
+    answer = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert answer["digit"] == 7 and answer["reason"] is None
+    # The same frame the service decodes from the same bytes.
+    assert np.array_equal(read_picture(drawing), decode_image(drawing.read_bytes(), 10**7))
+
+
+def test_predict_refuses_a_decompression_bomb_in_one_line(model_args, capsys,
+                                                          monkeypatch) -> None:
+    monkeypatch.delenv("OPENCV_IO_MAX_IMAGE_PIXELS", raising=False)  # OpenCV's own limit
     bomb = REPO / "docs" / "examples" / "bomb.png"  # 68 bytes declaring 50,000×50,000 pixels
     code = main(["predict", "--json", str(bomb), *model_args])
     captured = capsys.readouterr()
     assert code == 1
-    assert json.loads(captured.out)["error"] == "not_an_image"
-    assert "declares more pixels than OpenCV decodes" in captured.err
+    assert json.loads(captured.out)["error"] == "image_too_large"
+    assert ("the image declares 50000×50000 = 2500.0 megapixels, more than the limit of "
+            "1073.7 megapixels (OPENCV_IO_MAX_IMAGE_PIXELS raises it)") in captured.err
     assert "Traceback" not in captured.err
 
 

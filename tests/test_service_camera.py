@@ -205,8 +205,9 @@ def test_ready_means_a_frame_was_read(tmp_path: Path, digit_model_path: Path) ->
     for service in running(tmp_path, digit_model_path, "--camera", f"file:{folder}"):
         ready = _get(service, "/readyz")
         assert ready.status_code == 503
-        assert "broken.png is not a readable image" in ready.json()["reason"]
-        _unavailable(service, "broken.png is not a readable image")
+        why = "broken.png: the PNG image's header is damaged"
+        assert why in ready.json()["reason"]
+        _unavailable(service, why)
 
 
 # ---- the supervisor on its own (fast, in-process) -------------------------------------------

@@ -22,10 +22,10 @@ from PIL import Image
 from service_helpers import REPO, SCENE_DIGIT, Service, digit_scene, handwritten_png, running
 
 from device.answer import Answer
+from device.picture import small_picture_header
 from device.reader import DigitReader
 from device.runtime import DigitModel
 from device.service.routes.predict import INLINE_MAX_PIXELS
-from device.service.uploads import tiny_image_header
 
 TOKEN = "s3cret-token"
 
@@ -271,7 +271,7 @@ def test_tiny_uploads_read_on_the_event_loop_keep_their_answers_and_errors(
     cv2.line(digit, (14, 4), (14, 23), 255, 3)  # a 1: 20 px tall, in the middle
     for picture in (digit, 255 - digit):
         # so it takes the inline path
-        assert tiny_image_header(_png(picture), INLINE_MAX_PIXELS) is not None
+        assert small_picture_header(_png(picture), INLINE_MAX_PIXELS) is not None
         answer = client.post("/predict", files={"file": ("d.png", _png(picture), "image/png")})
         assert answer.status_code == 200, answer.text
         assert answer.json()["digit"] == 1

@@ -11,15 +11,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from device.service.errors import ServiceError
-from device.service.image_header import (
+from device.picture import small_picture_header
+from device.picture.header import (
     JPEG_SIGNATURE,
     PNG_SIGNATURE,
     DamagedHeaderError,
     ImageHeader,
     read_header,
 )
-from device.service.uploads import decode_image, tiny_image_header
+from device.service.errors import ServiceError
+from device.service.uploads import decode_image
 
 LIMIT = 40_000_000
 
@@ -54,14 +55,52 @@ def _error(data: bytes) -> ServiceError:
     return caught.value
 
 
-@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "BMP", "WEBP", "TIFF"])
+def _pillow_writes(fmt: str) -> bool:
+    from PIL import features
+
+    return fmt != "AVIF" or bool(features.check("avif"))
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "BMP", "WEBP", "TIFF", "GIF", "AVIF"])
 def test_common_formats_decode_to_the_same_picture(fmt: str) -> None:
+    if not _pillow_writes(fmt):
+        pytest.skip("this Pillow was built without AVIF, so it can neither write nor read one")
     picture = np.zeros((40, 60), np.uint8)
     picture[10:30, 20:40] = 255
     frame = decode_image(_encoded(Image.fromarray(picture), fmt), LIMIT)
     gray = frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
     assert gray.shape == (40, 60)
-    assert np.abs(gray.astype(int) - picture).mean() < 8  # JPEG/WebP are lossy
+    assert np.abs(gray.astype(int) - picture).mean() < 8  # JPEG/WebP/AVIF are lossy
+
+
+def test_a_transparent_gif_and_an_exif_turned_avif_read_as_drawn() -> None:
+    # GIF and AVIF go through Pillow, not OpenCV: the same white paper and upright picture.
+    rgba = np.zeros((20, 30, 4), np.uint8)
+    rgba[5:15, 10:12] = (0, 0, 0, 255)
+    gif = decode_image(_encoded(Image.fromarray(rgba, "RGBA"), "GIF"), LIMIT)
+    gray = gif if gif.ndim == 2 else cv2.cvtColor(gif, cv2.COLOR_BGR2GRAY)
+    assert gray[0, 0] == 255 and gray[10, 10] == 0
+    if not _pillow_writes("AVIF"):
+        return
+    tall = np.zeros((40, 20), np.uint8)
+    tall[:10] = 255  # light at the top once upright
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored turned: rotate 90° clockwise to show
+    stored = Image.fromarray(np.rot90(tall, 1).copy()).convert("RGB")
+    buffer = io.BytesIO()
+    stored.save(buffer, "AVIF", exif=exif.tobytes(), quality=95)
+    frame = decode_image(buffer.getvalue(), LIMIT)
+    upright = frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+    assert upright.shape == (40, 20)
+    assert upright[:10].mean() > 200 and upright[10:].mean() < 50
+
+
+def test_a_heic_photo_is_refused_with_what_to_send_instead() -> None:
+    # An ISO base media file whose brand says HEIC, as an iPhone's camera writes it.
+    heic = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\x00" * 64
+    error = _error(heic)
+    assert (error.status, error.code) == (415, "unsupported_image_format")
+    assert "HEIC" in error.detail and "JPEG" in error.detail
 
 
 def test_bomb_is_refused_from_its_header() -> None:
@@ -211,12 +250,12 @@ def test_png_without_ihdr_first_is_damaged() -> None:
 
 def test_only_small_pngs_and_jpegs_count_as_tiny() -> None:
     tiny = _encoded(Image.new("L", (28, 28)), "PNG")
-    assert tiny_image_header(tiny, 28 * 28) is not None
-    assert tiny_image_header(_encoded(Image.new("L", (28, 28)), "JPEG"), 28 * 28) is not None
-    assert tiny_image_header(_encoded(Image.new("L", (29, 28)), "PNG"), 28 * 28) is None
+    assert small_picture_header(tiny, 28 * 28) is not None
+    assert small_picture_header(_encoded(Image.new("L", (28, 28)), "JPEG"), 28 * 28) is not None
+    assert small_picture_header(_encoded(Image.new("L", (29, 28)), "PNG"), 28 * 28) is None
     bmp = _encoded(Image.new("L", (16, 16)), "BMP")
-    assert tiny_image_header(bmp, 28 * 28) is None  # not parsed
-    assert tiny_image_header(tiny[:20], 28 * 28) is None  # damaged: the ordinary path
+    assert small_picture_header(bmp, 28 * 28) is None  # not parsed
+    assert small_picture_header(tiny[:20], 28 * 28) is None  # damaged: the ordinary path
     # the header read once serves the decode: the same frame as reading it again
-    header = tiny_image_header(tiny, 28 * 28)
+    header = small_picture_header(tiny, 28 * 28)
     assert np.array_equal(decode_image(tiny, LIMIT, header), decode_image(tiny, LIMIT))

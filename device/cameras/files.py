@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from device.camera_specs import images_in, no_images_in
 from device.cameras.base import Camera, CameraError
+from device.picture import PictureError, read_picture
 
 
 class FileCamera(Camera):
@@ -32,10 +32,10 @@ class FileCamera(Camera):
     def _read(self) -> np.ndarray:
         path = self._files[self._next % len(self._files)]
         self._next = (self._next + 1) % len(self._files)
-        frame = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if frame is None:
-            raise CameraError(f"{self.name}: {path.name} is not a readable image")
-        return frame
+        try:
+            return read_picture(path)
+        except PictureError as exc:
+            raise CameraError(f"{self.name}: {path.name}: {exc.detail}") from None
 
     def first_frame(self) -> np.ndarray:
         frame = self.read()

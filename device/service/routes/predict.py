@@ -12,23 +12,23 @@ from fastapi import APIRouter, Request, Response
 from pydantic_core import to_json
 
 from device.answer import Answer, Source, reading_answer
+from device.picture import ImageHeader, small_picture_header
 from device.reader import Reading
 from device.service.camera_supervisor import CameraUnavailableError
 from device.service.context import ServiceContext
 from device.service.deps import ContextDep, context_of
 from device.service.errors import ServiceError
-from device.service.image_header import ImageHeader
 from device.service.schemas import ErrorBody
-from device.service.uploads import HOW_TO_UPLOAD, decode_image, read_upload, tiny_image_header
+from device.service.uploads import HOW_TO_UPLOAD, decode_image, read_upload
 
 router = APIRouter(tags=["predict"])
 
 INLINE_MAX_PIXELS = 28 * 28  # uploads this small are cut out on the event loop (predict_upload)
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorBody, "description": "not a readable image, empty, or malformed"},
+    400: {"model": ErrorBody, "description": "a damaged image, an empty body, or malformed"},
     413: {"model": ErrorBody, "description": "upload or declared image size over the limit"},
-    415: {"model": ErrorBody, "description": "not an image type"},
+    415: {"model": ErrorBody, "description": "not an image, or a format not supported (HEIC)"},
     422: {"model": ErrorBody, "description": "multipart body without a 'file' field"},
     503: {"model": ErrorBody, "description": "the camera is absent, failing or hung"},
 }
@@ -156,7 +156,7 @@ async def predict_upload(request: Request) -> Response:
 async def _read_upload(request: Request, context: ServiceContext) -> Response:
     data = await read_upload(request, context.settings.max_upload_bytes)
     started = time.perf_counter()
-    if (header := tiny_image_header(data, INLINE_MAX_PIXELS)) is not None:
+    if (header := small_picture_header(data, INLINE_MAX_PIXELS)) is not None:
         # A picture no larger than a model input (an MNIST file) is decoded and cut out in
         # ~0.3 ms: less loop time than a worker-thread hop.
         frame, capture_ms = _decode(context, data, header)

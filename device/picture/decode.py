@@ -1,0 +1,226 @@
+"""An image file's bytes → the frame the reader takes, for uploads and files alike.
+
+The header is read first (PNG and JPEG by `device.picture.header`, the rarer formats by Pillow;
+neither allocates anything for pixels) and an image that declares more pixels than the limit is
+refused before it costs memory. OpenCV decodes the formats it reads; Pillow the few it does not
+(GIF, AVIF). Transparent pixels become white paper, 16-bit pixels 8-bit, and a grey image stays
+grey, so a drawing app's export reads like a scan whether it was uploaded or named on the
+command line.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import warnings
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from device.picture.header import DamagedHeaderError, ImageHeader, read_header
+
+# What OpenCV's imdecode reads, and what Pillow decodes for it; Pillow names them while reading
+# the header.
+OPENCV_FORMATS = frozenset({"PNG", "JPEG", "BMP", "WEBP", "TIFF", "PPM"})
+PILLOW_FORMATS = frozenset({"GIF", "AVIF"})
+# Pillow's modes of one grey channel (bilevel, 8, 16 and 32 bits).
+_PILLOW_GRAY_MODES = {"1", "L", "I", "I;16", "I;16B", "I;16L"}
+_PILLOW_ALPHA_MODES = {"RGBA", "LA", "PA", "La", "RGBa"}
+
+_SIGNATURES = {
+    b"\x89PNG": "PNG",
+    b"\xff\xd8\xff": "JPEG",
+    b"GIF8": "GIF",
+    b"BM": "BMP",
+    b"II*\x00": "TIFF",
+    b"MM\x00*": "TIFF",
+}
+# ISO base media files (HEIF and AVIF) name their kind in the `ftyp` box's brand.
+_HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs",
+                b"mif1", b"msf1"}
+_AVIF_BRANDS = {b"avif", b"avis"}
+# What to do instead, for formats a phone may well send but this installation cannot read.
+_INSTEAD = {
+    "HEIC": "HEIC photos (an iPhone camera's default) are not supported: send a JPEG or PNG "
+            "(Settings > Camera > Formats > Most Compatible makes an iPhone take JPEGs)",
+    "AVIF": "this installation's Pillow cannot read AVIF: upgrade it (pip install -U pillow) "
+            "or send a JPEG or PNG",
+}
+
+
+class PictureError(ValueError):
+    """Bytes that give no picture. ``code``: not_an_image, corrupt_image,
+    unsupported_image_format or image_too_large; ``detail`` says what was wrong."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+
+
+def looks_like(data: bytes) -> str | None:
+    """The format an image's first bytes announce, to tell 'damaged' from 'not an image'."""
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WebP"
+    if data[4:8] == b"ftyp":
+        brand = data[8:12]
+        if brand in _AVIF_BRANDS:
+            return "AVIF"
+        if brand in _HEIF_BRANDS:
+            return "HEIC"
+    return next((name for magic, name in _SIGNATURES.items() if data.startswith(magic)), None)
+
+
+def small_picture_header(data: bytes, pixels: int) -> ImageHeader | None:
+    """The header of a PNG or JPEG that declares at most ``pixels`` pixels, for decode_picture
+    to use rather than read again; None for anything else, or a damaged header: those take the
+    ordinary path and its errors."""
+    try:
+        header = read_header(data)
+    except DamagedHeaderError:
+        return None
+    return header if header is not None and 0 < header.width * header.height <= pixels else None
+
+
+def too_many_pixels(declared: str, max_pixels: int) -> PictureError:
+    return PictureError("image_too_large", f"the image declares {declared}, more than the limit "
+                                           f"of {max_pixels / 1e6:.1f} megapixels")
+
+
+def header_of(data: bytes, max_pixels: int) -> ImageHeader:
+    """Format, declared size and transparency, from the header alone."""
+    try:
+        header = read_header(data)
+    except DamagedHeaderError as exc:
+        raise PictureError("corrupt_image", str(exc)) from None
+    return header or _pillow_header(data, max_pixels)
+
+
+def _pillow_header(data: bytes, max_pixels: int) -> ImageHeader:
+    """The header of an image other than PNG or JPEG, read by Pillow."""
+    # Imported here: most services never see such an image, and Pillow costs ~2 MiB resident.
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with warnings.catch_warnings():
+            # The caller applies its own, lower pixel limit; Pillow's warning would be noise.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                has_alpha = image.mode in _PILLOW_ALPHA_MODES or "transparency" in image.info
+                gray = image.mode in _PILLOW_GRAY_MODES and not has_alpha
+                return ImageHeader(image.format or "", image.width, image.height, has_alpha, gray)
+    except Image.DecompressionBombError as exc:
+        # Pillow's own (higher) limit tripped while reading the header; say it in our terms.
+        declared = re.search(r"\((\d+) pixels\)", str(exc))
+        size = f"{int(declared.group(1)) / 1e6:.1f} megapixels" if declared else "too many pixels"
+        raise too_many_pixels(size, max_pixels) from None
+    except UnidentifiedImageError:
+        kind = looks_like(data)
+        if kind in _INSTEAD:
+            raise PictureError("unsupported_image_format", _INSTEAD[kind]) from None
+        if kind:
+            raise PictureError("corrupt_image", f"the {kind} image's header is damaged") from None
+        raise PictureError("not_an_image", "not an image") from None
+    except Exception as exc:  # Pillow's plug-ins raise many types on a damaged header
+        raise PictureError("corrupt_image", f"the image header is damaged ({exc})") from None
+
+
+def _to_bgr_over_white(image: np.ndarray) -> np.ndarray:
+    """Transparent pixels become white paper, so a dark digit on a transparent canvas reads."""
+    if image.dtype == np.uint16:
+        image = (image >> 8).astype(np.uint8)
+    if image.ndim == 2:
+        return image
+    if image.shape[2] == 4:
+        alpha = image[:, :, 3:4].astype(np.float32) / 255.0
+        color = image[:, :, :3].astype(np.float32)
+        return (color * alpha + 255.0 * (1.0 - alpha)).astype(np.uint8)
+    return image[:, :, :3]
+
+
+def _opencv_decode(data: bytes, header: ImageHeader) -> np.ndarray:
+    # IMREAD_COLOR and IMREAD_GRAYSCALE apply a JPEG's EXIF orientation; only images with
+    # alpha need UNCHANGED. A grey image stays grey (an MNIST file): no colour pass and back.
+    if header.has_alpha:
+        flags = cv2.IMREAD_UNCHANGED
+    else:
+        flags = cv2.IMREAD_GRAYSCALE if header.gray else cv2.IMREAD_COLOR
+    try:
+        frame = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), flags)
+    except cv2.error as exc:
+        raise PictureError("corrupt_image", f"the image could not be decoded ({exc.err})") from None
+    if frame is None or frame.size == 0:
+        raise PictureError("corrupt_image", f"the {header.format} image could not be decoded "
+                                            "(truncated or damaged)")
+    return frame
+
+
+def _pillow_decode(data: bytes, header: ImageHeader) -> np.ndarray:
+    """A GIF's first frame or an AVIF, upright, as OpenCV would give it (grey, BGR or BGRA)."""
+    from PIL import Image, ImageOps
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # checked already
+            with Image.open(io.BytesIO(data)) as image:
+                upright = ImageOps.exif_transpose(image)
+                mode = "RGBA" if header.has_alpha else "L" if header.gray else "RGB"
+                pixels = np.asarray(upright.convert(mode))
+    except Exception as exc:  # Pillow's plug-ins raise many types on damaged data
+        raise PictureError(
+            "corrupt_image", f"the {header.format} image could not be decoded ({exc})"
+        ) from None
+    if pixels.ndim == 2:
+        return pixels
+    return cv2.cvtColor(pixels, cv2.COLOR_RGBA2BGRA if mode == "RGBA" else cv2.COLOR_RGB2BGR)
+
+
+def decode_picture(data: bytes, max_pixels: int, header: ImageHeader | None = None) -> np.ndarray:
+    """A (H,W) gray or (H,W,3) BGR uint8 frame; PictureError when the bytes are not one.
+    ``header``: the image's header when the caller has read it already."""
+    header = header or header_of(data, max_pixels)
+    if header.format not in OPENCV_FORMATS | PILLOW_FORMATS:
+        raise PictureError(
+            "unsupported_image_format", f"{header.format or 'this'} images are not supported"
+        )
+    width, height = header.width, header.height
+    if width <= 0 or height <= 0:
+        raise PictureError("corrupt_image", f"the image declares a size of {width}×{height}")
+    if width * height > max_pixels:
+        raise too_many_pixels(
+            f"{width}×{height} = {width * height / 1e6:.1f} megapixels", max_pixels)
+    if header.format in OPENCV_FORMATS:
+        frame = _opencv_decode(data, header)
+    else:
+        frame = _pillow_decode(data, header)
+    if frame.dtype not in (np.uint8, np.uint16):
+        raise PictureError("unsupported_image_format", f"{frame.dtype} pixels are not supported")
+    return _to_bgr_over_white(frame)
+
+
+def file_pixel_limit() -> int:
+    """The most pixels a file read from disk may declare: OpenCV's own limit, as when OpenCV
+    read files itself (OPENCV_IO_MAX_IMAGE_PIXELS, 2^30 unless set)."""
+    try:
+        return max(1, int(os.environ.get("OPENCV_IO_MAX_IMAGE_PIXELS", "")))
+    except ValueError:
+        return 1 << 30
+
+
+def read_picture(path: str | Path) -> np.ndarray:
+    """The picture in an image file, decoded as an upload is; PictureError when it gives none
+    (``unreadable_file`` when the file itself cannot be read)."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise PictureError("unreadable_file", f"cannot read it ({exc.strerror})") from None
+    try:
+        return decode_picture(data, file_pixel_limit())
+    except PictureError as exc:
+        if exc.code != "image_too_large":
+            raise
+        raise PictureError(
+            exc.code, f"{exc.detail} (OPENCV_IO_MAX_IMAGE_PIXELS raises it)"
+        ) from None
