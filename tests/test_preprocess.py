@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
+from device import preprocess
 from device.preprocess import candidates, extract_digits, ground, measure, stroke_width, to_gray
 from device.preprocess import ink as ink_stage
 from device.sidecar import ModelError
@@ -146,10 +147,21 @@ def _table_beyond_the_sheet() -> np.ndarray:
     return np.clip(frame + noise, 0, 255).astype(np.uint8)
 
 
-def _fingertip() -> np.ndarray:
+def _through_a_camera(picture: np.ndarray, seed: int = 5) -> np.ndarray:
+    """The picture as a camera gives it: white paper short of saturation, and the sensor's
+    noise on it (sigma 3 grey levels)."""
+    noise = np.random.default_rng(seed).normal(0, 3, picture.shape)
+    return np.clip(picture.astype(np.float32) * 0.8 + 20 + noise, 0, 255).astype(np.uint8)
+
+
+def _solid_oval() -> np.ndarray:
     frame = paper()
-    cv2.ellipse(frame, (160, 130), (28, 45), 10, 0, 360, 70, -1)  # a fingertip over the sheet
+    cv2.ellipse(frame, (160, 130), (28, 45), 10, 0, 360, 70, -1)
     return cv2.GaussianBlur(frame, (0, 0), 2)
+
+
+def _fingertip() -> np.ndarray:
+    return _through_a_camera(_solid_oval())  # a fingertip over the sheet, as a camera sees it
 
 
 def _digit_cut_by_the_frame() -> np.ndarray:
@@ -177,12 +189,28 @@ def test_frames_without_a_digit_say_why(make, reason: str) -> None:
     assert extraction.mask.shape == extraction.gray.shape and extraction.mask.dtype == np.uint8
 
 
-def test_a_bold_marker_digit_whose_loops_filled_in_is_read_not_refused(mnist, monkeypatch) -> None:
-    """MNIST test digits 2543 and 4960 (8s) and 4505 (a 9) drawn with a bold marker: their
-    strokes are as thick for their size as a fingertip's, but the loops that filled in leave
-    bays (an 8's waist), where a solid shape fills its hull."""
+def test_a_solid_shape_is_refused_only_where_a_camera_could_have_seen_a_finger() -> None:
+    """The same filled oval: in a photo, a fingertip; in a clean picture (a drawing app's
+    export), nobody's finger, but a 0 drawn with a bold marker whose loop filled in."""
+    assert "only solid shapes" in extract_digits(_fingertip()).reason
+    (candidate,) = extract_digits(_solid_oval()).candidates
+    x, _, w, h = candidate.box
+    assert 80 <= h <= 100 and x >= 125 and x + w <= 195
+
+
+def test_a_bold_marker_digit_whose_loops_filled_in_is_not_taken_for_a_finger(
+    mnist, monkeypatch
+) -> None:
+    """MNIST test digits 2543 and 4960 (8s) and 4505 (a 9) drawn with a bold marker, judged as
+    if a camera had taken them (where fingers are looked for): their strokes are as thick for
+    their size as a fingertip's, but the loops that filled in leave bays (an 8's waist), where
+    a solid shape fills its hull."""
     images, _ = mnist
     pictures = [thick_marker(images[i]) for i in (2543, 4960, 4505)]
+    monkeypatch.setattr(
+        preprocess, "find_digits",
+        lambda inked, had_lines, photo: candidates.find_digits(inked, had_lines, photo=True),
+    )
     for picture in pictures:
         (candidate,) = extract_digits(picture).candidates
         assert candidate.box[3] > 0.6 * picture.shape[0]

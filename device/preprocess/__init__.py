@@ -91,7 +91,7 @@ def extract_digits(
     ink, noise = ink_map(work)
     ink, had_lines = remove_ruled_lines(ink)
     inked = threshold_ink(ink, noise)
-    found = find_digits(inked, had_lines)
+    found = find_digits(inked, had_lines, photo=noise is not None)
     if found.reason:
         return Extraction([], gray, inked.mask, REASONS[found.reason])
 

@@ -120,8 +120,9 @@ def _border_spans(labels: np.ndarray, blob: Blob) -> list[int]:
     return spans
 
 
-def reject_reason(blob: Blob, labels: np.ndarray, stroke: float) -> str | None:
-    """Why a merged blob cannot be a digit, or None if it can."""
+def reject_reason(blob: Blob, labels: np.ndarray, stroke: float, photo: bool) -> str | None:
+    """Why a merged blob cannot be a digit, or None if it can. ``photo``: the picture came
+    through a camera (its ground has sensor noise), not a clean drawing or crop."""
     frame_h = labels.shape[0]
     framed = frames_the_digit(blob, labels.shape)
     if blob.w > 4 * blob.h or (blob.h > 6 * blob.w and blob.h > 0.9 * frame_h and not framed):
@@ -132,7 +133,9 @@ def reject_reason(blob: Blob, labels: np.ndarray, stroke: float) -> str | None:
     # Handwriting is strokes: even a bold marker digit is far thinner than it is tall. A solid
     # shape (a fingertip over the sheet, a shadow, a sticker) is not, and it is convex too:
     # it fills its outline's hull, where a bold digit's strokes leave bays (an 8's waist).
-    if stroke_width(own) > 0.3 * max(blob.w, blob.h) and fills_its_hull(own):
+    # Only a camera sees fingers and shadows: in a clean picture (a drawing, a digital crop)
+    # every mark was drawn, and a bold marker 0 whose loop filled in is still that 0.
+    if photo and stroke_width(own) > 0.3 * max(blob.w, blob.h) and fills_its_hull(own):
         return "solid"
     return None
 
@@ -230,9 +233,9 @@ class Found:
     reason: str | None  # a key of REASONS when no digit was found
 
 
-def find_digits(inked: InkMask, had_lines: bool) -> Found:
+def find_digits(inked: InkMask, had_lines: bool, photo: bool = True) -> Found:
     """The digit-like groups of ink in the thresholded mask (its components as the threshold
-    found them), left to right, or why there are none."""
+    found them), left to right, or why there are none. ``photo``: as for reject_reason."""
     mask, labels = inked.mask, inked.labels
     blobs = [Blob(*(int(v) for v in box), [i]) for i, box in enumerate(inked.boxes, start=1)]
     if not blobs:
@@ -247,7 +250,7 @@ def find_digits(inked: InkMask, had_lines: bool) -> Found:
     rejected: dict[str, int] = {}
     digits = []
     for g in groups:
-        why = reject_reason(g, labels, stroke)
+        why = reject_reason(g, labels, stroke, photo)
         if why:
             rejected[why] = rejected.get(why, 0) + 1
         else:
