@@ -60,7 +60,7 @@ class PictureError(ValueError):
         self.detail = detail
 
 
-def looks_like(data: bytes) -> str | None:
+def _looks_like(data: bytes) -> str | None:
     """The format an image's first bytes announce, to tell 'damaged' from 'not an image'."""
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "WebP"
@@ -84,12 +84,12 @@ def small_picture_header(data: bytes, pixels: int) -> ImageHeader | None:
     return header if header is not None and 0 < header.width * header.height <= pixels else None
 
 
-def too_many_pixels(declared: str, max_pixels: int) -> PictureError:
+def _too_many_pixels(declared: str, max_pixels: int) -> PictureError:
     return PictureError("image_too_large", f"the image declares {declared}, more than the limit "
                                            f"of {max_pixels / 1e6:.1f} megapixels")
 
 
-def header_of(data: bytes, max_pixels: int) -> ImageHeader:
+def _header_of(data: bytes, max_pixels: int) -> ImageHeader:
     """Format, declared size and transparency, from the header alone."""
     try:
         header = read_header(data)
@@ -115,9 +115,9 @@ def _pillow_header(data: bytes, max_pixels: int) -> ImageHeader:
         # Pillow's own (higher) limit tripped while reading the header; say it in our terms.
         declared = re.search(r"\((\d+) pixels\)", str(exc))
         size = f"{int(declared.group(1)) / 1e6:.1f} megapixels" if declared else "too many pixels"
-        raise too_many_pixels(size, max_pixels) from None
+        raise _too_many_pixels(size, max_pixels) from None
     except UnidentifiedImageError:
-        kind = looks_like(data)
+        kind = _looks_like(data)
         if kind in _INSTEAD:
             raise PictureError("unsupported_image_format", _INSTEAD[kind]) from None
         if kind:
@@ -180,7 +180,7 @@ def _pillow_decode(data: bytes, header: ImageHeader) -> np.ndarray:
 def decode_picture(data: bytes, max_pixels: int, header: ImageHeader | None = None) -> np.ndarray:
     """A (H,W) gray or (H,W,3) BGR uint8 frame; PictureError when the bytes are not one.
     ``header``: the image's header when the caller has read it already."""
-    header = header or header_of(data, max_pixels)
+    header = header or _header_of(data, max_pixels)
     if header.format not in OPENCV_FORMATS | PILLOW_FORMATS:
         raise PictureError(
             "unsupported_image_format", f"{header.format or 'this'} images are not supported"
@@ -189,7 +189,7 @@ def decode_picture(data: bytes, max_pixels: int, header: ImageHeader | None = No
     if width <= 0 or height <= 0:
         raise PictureError("corrupt_image", f"the image declares a size of {width}×{height}")
     if width * height > max_pixels:
-        raise too_many_pixels(
+        raise _too_many_pixels(
             f"{width}×{height} = {width * height / 1e6:.1f} megapixels", max_pixels)
     if header.format in OPENCV_FORMATS:
         frame = _opencv_decode(data, header)
@@ -200,7 +200,7 @@ def decode_picture(data: bytes, max_pixels: int, header: ImageHeader | None = No
     return _to_bgr_over_white(frame)
 
 
-def file_pixel_limit() -> int:
+def _file_pixel_limit() -> int:
     """The most pixels a file read from disk may declare: OpenCV's own limit, as when OpenCV
     read files itself (OPENCV_IO_MAX_IMAGE_PIXELS, 2^30 unless set)."""
     try:
@@ -217,7 +217,7 @@ def read_picture(path: str | Path) -> np.ndarray:
     except OSError as exc:
         raise PictureError("unreadable_file", f"cannot read it ({exc.strerror})") from None
     try:
-        return decode_picture(data, file_pixel_limit())
+        return decode_picture(data, _file_pixel_limit())
     except PictureError as exc:
         if exc.code != "image_too_large":
             raise

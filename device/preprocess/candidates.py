@@ -233,7 +233,7 @@ class Found:
     reason: str | None  # a key of REASONS when no digit was found
 
 
-def find_digits(inked: InkMask, had_lines: bool, photo: bool = True) -> Found:
+def find_digits(inked: InkMask, had_lines: bool, *, photo: bool) -> Found:
     """The digit-like groups of ink in the thresholded mask (its components as the threshold
     found them), left to right, or why there are none. ``photo``: as for reject_reason."""
     mask, labels = inked.mask, inked.labels
