@@ -13,7 +13,10 @@ same model:
 - the camera-like set (MNIST test digits on simulated paper photos, frames of two or three
   digits, frames with none; tests/camera_like.py);
 - handwriting_dev (400 real scans) and photos_dev (268 real phone photos): development checks,
-  never trained on, never tuned to.
+  never trained on, never tuned to;
+- with --optdigits FILE, real handwriting from outside this repository: the test digits of UCI's
+  "Optical Recognition of Handwritten Digits" (13 writers; NIST's form scans, each digit a
+  32×32 bitmap counted down to 8×8), only measured, never trained or tuned on.
 With --digits validation the generated sets are made from the validation digits training
 holds out instead, and the development sets are left out: that run is the one to choose between
 two ways of reading on; the test run only reports.
@@ -39,6 +42,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench import optdigits  # noqa: E402
 from device.reader import DigitReader  # noqa: E402
 from device.runtime import DigitModel  # noqa: E402
 from tests.camera_like import (  # noqa: E402
@@ -163,7 +167,7 @@ def generated_sets(mnist: Path, per_family: int, digits: str,
     return sets
 
 
-def main() -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", type=Path, default=REPO / "models" / "digitnet_int8.tflite",
                         help="the .tflite model, its .json sidecar beside it")
@@ -174,6 +178,8 @@ def main() -> int:
                         help="folder of real scans with LABELS.csv")
     parser.add_argument("--photos", type=Path, default=SHARED / "photos_dev",
                         help="folder of real photos with LABELS.csv")
+    parser.add_argument("--optdigits", type=Path, help="real handwriting from outside this "
+                        f"repository, measured only: {optdigits.WHERE}")
     parser.add_argument("--per-family", type=int, default=500,
                         help="MNIST test digits per picture family (default %(default)s)")
     parser.add_argument("--digits", choices=("test", "validation"), default="test",
@@ -188,6 +194,33 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2, help="interpreter threads")
     parser.add_argument("--out", type=Path, help="the report to write (default: "
                         "docs/DEVICE_ACCURACY.md)")
+    return parser
+
+
+def _pictures(args: argparse.Namespace,
+              parser: argparse.ArgumentParser) -> dict[str, list[tuple[str, np.ndarray, str]]]:
+    """Every set the run reads, or a one-line error for a draw or a file that cannot be had:
+    all before the model loads, so a mistake costs no reading."""
+    choosing = args.digits == "validation"
+    try:
+        sets = generated_sets(args.mnist, args.per_family, args.digits, args.draw)
+    except ValueError as error:
+        parser.error(f"--draw {args.draw} with --per-family {args.per_family}: {error}")
+    if not choosing:  # the development sets are looked at, never chosen on
+        sets["handwriting_dev"] = labelled_pictures(args.handwriting)
+        sets["photos_dev"] = labelled_pictures(args.photos)
+    if args.optdigits:
+        if choosing:
+            parser.error("--optdigits is measured only: leave it out of a --digits validation run")
+        try:
+            sets[optdigits.NAME] = optdigits.read(args.optdigits)
+        except (OSError, ValueError, EOFError) as error:
+            parser.error(f"--optdigits {args.optdigits}: {error}")
+    return sets
+
+
+def main() -> int:
+    parser = _parser()
     args = parser.parse_args()
     choosing = args.digits == "validation"
     if args.out is None:
@@ -196,16 +229,10 @@ def main() -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
 
     started = time.perf_counter()
-    try:  # before the model loads: a draw that does not exist is the caller's to mend
-        sets = generated_sets(args.mnist, args.per_family, args.digits, args.draw)
-    except ValueError as error:
-        parser.error(f"--draw {args.draw} with --per-family {args.per_family}: {error}")
+    sets = _pictures(args, parser)
     model = DigitModel(args.model, threads=args.threads)
     reader = DigitReader(model)
-    if not choosing:  # the development sets are looked at, never chosen on
-        sets["handwriting_dev"] = labelled_pictures(args.handwriting)
-        sets["photos_dev"] = labelled_pictures(args.photos)
-    dev_sets = [name for name in ("handwriting_dev", "photos_dev") if name in sets]
+    dev_sets = [name for name in ("handwriting_dev", "photos_dev", optdigits.NAME) if name in sets]
     reader.read(sets["camera-like set"][0][1])  # warm-up: first calls pay for allocation
     results = {name: run_set(reader, samples) for name, samples in sets.items()}
     elapsed = time.perf_counter() - started
@@ -238,7 +265,12 @@ def main() -> int:
         + "); the lifted-pen "
         f"probe is a separate draw of {args.per_family}, each cut once by a gap of about a "
         "stroke's width, as a pen lifted mid-stroke leaves it (`tests/camera_like.py`; nothing "
-        f"trains on it); the camera-like set is made from MNIST {args.digits} digits too.",
+        f"trains on it); the camera-like set is made from MNIST {args.digits} digits too."
+        + (f" {optdigits.NAME}: real handwriting from outside this repository, the "
+           f"{len(sets[optdigits.NAME]):,} test digits of UCI's optdigits (13 writers, NIST's "
+           "form scans counted down to 8×8; `--optdigits`), each enlarged ×16 smoothly, only "
+           "measured."
+           if optdigits.NAME in sets else ""),
         "",
         "| set | device path | textbook pipeline | flagged uncertain* | accuracy not flagged* |",
         "|---|---|---|---|---|",

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from bench import optdigits
 from device.reader import DigitReader
 from device.runtime import DigitModel
 from tests.camera_like import (
@@ -23,7 +24,7 @@ from tests.camera_like import (
     lifted_pen_set,
     picture_families,
 )
-from tests.conftest import SHARED_DATA, SHIPPED_MODEL
+from tests.conftest import REPO, SHARED_DATA, SHIPPED_MODEL
 
 pytestmark = [
     pytest.mark.slow,
@@ -46,6 +47,13 @@ CAMERA_FLOOR = 0.992  # the target (744 of 749); measured 745 of 749
 # Digits cut once by a pen lift: measured 95.8% (94.6% before stacked pieces were joined).
 LIFTED_PEN_FLOOR = 0.95
 NOT_FLAGGED_FLOOR = 0.995  # the target
+# Real handwriting from outside the repository (UCI optdigits, 8×8 scans of 13 writers): the
+# issue's aim for scans, 97%; measured 97.4%. Its weakest digit, the 4 (89.5%: at 8×8 a 4
+# whose strokes meet low reads as a 6), is held where it is measured, far below the 96% asked
+# of handwriting_dev's digits.
+OPTDIGITS = REPO / ".cache" / "optdigits" / "digits.csv.gz"  # `make test` fetches it
+OUTSIDE_FLOOR = 0.97
+OUTSIDE_DIGIT_FLOOR = 0.89
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +106,7 @@ def test_lifted_pen_probe(reader: DigitReader, mnist_dir: Path) -> None:
 @pytest.mark.parametrize(
     ("folder", "floors"),
     [
-        # measured 98.5%, weakest digit 94% (the 7s), 5.75% flagged (targets 98.5%, 96%, 5%):
+        # measured 98.5%, weakest digit 94% (the 7s), 5.5% flagged (targets 98.5%, 96%, 5%):
         # the accuracy floors are the measured figures themselves, no margin
         ("handwriting_dev", (400, 0.985, 0.94, 0.06)),
         # measured 99.63%, weakest digit 96.2%, 1.5% flagged: held at the targets
@@ -121,3 +129,14 @@ def test_real_handwriting(reader: DigitReader, folder: str,
     assert flagged <= flagged_ceiling, f"{flagged:.1%} flagged"
     assert sum(kept) / len(kept) >= NOT_FLAGGED_FLOOR, (
         f"{sum(kept)}/{len(kept)} right among those not flagged ({flagged:.1%} flagged)")
+
+
+def test_outside_handwriting(reader: DigitReader) -> None:
+    if not OPTDIGITS.is_file():
+        pytest.skip(f"{OPTDIGITS} is missing: `make test` fetches it from PyPI (python -m "
+                    "bench.optdigits FILE), which did not work here")
+    score, _ = _read_all(reader, optdigits.read(OPTDIGITS))
+    assert score.digits == 1797
+    detail = f"per digit {score.table()}; misread {score.failures[:20]}"
+    assert score.accuracy >= OUTSIDE_FLOOR, f"{score.digits_correct}/1797; {detail}"
+    assert min(c / t for c, t in score.per_digit.values()) >= OUTSIDE_DIGIT_FLOOR, detail

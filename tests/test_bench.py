@@ -311,3 +311,55 @@ def test_a_draw_that_does_not_exist_is_one_line_before_any_reading(mnist_dir: Pa
         "use draw 0 to 11")
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "r.md").exists()
+
+
+def _optdigits_rows(labels: list[int]) -> str:
+    """Rows in optdigits' format: 64 counts (0..16) of an 8×8 grid, then the label."""
+    rows = []
+    for k, label in enumerate(labels):
+        grid = np.zeros((8, 8), int)
+        grid[1:7, 3 + k % 2] = 16  # a vertical bar, a column apart from row to row
+        rows.append(",".join(str(v) for v in [*grid.ravel(), label]))
+    return "\n".join(rows) + "\n"
+
+
+def test_optdigits_are_read_plain_or_gzipped_as_enlarged_pictures(tmp_path: Path) -> None:
+    import gzip
+
+    from bench import optdigits
+
+    plain = tmp_path / "optdigits.tes"
+    plain.write_text(_optdigits_rows([1, 7]))
+    packed = tmp_path / "digits.csv.gz"
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    for path in (plain, packed):
+        samples = optdigits.read(path)
+        assert [(name, label) for name, _, label in samples] == [("optdigits #0", "1"),
+                                                                 ("optdigits #1", "7")]
+        first, second = samples[0][1], samples[1][1]
+        assert first.shape == (128, 128) and first.dtype == np.uint8
+        assert first[64, 3 * 16 + 8] > 200 and first[64, 0] < 30  # the bar, white on black
+        assert second[64, 4 * 16 + 8] > 200 and second[64, 3 * 16 + 4] < 60
+
+
+def test_a_file_that_is_not_optdigits_is_one_line_before_any_reading(tmp_path: Path,
+                                                                     mnist_dir: Path) -> None:
+    from tests.test_train import run_cli
+
+    wrong = tmp_path / "wrong.csv"
+    wrong.write_text("1,2,3\n")
+    cases = {
+        wrong: "is not optdigits: each row must be 64 counts from 0 to 16 and a label from 0 to "
+               "9 (found 3 columns)",
+        tmp_path / "absent.tes": "No such file or directory",
+    }
+    for path, message in cases.items():
+        done = run_cli("--mnist", str(mnist_dir), "--per-family", "10", "--optdigits", str(path),
+                       "--model", str(tmp_path / "absent.tflite"), "--out",
+                       str(tmp_path / "r.md"), module="bench.device_accuracy")
+        assert done.returncode == 2
+        last = done.stderr.strip().splitlines()[-1]
+        assert last.startswith(f"device_accuracy.py: error: --optdigits {path}: ")
+        assert message in last
+        assert "Traceback" not in done.stderr
+        assert not (tmp_path / "r.md").exists()
