@@ -6,7 +6,8 @@ Sets, all read in one run by the device path (device.reader.DigitReader: preproc
 model through LiteRT, exactly what the Pi runs) and, beside it, by a textbook pipeline with the
 same model:
 - the picture families of train/pictures.py (the MNIST file itself, upscaled either polarity,
-  tight crops, a canvas drawing, USPS style, bold marker, hairline pen), each made from the same
+  tight crops, a canvas drawing, USPS style, bold marker, hairline pen, a crop loose on one
+  side), each made from the same
   500 MNIST *test* digits, which training never sees;
 - a lifted-pen probe: a separate draw of 500 MNIST test digits, each cut once by a gap of about
   a stroke's width (tests/camera_like.py), to see how the pieces of one digit are joined;

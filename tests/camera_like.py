@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from train.data import VAL_SPLIT, Split, read_idx_images, read_idx_labels, split_validation
-from train.pictures import FAMILIES, thin_to_lines
+from train.pictures import FAMILIES, MEASURED_ONLY, thin_to_lines
 from train.recipe import Recipe
 
 FRAME_SIZES = ((240, 320), (300, 400), (360, 480))
@@ -262,7 +262,7 @@ def picture_families(
     picks = _drawn(np.random.default_rng(seed).permutation(len(images)), per_family, draw)
     return {
         family: [(f"{family} #{i}", draw(images[i]), str(int(labels[i]))) for i in picks]
-        for family, draw in FAMILIES.items()
+        for family, draw in {**FAMILIES, **MEASURED_ONLY}.items()
     }
 
 

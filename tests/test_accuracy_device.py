@@ -34,10 +34,10 @@ pytestmark = [
     ),
 ]
 
-# The families the issue names (the MNIST file, upscaled and tight crops, either polarity):
-# measured 99.4-100%, held at the target.
+# The families the issue names (the MNIST file, upscaled and tight crops, either polarity, and
+# a crop loose on one side): measured 99.8-100%, held at the target.
 TARGET_FAMILIES = ("mnist_file", "upscaled_white_on_black", "upscaled_black_on_white",
-                   "tight_black_on_white", "tight_white_on_black")
+                   "tight_black_on_white", "tight_white_on_black", "loose_crop")
 TARGET_FAMILY_FLOOR = 0.99
 # The other drawings: canvas 99.4%, USPS style 99.6%, hairline pen 98.8%; the bold marker,
 # which fills small loops, 99.0% (96.2% while a clean picture's solid shapes were refused).
@@ -48,7 +48,7 @@ CAMERA_FLOOR = 0.992  # the target (744 of 749); measured 745 of 749
 LIFTED_PEN_FLOOR = 0.95
 NOT_FLAGGED_FLOOR = 0.995  # the target
 # Real handwriting from outside the repository (UCI optdigits, 8×8 scans of 13 writers): the
-# issue's aim for scans, 97%; measured 97.4%. Its weakest digit, the 4 (89.5%: at 8×8 a 4
+# issue's aim for scans, 97%; measured 97.6%. Its weakest digit, the 4 (89.5%: at 8×8 a 4
 # whose strokes meet low reads as a 6), is held where it is measured, far below the 96% asked
 # of handwriting_dev's digits.
 OPTDIGITS = REPO / ".cache" / "optdigits" / "digits.csv.gz"  # `make test` fetches it

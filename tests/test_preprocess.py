@@ -17,6 +17,7 @@ from device.sidecar import ModelError
 from tests.camera_like import mnist_test, paper_frame
 from tests.conftest import SHIPPED_MODEL
 from train.pictures import (
+    loose_crop,
     thick_marker,
     tight_black_on_white,
     tight_white_on_black,
@@ -187,6 +188,25 @@ def test_frames_without_a_digit_say_why(make, reason: str) -> None:
     assert extraction.candidates == []
     assert reason in extraction.reason
     assert extraction.mask.shape == extraction.gray.shape and extraction.mask.dtype == np.uint8
+
+
+def test_a_clean_crop_loose_on_one_side_is_its_digit_a_camera_frame_still_cuts(mnist) -> None:
+    """A digit spanning a clean picture top to bottom, off centre (cropped snugly on three
+    sides, loosely on the fourth), is what the picture was cropped to. Through a camera, a
+    digit spanning the frame against its edge lies partly beyond it: refused as before."""
+    images, _ = mnist
+    off_centre = 0
+    for image in images[:40]:
+        picture = loose_crop(image)
+        h, w = picture.shape
+        (candidate,) = extract_digits(picture).candidates
+        x, _, bw, bh = candidate.box
+        assert bh >= 0.9 * h
+        off_centre += abs(x + bw / 2 - w / 2) > 0.15 * w  # not taken for a centred crop
+    assert off_centre >= 30
+    half_out = paper()
+    cv2.ellipse(half_out, (0, 120), (90, 125), 0, 0, 360, 30, 14)  # a 0 cut by the left edge
+    assert "touch the border" in extract_digits(_through_a_camera(half_out)).reason
 
 
 def test_a_solid_shape_is_refused_only_where_a_camera_could_have_seen_a_finger() -> None:

@@ -127,7 +127,11 @@ def reject_reason(blob: Blob, labels: np.ndarray, stroke: float, photo: bool) ->
     framed = frames_the_digit(blob, labels.shape)
     if blob.w > 4 * blob.h or (blob.h > 6 * blob.w and blob.h > 0.9 * frame_h and not framed):
         return "line"
-    if not framed and _cut_by_border(blob, labels, stroke):
+    # A clean picture (no sensor noise: a crop or a drawing made on a computer) that a digit
+    # spans from edge to edge one way was cropped to that digit, centred or not (snug on three
+    # sides, loose on the fourth); a camera's frame cuts through whatever lies beyond it.
+    cropped_to_it = framed or (not photo and spans_the_picture(blob, labels.shape))
+    if not cropped_to_it and _cut_by_border(blob, labels, stroke):
         return "border"
     own = blob.owns(labels[blob.y : blob.y2, blob.x : blob.x2]).astype(np.uint8)
     # Handwriting is strokes: even a bold marker digit is far thinner than it is tall. A solid
@@ -151,10 +155,15 @@ def frames_the_digit(blob: Blob, shape: tuple[int, int]) -> bool:
     edge one way and sits in the middle the other way. A digit cut off by the frame of a camera
     scene lies against the edge instead, most of the picture beside it."""
     h, w = shape
-    spans = blob.h >= 0.9 * h or blob.w >= 0.9 * w
     off_centre_x = abs(blob.x + blob.w / 2 - w / 2) / w
     off_centre_y = abs(blob.y + blob.h / 2 - h / 2) / h
-    return spans and max(off_centre_x, off_centre_y) <= 0.15
+    return spans_the_picture(blob, shape) and max(off_centre_x, off_centre_y) <= 0.15
+
+
+def spans_the_picture(blob: Blob, shape: tuple[int, int]) -> bool:
+    """The blob reaches (nearly) from edge to edge of the picture, across or down."""
+    h, w = shape
+    return blob.h >= 0.9 * h or blob.w >= 0.9 * w
 
 
 def _cut_by_border(blob: Blob, labels: np.ndarray, stroke: float) -> bool:
