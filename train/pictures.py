@@ -141,14 +141,26 @@ FAMILIES: dict[str, Family] = {
     "thick_marker": thick_marker,
     "hairline_pen": hairline_pen,
 }
-MEASURED_ONLY: dict[str, Family] = {
-    "loose_crop": loose_crop,
-}
 
 
 def photo(digit: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """A phone photo of the digit on paper: uneven light, ink that is not black, blur, noise,
     JPEG; the digit anywhere from a quarter to most of the picture's height."""
+    return _photo_and_box(digit, rng)[0]
+
+
+def photo_tight_crop(digit: np.ndarray) -> np.ndarray:
+    """A phone photo (as photo) cropped to the digit's ink, as a gallery app's crop tool leaves
+    it: the digit fills the picture and its strokes run into the edges. The photo is drawn from
+    the digit's own ink, so a digit always gives one picture."""
+    picture, (x, y, w, h) = _photo_and_box(digit, np.random.default_rng(int(digit.sum())))
+    return picture[y : y + h, x : x + w]
+
+
+def _photo_and_box(
+    digit: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """The photo, and where in it the digit's ink box lies (x, y, w, h)."""
     h, w = int(rng.integers(160, 480)), int(rng.integers(160, 480))
     height = int(rng.uniform(0.25, 0.8) * min(h, w))
     ink = _up(_tight(digit), 8).astype(np.float32) / 255.0
@@ -171,4 +183,11 @@ def photo(digit: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     if rng.random() < 0.15:  # a light pen on a dark board
         picture = 255 - picture
     quality = int(rng.integers(40, 95))
-    return cv2.imdecode(cv2.imencode(".jpg", picture, [cv2.IMWRITE_JPEG_QUALITY, quality])[1], 0)
+    picture = cv2.imdecode(cv2.imencode(".jpg", picture, [cv2.IMWRITE_JPEG_QUALITY, quality])[1], 0)
+    return picture, (x, y, ink.shape[1], ink.shape[0])
+
+
+MEASURED_ONLY: dict[str, Family] = {
+    "loose_crop": loose_crop,
+    "photo_tight_crop": photo_tight_crop,
+}
