@@ -198,11 +198,10 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _pictures(args: argparse.Namespace,
-              parser: argparse.ArgumentParser) -> dict[str, list[tuple[str, np.ndarray, str]]]:
+def _pictures(args: argparse.Namespace, parser: argparse.ArgumentParser,
+              choosing: bool) -> dict[str, list[tuple[str, np.ndarray, str]]]:
     """Every set the run reads, or a one-line error for a draw or a file that cannot be had:
     all before the model loads, so a mistake costs no reading."""
-    choosing = args.digits == "validation"
     try:
         sets = generated_sets(args.mnist, args.per_family, args.digits, args.draw)
     except ValueError as error:
@@ -230,7 +229,7 @@ def main() -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
 
     started = time.perf_counter()
-    sets = _pictures(args, parser)
+    sets = _pictures(args, parser, choosing)
     model = DigitModel(args.model, threads=args.threads)
     reader = DigitReader(model)
     dev_sets = [name for name in ("handwriting_dev", "photos_dev", optdigits.NAME) if name in sets]
