@@ -292,6 +292,26 @@ def test_a_sheet_held_over_a_textured_table_is_searched_alone(mnist) -> None:
         assert y >= 360 and y + bh <= 580
 
 
+def test_a_photo_cropped_close_to_a_bold_digit_keeps_the_middles_of_its_strokes() -> None:
+    """A phone photo cropped to a 7 written with strokes a quarter of the picture wide: wider
+    than the usual ground closing, which would take their middles for paper. The middles are
+    ink as strong as the rest of the stroke, and the crop reads as one candidate."""
+    rng = np.random.default_rng(3)
+    h, w = 160, 130
+    light = np.linspace(225, 190, w, dtype=np.float32)[None, :].repeat(h, 0)  # falling off
+    photo = light.copy()
+    photo[8:44, 4:126] = 70  # the bar, 36 px thick
+    cv2.line(photo, (108, 26), (48, 152), 70, 34)  # the stem
+    photo = cv2.GaussianBlur(photo, (0, 0), 1.0) + rng.normal(0, 3, (h, w))
+    photo = np.clip(photo, 0, 255).astype(np.uint8)
+    ink, noise = ground.ink_map(photo)
+    assert noise is not None  # judged a photo, not a clean picture
+    middles = ink[22:30, 20:110]  # along the bar's middle
+    assert np.median(middles) >= 0.8 * np.percentile(ink, 95), (np.median(middles),
+                                                                 np.percentile(ink, 95))
+    assert len(extract_digits(photo).candidates) == 1
+
+
 def test_a_tight_crop_of_a_narrow_one_is_a_digit_in_either_polarity(mnist) -> None:
     """A 1 cropped to its ink is a tall strip, mostly stroke and soft edge: too little ground
     for a paper estimate, and its stroke runs the picture's height like a ruled line."""

@@ -25,6 +25,9 @@ CLEAN_GROUND_SHARE = 0.5
 GROUND_SIDE = 80
 # The ground is continued this share of the picture's longer side beyond its edges (ink_map).
 GROUND_MARGIN = 0.25
+# A photo's ground is closed that wide only where its paper noise falls below this share of
+# the usual closing's (ink_map): strokes left in the ground are noise, real shading is not.
+WIDE_GROUND_GAIN = 0.8
 
 
 def ink_is_dark(small: np.ndarray) -> bool:
@@ -119,10 +122,13 @@ def narrow_crop(shape: tuple[int, int]) -> bool:
     return w < h / 2
 
 
-def close_strokes(image: np.ndarray) -> np.ndarray:
-    """The ground without the strokes: a closing wider than any stroke (strokes are at most
-    ~1/10 of a digit, digits at most the picture)."""
-    return cv2.morphologyEx(image, cv2.MORPH_CLOSE, disk(odd(min(image.shape) / 5)))
+def close_strokes(image: np.ndarray, wide: bool = False) -> np.ndarray:
+    """The ground without the strokes: a closing wider than any stroke. Usually a fifth of
+    the picture's shorter side (strokes are at most ~1/10 of a digit, digits at most the
+    picture); with ``wide``, a quarter of its longer side, for a photo cropped to its digit,
+    whose strokes may be a fifth of the picture wide."""
+    size = max(image.shape) / 4 if wide else min(image.shape) / 5
+    return cv2.morphologyEx(image, cv2.MORPH_CLOSE, disk(odd(size)))
 
 
 def uniform_ground(pixels: np.ndarray) -> int | None:
@@ -203,25 +209,64 @@ def ink_map(gray: np.ndarray) -> tuple[np.ndarray, float | None]:
     if level is not None:
         # A clean picture (a drawing, a digital crop): one level is the ground everywhere, and
         # nothing around it but more of the picture.
-        paper, region = np.full_like(small, level), np.ones(small.shape, bool)
-    else:
-        paper = close_strokes(small)
-        # The sheet is searched for with the stroke-free ground continued beyond the edge in
-        # its own shade, so a table reaching the edge still reaches it.
-        around = cv2.copyMakeBorder(paper, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
-        region = paper_region(around)[pad : pad + sh, pad : pad + sw]
-        # In floats: OpenCV's exact 8-bit blur is several times slower at this width.
-        paper = cv2.GaussianBlur(paper.astype(np.float32), (k := odd(min(sh, sw) / 5), k), 0)
-    paper = cv2.resize(paper, (w, h), interpolation=cv2.INTER_LINEAR).astype(np.float32, copy=False)
-    smooth = cv2.GaussianBlur(paper_like, (3, 3), 0).astype(np.float32)
-    contrast = (paper - smooth) / np.maximum(paper, 16.0)
+        paper = np.full((h, w), level, np.float32)
+        return ink_strength(against_paper(paper, smooth_of(paper_like))), None
+    paper = close_strokes(small)
+    # The sheet is searched for with the stroke-free ground continued beyond the edge in its
+    # own shade, so a table reaching the edge still reaches it.
+    around = cv2.copyMakeBorder(paper, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+    region = paper_region(around)[pad : pad + sh, pad : pad + sw]
+    smooth = smooth_of(paper_like)
+    # The noise is judged on every fourth pixel each way: plenty for a spread, and it spares
+    # a full-size comparison with a ground that is not taken.
+    sample = np.ascontiguousarray(smooth[::4, ::4])
+    noise = paper_noise(paper, region, sample)
+    # A photo cropped close to its digit has strokes wider than the usual closing: what it
+    # leaves of them counts as paper, and the paper looks noisy. A closing as wide as a
+    # quarter of the picture clears them; it is taken only where the paper it leaves is
+    # clearly quieter, since on a camera scene it also flattens real shading away.
+    wide = close_strokes(small, wide=True)
+    wide_noise = paper_noise(wide, region, sample)
+    if wide_noise < WIDE_GROUND_GAIN * noise:
+        paper, noise = wide, wide_noise
+    return ink_strength(photo_contrast(paper, region, smooth)), noise
+
+
+def smooth_of(paper_like: np.ndarray) -> np.ndarray:
+    """The picture (dark ink) with its pixel noise softened, in floats."""
+    return cv2.GaussianBlur(paper_like, (3, 3), 0).astype(np.float32)
+
+
+def against_paper(paper: np.ndarray, smooth: np.ndarray) -> np.ndarray:
+    """How much darker than the paper under it each pixel is, as a share of the paper's
+    brightness (dim paper is not allowed to amplify noise without bound)."""
+    return (paper - smooth) / np.maximum(paper, 16.0)
+
+
+def photo_contrast(paper_small: np.ndarray, region: np.ndarray,
+                   smooth: np.ndarray) -> np.ndarray:
+    """The ink contrast of a photo (``smooth``, at any scale) against a stroke-free ground
+    estimated on a small copy, zero outside the sheet."""
+    h, w = smooth.shape
+    sh, sw = paper_small.shape
+    # In floats: OpenCV's exact 8-bit blur is several times slower at this width.
+    paper = cv2.GaussianBlur(paper_small.astype(np.float32), (k := odd(min(sh, sw) / 5), k), 0)
+    paper = cv2.resize(paper, (w, h), interpolation=cv2.INTER_LINEAR)
+    contrast = against_paper(paper, smooth)
     if not region.all():
         contrast *= cv2.resize(region.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST)
-    ink = np.clip(contrast * 255.0, 0, 255).astype(np.uint8)
-    if level is not None:
-        return ink, None  # a clean ground is exactly 0: there is no noise to measure
-    _, noise = paper_statistics(contrast[::4, ::4] * 255.0)
-    return ink, noise
+    return contrast
+
+
+def paper_noise(paper_small: np.ndarray, region: np.ndarray, sample: np.ndarray) -> float:
+    """The paper's noise (sigma on the 0..255 scale) of a photo sampled as ``sample`` against
+    a stroke-free ground estimated on a small copy."""
+    return paper_statistics(photo_contrast(paper_small, region, sample) * 255.0)[1]
+
+
+def ink_strength(contrast: np.ndarray) -> np.ndarray:
+    """Contrast as ink strength 0..255."""
+    return np.clip(contrast * 255.0, 0, 255).astype(np.uint8)
 
 
 def paper_statistics(values: np.ndarray) -> tuple[float, float]:
