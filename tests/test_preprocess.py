@@ -105,6 +105,21 @@ def test_a_line_through_a_digit_is_removed_without_cutting_it() -> None:
     assert 50 < height < 110  # the digit alone, not the ruled lines
 
 
+def test_a_fine_pen_7s_long_bar_is_its_own_not_a_rule() -> None:
+    """A 7 drawn with a fine pen on a clean page: its bar runs over half the picture's width,
+    as thin as a rule, but stops where the digit does; a rule runs on past the digits. The
+    bar stays part of the digit, on the page and on a crop to the digit's ink."""
+    page = paper(240, 320, 255)
+    cv2.line(page, (60, 50), (230, 50), 0, 2, cv2.LINE_AA)
+    cv2.line(page, (230, 50), (150, 200), 0, 2, cv2.LINE_AA)
+    ys, xs = np.nonzero(page < 255)
+    for picture in (page, page[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]):
+        (candidate,) = extract_digits(picture).candidates
+        _, _, w, h = candidate.box
+        assert w >= 0.9 * (xs.max() - xs.min()) and h >= 0.9 * (ys.max() - ys.min()), (
+            candidate.box, picture.shape)
+
+
 def test_detached_top_bar_of_a_5_is_merged() -> None:
     frame = write(paper(), "5", (120, 170))
     frame[70:82, 110:200] = 215  # cut the bar off the body

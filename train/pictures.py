@@ -116,6 +116,12 @@ def hairline_pen(digit: np.ndarray) -> np.ndarray:
     return _black_on_white(cv2.GaussianBlur(cv2.dilate(big, np.ones((2, 2), np.uint8)), (3, 3), 0))
 
 
+def hairline_tight_crop(digit: np.ndarray) -> np.ndarray:
+    """A fine pen (as hairline_pen) cropped to its ink: the digit touches all four edges, and a
+    bar (a 7's, a 4's) may run from edge to edge, as long and thin as a ruled line."""
+    return _black_on_white(_tight(_black_on_white(hairline_pen(digit))))
+
+
 def loose_crop(digit: np.ndarray) -> np.ndarray:
     """Cropped to the ink on three sides and loosely on the fourth, left or right (half the
     digit's width again), ×8, black on white: the digit spans the picture top to bottom, off
@@ -190,4 +196,5 @@ def _photo_and_box(
 MEASURED_ONLY: dict[str, Family] = {
     "loose_crop": loose_crop,
     "photo_tight_crop": photo_tight_crop,
+    "hairline_tight_crop": hairline_tight_crop,
 }

@@ -89,7 +89,7 @@ def extract_digits(
         interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC,
     )
     ink, noise = ink_map(work)
-    ink, had_lines = remove_ruled_lines(ink)
+    ink, had_lines = remove_ruled_lines(ink, page=noise is None)
     inked = threshold_ink(ink, noise)
     found = find_digits(inked, had_lines, photo=noise is not None)
     if found.reason:

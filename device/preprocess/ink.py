@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import cv2
@@ -62,15 +64,20 @@ def _open(image: np.ndarray, kernel: tuple[int, int]) -> np.ndarray:
     )
 
 
-def remove_ruled_lines(ink: np.ndarray) -> tuple[np.ndarray, bool]:
+def remove_ruled_lines(ink: np.ndarray, page: bool = False) -> tuple[np.ndarray, bool]:
     """Subtract straight lines spanning most of the frame (ruled paper, grid, paper edges).
 
     Works on the ink strength, before thresholding: a grey-level opening with a long thin
     kernel keeps only what a line contributes, so a stroke crossing a line keeps its own ink
     and is not cut in two. Returns the cleaned ink and whether any line was found.
+
+    ``page``: the picture is a clean page (a scan, a drawing, a crop; no sheet inside a
+    scene), where a fine pen's bar (a 7's, a 4's) is as long and thin as a rule; there a line
+    is a rule only where it runs past the rest of the ink at both ends, as a rule runs on past
+    the digits written across it.
     """
     h, w = ink.shape
-    lines = np.zeros_like(ink)
+    found: dict[int, np.ndarray] = {}  # by the axis the lines run along: 1 across, 0 down
     horizontal = ((max(15, int(w * 0.5)), 1), (1, LINE_MAX_THICKNESS + 1))  # (along, across)
     vertical = ((1, max(15, int(h * 0.85))), (LINE_MAX_THICKNESS + 1, 1))
     # In the crop of a narrow digit, what runs its height is the digit (a 1), not a rule.
@@ -86,11 +93,39 @@ def remove_ruled_lines(ink: np.ndarray) -> tuple[np.ndarray, bool]:
         # touches the edge pass for a long line.
         along = _open(ink, along_kernel)
         # A digit's own long bar (a big 7) is thicker than a printed line: keep what is thick.
-        lines = cv2.max(lines, cv2.subtract(along, _open(along, across_kernel)))
-    if not lines.any():
+        found[axis] = cv2.subtract(along, _open(along, across_kernel))
+    if page and found:
+        found = _rules_past_the_rest(found, ink)
+    if not found or not (lines := _strongest(found.values())).any():
         return ink, False
     # Lines are blurred a pixel or two wider than the opening keeps.
     lines = cv2.dilate(lines, np.ones((3, 3), np.uint8))
     # Texture and noise never survive a long opening (it keeps a run's minimum), so any clear
     # level left means a real line.
     return cv2.subtract(ink, lines), bool((lines > LINE_LEVEL).any())
+
+
+def _strongest(images: Iterable[np.ndarray]) -> np.ndarray:
+    return functools.reduce(cv2.max, images)
+
+
+def _rules_past_the_rest(found: dict[int, np.ndarray], ink: np.ndarray) -> dict[int, np.ndarray]:
+    """Of the lines found along each axis, those that run past the rest of the ink (all but
+    the lines) at both ends by more than a rule's thickness."""
+    # What is not near a line: a line's soft edges and the steps of a slanted one are its own.
+    near = cv2.dilate((_strongest(found.values()) > LINE_LEVEL).astype(np.uint8),
+                      np.ones((5, 5), np.uint8))
+    rest = (ink > LINE_LEVEL) & (near == 0)
+    rules = {}
+    for axis, image in found.items():
+        extent = np.flatnonzero(rest.any(axis=1 - axis))  # the rest's columns (rows)
+        if not extent.size:  # nothing but lines: blank ruled paper
+            rules[axis] = image
+            continue
+        _, labels, stats = components((image > LINE_LEVEL).astype(np.uint8))
+        start = stats[:, cv2.CC_STAT_LEFT if axis == 1 else cv2.CC_STAT_TOP]
+        end = start + stats[:, cv2.CC_STAT_WIDTH if axis == 1 else cv2.CC_STAT_HEIGHT]
+        past = (start < extent[0] - LINE_MAX_THICKNESS) & (end > extent[-1] + LINE_MAX_THICKNESS)
+        past[0] = False
+        rules[axis] = np.where(np.take(past, labels), image, 0).astype(image.dtype)
+    return rules
