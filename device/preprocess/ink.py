@@ -112,9 +112,11 @@ def _strongest(images: Iterable[np.ndarray]) -> np.ndarray:
 def _rules_past_the_rest(found: dict[int, np.ndarray], ink: np.ndarray) -> dict[int, np.ndarray]:
     """Of the lines found along each axis, those that run past the rest of the ink (all but
     the lines) at both ends by more than a rule's thickness."""
+    strong = cv2.compare(_strongest(found.values()), LINE_LEVEL, cv2.CMP_GT)
+    if not strong.any():  # no real line, only the faint trace of a long stroke's edge
+        return found
     # What is not near a line: a line's soft edges and the steps of a slanted one are its own.
-    near = cv2.dilate((_strongest(found.values()) > LINE_LEVEL).astype(np.uint8),
-                      np.ones((5, 5), np.uint8))
+    near = cv2.dilate(strong, np.ones((5, 5), np.uint8))
     rest = (ink > LINE_LEVEL) & (near == 0)
     rules = {}
     for axis, image in found.items():
