@@ -56,12 +56,12 @@ CAMERA_FLOOR = 0.992  # the target (744 of 749); measured 745 of 749
 LIFTED_PEN_FLOOR = 0.95
 NOT_FLAGGED_FLOOR = 0.995  # the target
 # Real handwriting from outside the repository (UCI optdigits, 8×8 scans of 13 writers): the
-# issue's aim for scans, 97%; measured 97.6%. Its weakest digit, the 4 (89.5%: at 8×8 a 4
+# issue's aim for scans, 97%; measured 97.7%. Its weakest digit, the 4 (90.6%: at 8×8 a 4
 # whose strokes meet low reads as a 6), is held where it is measured, far below the 96% asked
 # of handwriting_dev's digits.
 OPTDIGITS = REPO / ".cache" / "optdigits" / "digits.csv.gz"  # `make test` fetches it
 OUTSIDE_FLOOR = 0.97
-OUTSIDE_DIGIT_FLOOR = 0.89
+OUTSIDE_DIGIT_FLOOR = 0.90
 
 
 @pytest.fixture(scope="module")
