@@ -183,13 +183,13 @@ def polarity(gray: np.ndarray, small: np.ndarray, pad: int) -> tuple[bool, int |
 def ink_map(gray: np.ndarray) -> tuple[np.ndarray, float | None]:
     """Ink strength 0..255 relative to the local paper brightness (flat-field corrected).
 
-    The paper is estimated by closing away the strokes on a small copy; dividing by it removes
-    gradients, shadows and vignetting, so one threshold works across the frame. Only the sheet
-    is searched: a textured table or a hand around it is not ink. Also returns the paper's own
-    noise on the same 0..255 scale (a robust sigma: dim paper makes relative noise larger),
-    None for a clean picture.
+    The paper is estimated by closing away the strokes on a small copy (more widely where that
+    leaves the paper clearly quieter: a photo cropped close to a bold digit); dividing by it
+    removes gradients, shadows and vignetting, so one threshold works across the frame. Only
+    the sheet is searched: a textured table or a hand around it is not ink. Also returns the
+    paper's own noise on the same 0..255 scale (a robust sigma: dim paper makes relative noise
+    larger), None for a clean picture.
     """
-    h, w = gray.shape
     # The ground varies slowly and the strokes only need to be told from it: a small copy
     # (~80 px, a sixteenth of a 320 px working image's pixels) carries both. Its size was
     # chosen on validation pictures (bench/device_accuracy.py --digits validation): at 80 px
@@ -209,8 +209,7 @@ def ink_map(gray: np.ndarray) -> tuple[np.ndarray, float | None]:
     if level is not None:
         # A clean picture (a drawing, a digital crop): one level is the ground everywhere, and
         # nothing around it but more of the picture.
-        paper = np.full((h, w), level, np.float32)
-        return ink_strength(against_paper(paper, smooth_of(paper_like))), None
+        return ink_strength(against_paper(np.float32(level), smooth_of(paper_like))), None
     paper = close_strokes(small)
     # The sheet is searched for with the stroke-free ground continued beyond the edge in its
     # own shade, so a table reaching the edge still reaches it.
@@ -237,7 +236,7 @@ def smooth_of(paper_like: np.ndarray) -> np.ndarray:
     return cv2.GaussianBlur(paper_like, (3, 3), 0).astype(np.float32)
 
 
-def against_paper(paper: np.ndarray, smooth: np.ndarray) -> np.ndarray:
+def against_paper(paper: np.ndarray | np.float32, smooth: np.ndarray) -> np.ndarray:
     """How much darker than the paper under it each pixel is, as a share of the paper's
     brightness (dim paper is not allowed to amplify noise without bound)."""
     return (paper - smooth) / np.maximum(paper, 16.0)
