@@ -8,9 +8,8 @@ routing and JSON answer) allows on this machine: the product's HTTP path can onl
 
 With `--model PATH` the endpoint also decodes the upload with OpenCV (grey, 28×28, light ink
 on dark, scaled to [0, 1]; no other checks) and runs the product's model on it once, through the
-device's runtime with one interpreter thread on the service's model thread (the event loop
-serves other requests meanwhile), as the service does while other uploads are in flight (the
-service runs a lone upload's model on the loop); it answers `{"digit": N}`.
+device's runtime with one interpreter thread, on the event loop as the service does for an
+upload this small; it answers `{"digit": N}`.
 That is about the most an endpoint that must run this model on this upload can do: what is
 left between it and the product is the product's own reading (its checks of the picture, the
 answer, metrics and log line).
@@ -24,8 +23,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, File, UploadFile
@@ -47,17 +44,10 @@ def create_app(model: Path | None = None) -> FastAPI:
         import numpy as np
 
         from device.runtime import INPUT_SHAPE, DigitModel
-        from device.service.model_thread import ModelThread
 
-        digits = ModelThread(DigitModel(model, threads=1))
+        digits = DigitModel(model, threads=1)
         side = INPUT_SHAPE[0]
-
-        @asynccontextmanager
-        async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-            yield
-            digits.close()  # as the product's service does at shutdown
-
-        app = FastAPI(title="Bare multipart endpoint with the model", lifespan=lifespan)
+        app = FastAPI(title="Bare multipart endpoint with the model")
 
         @app.post("/predict")
         async def predict_digit(file: UploadFile = File(...)) -> dict:  # noqa: B008
@@ -66,7 +56,7 @@ def create_app(model: Path | None = None) -> FastAPI:
                 gray = cv2.resize(gray, (side, side), interpolation=cv2.INTER_AREA)
             if gray.mean() > 127:  # dark ink on light paper: the model reads light on dark
                 gray = 255 - gray
-            probabilities = await digits.predict((gray / np.float32(255))[np.newaxis])
+            probabilities = digits.predict((gray / np.float32(255))[np.newaxis])
             return {"digit": int(probabilities[0].argmax())}
 
     add_readyz(app)

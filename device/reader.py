@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -76,17 +75,6 @@ class DigitReader:
         if not len(extracted.inputs):  # nothing to ask the model
             return self._finish(extracted, extracted.inputs)
         return self._finish(extracted, self.model.predict(extracted.inputs))
-
-    async def read_beside(
-        self, frame: np.ndarray, predict: Callable[[np.ndarray], Awaitable[np.ndarray]]
-    ) -> Reading:
-        """`read`, with the model run by `predict` (the service's model thread) so that the
-        caller's event loop serves other requests while the model runs. Its `inference`
-        timing is the wait for `predict`, hand-over to the model thread included."""
-        extracted = self._extract(frame)
-        if not len(extracted.inputs):
-            return self._finish(extracted, extracted.inputs)
-        return self._finish(extracted, await predict(extracted.inputs))
 
     def _extract(self, frame: np.ndarray) -> _Extracted:
         started = time.perf_counter()

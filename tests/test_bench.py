@@ -200,7 +200,7 @@ def test_bare_endpoint_with_the_model_reads_the_digit(digit_model_path: Path,
     from bench.images import DIGIT_INDEX, digit_label, mnist_test_images
 
     digit = mnist_test_images(mnist_dir)[DIGIT_INDEX]
-    with TestClient(create_app(digit_model_path)) as client:  # shutdown ends its model thread
+    with TestClient(create_app(digit_model_path)) as client:
         for png in (digit_png(digit), cv2.imencode(".png", digit)[1].tobytes()):
             answer = client.post("/predict", files={"file": ("d.png", png, "image/png")})
             assert (answer.status_code, answer.json()) == (200, {"digit": digit_label(mnist_dir)})

@@ -265,8 +265,8 @@ def test_truncated_png_and_jpeg_are_400(client: httpx.Client) -> None:
 def test_tiny_uploads_read_on_the_event_loop_keep_their_answers_and_errors(
     client: httpx.Client,
 ) -> None:
-    """28×28 uploads are cut out on the event loop and the model runs on the model thread:
-    the same answers, the same 4xx."""
+    """28×28 uploads are read right on the event loop, model included: the same answers, the
+    same 4xx."""
     digit = np.zeros((28, 28), np.uint8)
     cv2.line(digit, (14, 4), (14, 23), 255, 3)  # a 1: 20 px tall, in the middle
     for picture in (digit, 255 - digit):

@@ -9,7 +9,6 @@ import anyio
 
 from device.service.camera_supervisor import CameraSupervisor
 from device.service.metrics import ServiceMetrics
-from device.service.model_thread import ModelThread
 from device.service.readings import SharedFrameReadings
 from device.service.settings import ServiceSettings, how_to_choose_camera
 
@@ -32,16 +31,11 @@ class ServiceContext:
         default_factory=lambda: anyio.CapacityLimiter(CPU_WORKERS)
     )
     camera_readings: SharedFrameReadings = field(init=False)
-    # Runs the model for uploads read on the event loop (see routes/predict.py).
-    model_thread: ModelThread = field(init=False)
-    # POST /predict requests between their first and last byte of work, counted on the loop.
-    uploads_in_flight: int = 0
     # The watch loop and its publishers (DIGITS_WATCH, DIGITS_MQTT_URL); None when off.
     watch: WatchLoop | None = None
 
     def __post_init__(self) -> None:
         self.camera_readings = SharedFrameReadings(self.reader, self.cpu_limiter)
-        self.model_thread = ModelThread(self.model)
 
     def watch_status(self) -> dict[str, Any]:
         """The watch loop and its publishers, for /readyz and the preview page."""
