@@ -153,7 +153,7 @@ async def predict_upload(request: Request) -> Response:
         # more. Handing the model alone to a thread of its own, so that the loop went on with
         # other uploads meanwhile, took more CPU than it saved: Python's lock then changes
         # hands around every OpenCV call of every other upload (bench/http_ceiling.py at 8
-        # connections: 2,119 against 2,598 req/s, 560 against 385 µs of CPU a request).
+        # connections: 2,119 against 2,585 req/s, 560 against 387 µs of CPU a request).
         frame, capture_ms = _decode(context, data, header)
         try:
             reading = context.reader.read(frame)
