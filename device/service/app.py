@@ -57,7 +57,7 @@ def create_app(settings: ServiceSettings, context: ServiceContext | None = None)
         # Everything built so far (modules, routes, schemas, the model) lives as long as the
         # service: frozen out of the garbage collector's sight, it is not walked again by
         # every full collection, which otherwise paused the loop for milliseconds under load
-        # (bench/http_ceiling.py at 8 connections: p99 11.2 -> 3.5 ms, the same requests/s).
+        # (the p99 of bench/http_ceiling.py's uploads).
         gc.collect()
         gc.freeze()
         lag_probe = asyncio.create_task(_measure_loop_lag(context))

@@ -22,7 +22,7 @@ from device.service.uploads import HOW_TO_UPLOAD, decode_image, read_upload
 
 router = APIRouter(tags=["predict"])
 
-INLINE_MAX_PIXELS = 28 * 28  # uploads this small are cut out on the event loop (predict_upload)
+INLINE_MAX_PIXELS = 28 * 28  # uploads this small are read on the event loop (predict_upload)
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorBody, "description": "a damaged image, an empty body, or malformed"},
@@ -81,9 +81,12 @@ def _unusable(exc: ValueError) -> ServiceError:
     return ServiceError(400, "unusable_image", str(exc), HOW_TO_UPLOAD)
 
 
-def _decode_and_read(context: ServiceContext, data: bytes) -> tuple[Reading, float]:
-    """An upload's reading and its decode time in ms: both in one worker-thread hop, not two."""
-    frame, capture_ms = _decode(context, data)
+def _decode_and_read(
+    context: ServiceContext, data: bytes, header: ImageHeader | None = None
+) -> tuple[Reading, float]:
+    """An upload's reading and its decode time in ms (one worker-thread hop for both, where
+    the caller hands it to one)."""
+    frame, capture_ms = _decode(context, data, header)
     try:
         return context.reader.read(frame), capture_ms
     except ValueError as exc:
@@ -150,15 +153,12 @@ async def predict_upload(request: Request) -> Response:
     if (header := small_picture_header(data, INLINE_MAX_PIXELS)) is not None:
         # A picture no larger than a model input (an MNIST file) is read right on the event
         # loop, the model included (~0.3 ms in all): any hand-over to another thread costs
-        # more. Handing the model alone to a thread of its own, so that the loop went on with
-        # other uploads meanwhile, took more CPU than it saved: Python's lock then changes
-        # hands around every OpenCV call of every other upload (bench/http_ceiling.py at 8
-        # connections: 2,119 against 2,585 req/s, 560 against 387 µs of CPU a request).
-        frame, capture_ms = _decode(context, data, header)
-        try:
-            reading = context.reader.read(frame)
-        except ValueError as exc:
-            raise _unusable(exc) from None
+        # more. Handing just the model to a thread of its own, so that the loop went on with
+        # other uploads meanwhile, took more CPU than it saved: Python's lock then changed
+        # hands around every OpenCV call of the other uploads (with gc.freeze, see app.py:
+        # `python -m bench.http_ceiling --before 9ff0509` at 8 connections, 2,567 against
+        # 2,208 req/s and 390 against 538 µs of CPU a request).
+        reading, capture_ms = _decode_and_read(context, data, header)
     else:
         # Decoding and reading share one worker-thread hop (each costs ~0.2 ms of loop time).
         reading, capture_ms = await anyio.to_thread.run_sync(
