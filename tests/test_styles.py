@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from train.data import Split, load_mnist
-from train.styles import INK, add_continental_styles, cross_seven, flag_one, hook_seven
+from train.styles import INK, add_continental_styles, cross_seven, flag_one
 
 
 @pytest.fixture(scope="module")
@@ -31,19 +31,6 @@ def test_a_crossed_seven_gains_a_bar_across_its_middle(digits: Split) -> None:
     assert added_rows.min() > rows[0] + 0.3 * (rows[-1] - rows[0])  # not on the top bar
     assert added_rows.max() < rows[0] + 0.75 * (rows[-1] - rows[0])  # nor at the foot
     assert np.all(crossed >= seven)  # ink is only ever added
-
-
-def test_a_hooked_seven_gains_a_tick_down_from_the_left_end_of_its_top_bar(digits: Split) -> None:
-    seven = _first(digits, 7)
-    hooked = hook_seven(seven, np.random.default_rng(0))
-    added = (hooked > INK) & ~(seven > INK)
-    rows = np.flatnonzero(seven.max(axis=1) > INK)
-    cols = np.flatnonzero(seven.max(axis=0) > INK)
-    ys, xs = np.nonzero(added)
-    assert len(ys) >= 4
-    assert ys.max() < rows[0] + 0.5 * (rows[-1] - rows[0])  # in the top half, below the bar
-    assert xs.mean() < cols.mean()  # at the bar's left end, not its right
-    assert np.all(hooked >= seven)
 
 
 def test_a_flagged_one_gains_a_stroke_down_to_the_left_of_its_top(digits: Split) -> None:

@@ -22,7 +22,7 @@ from device.preprocess import extract_digits
 from train.data import Split
 from train.pictures import FAMILIES, photo
 from train.recipe import Recipe
-from train.styles import add_continental_styles, continental_seven, flag_one
+from train.styles import add_continental_styles, cross_seven, flag_one
 
 UP = 4  # restyling works on the digit at 4× MNIST's size, where a stroke is ~9 px wide
 
@@ -68,7 +68,7 @@ def restyle(digit: np.ndarray, label: int, rng: np.random.Generator) -> np.ndarr
     """An MNIST digit (28×28 uint8, white on black) written as another person might: returned
     at 4× (112×112), white on black."""
     if label == 7 and rng.random() < 0.4:
-        digit = (continental_seven(digit / 255.0, rng) * 255).astype(np.uint8)
+        digit = (cross_seven(digit / 255.0, rng) * 255).astype(np.uint8)
     elif label == 1 and rng.random() < 0.4:
         digit = (flag_one(digit / 255.0, rng) * 255).astype(np.uint8)
     big = cv2.resize(digit, None, fx=UP, fy=UP, interpolation=cv2.INTER_CUBIC)
