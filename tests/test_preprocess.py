@@ -327,6 +327,51 @@ def test_a_photo_cropped_close_to_a_bold_digit_keeps_the_middles_of_its_strokes(
     assert len(extract_digits(photo).candidates) == 1
 
 
+def _bold_ring_photo(rng: np.random.Generator) -> np.ndarray:
+    """A phone photo cropped close to a 0 written with a marker: strokes a quarter of the
+    picture wide run into its edges, the hole in the middle and the corners are all the paper
+    there is (about a third of it), and the light falls off across it."""
+    h, w = 120, 100
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    paper = 215 - 40 * xx / w - 25 * (yy / h) ** 2  # light falling off, and vignetting
+    ring = np.zeros((h, w), np.uint8)
+    cv2.ellipse(ring, (w // 2, h // 2), (w // 2 - 10, h // 2 - 12), 0, 0, 360, 255, 28)
+    photo = np.where(ring > 0, 0.35 * paper, paper)
+    photo = cv2.GaussianBlur(photo, (0, 0), 1.0) + rng.normal(0, 3, (h, w))
+    return np.clip(photo, 0, 255).astype(np.uint8)
+
+
+def test_the_fitted_ground_is_the_paper_under_a_bold_digit() -> None:
+    """The smooth surface fitted to the paper of such a photo is the paper's own light, also
+    where the digit covers it: the strokes do not pull it darker."""
+    photo = _bold_ring_photo(np.random.default_rng(5))
+    h, w = photo.shape
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    paper = 215 - 40 * xx / w - 25 * (yy / h) ** 2
+    small = measure.small_copy(photo, ground.GROUND_SIDE)
+    fitted = cv2.resize(ground.fitted_ground(small), (w, h), interpolation=cv2.INTER_LINEAR)
+    assert np.abs(fitted / paper - 1).max() < 0.06, np.abs(fitted / paper - 1).max()
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_photo_cropped_close_to_a_bold_0_is_a_ring_around_paper(seed: int) -> None:
+    """No closing, however wide, finds the paper of a marker's 0 cropped to its ink: between
+    strokes a quarter of the picture wide the paper is a hole and four corners. The ground is
+    then the smooth surface under the whole picture: the ring is ink all round, the hole is
+    paper, and the crop is one candidate whose input keeps the hole."""
+    photo = _bold_ring_photo(np.random.default_rng(seed))
+    ink, noise = ground.ink_map(photo)
+    assert noise is not None  # a photo, not a clean picture
+    h, w = photo.shape
+    assert np.percentile(ink[h // 2 - 5 : h // 2 + 5, 2:12], 10) > 100  # the ring's left side
+    assert np.percentile(ink[2:10, w // 2 - 10 : w // 2 + 10], 10) > 100  # and its top
+    assert np.percentile(ink[h // 2 - 8 : h // 2 + 8, w // 2 - 5 : w // 2 + 5], 90) < 30  # hole
+    found = extract_digits(photo).candidates
+    assert len(found) == 1
+    middle = found[0].input[11:17, 11:17, 0]
+    assert middle.max() < 0.2  # the hole stays open: a 0, not a blot
+
+
 def test_a_tight_crop_of_a_narrow_one_is_a_digit_in_either_polarity(mnist) -> None:
     """A 1 cropped to its ink is a tall strip, mostly stroke and soft edge: too little ground
     for a paper estimate, and its stroke runs the picture's height like a ruled line."""

@@ -5,6 +5,8 @@ darker (or lighter) than its local ground each pixel is."""
 
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 
@@ -28,6 +30,13 @@ GROUND_MARGIN = 0.25
 # A photo's ground is closed that wide only where its paper noise falls below this share of
 # the usual closing's (ink_map): strokes left in the ground are noise, real shading is not.
 WIDE_GROUND_GAIN = 0.8
+# The smooth ground (fitted_ground) is fitted twice: to the paper Otsu finds, then to the paper
+# the first surface finds; on a copy this many px on its longer side (as good as 40 or 80 px on
+# validation pictures, in less time: six unknowns need few pixels).
+GROUND_FIT_ROUNDS = 2
+FIT_SIDE = 24
+# Fewer paper pixels than this (of the FIT_SIDE copy) fit no surface: four per unknown.
+MIN_FIT_PIXELS = 24
 
 
 def ink_is_dark(small: np.ndarray) -> bool:
@@ -184,7 +193,8 @@ def ink_map(gray: np.ndarray) -> tuple[np.ndarray, float | None]:
     """Ink strength 0..255 relative to the local paper brightness (flat-field corrected).
 
     The paper is estimated by closing away the strokes on a small copy (more widely where that
-    leaves the paper clearly quieter: a photo cropped close to a bold digit); dividing by it
+    leaves the paper clearly quieter), or as one smooth surface under the whole picture where
+    that is quieter still (a photo cropped close to a bold digit); dividing by it
     removes gradients, shadows and vignetting, so one threshold works across the frame. Only
     the sheet is searched: a textured table or a hand around it is not ink. Also returns the
     paper's own noise on the same 0..255 scale (a robust sigma: dim paper makes relative noise
@@ -228,7 +238,67 @@ def ink_map(gray: np.ndarray) -> tuple[np.ndarray, float | None]:
     wide_noise = paper_noise(wide, region, sample)
     if wide_noise < WIDE_GROUND_GAIN * noise:
         paper, noise = wide, wide_noise
+    # A bold digit cropped close leaves too little paper between its strokes for any closing,
+    # however wide: one smooth surface under the whole picture is then the quieter ground. Both
+    # are judged on every pixel, as the surface knows no sheet.
+    surface = fitted_ground(small)
+    if surface is not None:
+        everywhere = np.ones_like(region)
+        surface_noise = paper_noise(surface, everywhere, sample)
+        closing_noise = noise if region.all() else paper_noise(paper, everywhere, sample)
+        if surface_noise <= closing_noise:
+            paper, noise, region = surface, surface_noise, everywhere
     return ink_strength(photo_contrast(paper, region, smooth)), noise
+
+
+def _clear_of_edges(paper: np.ndarray) -> np.ndarray:
+    """The paper pixels (flat) not next to a stroke: a stroke's blurred edge is part ink, and
+    would pull the surface darker."""
+    return cv2.erode(paper.astype(np.uint8), np.ones((3, 3), np.uint8)).ravel() > 0
+
+
+@functools.lru_cache(maxsize=8)
+def _quadratic_terms(h: int, w: int) -> np.ndarray:
+    """1, x, y, x², xy, y² of each pixel of an h×w picture (x, y from -0.5 to 0.5), (h·w, 6)."""
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    x, y = x / max(w - 1, 1) - 0.5, y / max(h - 1, 1) - 0.5
+    return np.stack([np.ones_like(x), x, y, x * x, x * y, y * y], -1).reshape(-1, 6)
+
+
+def fitted_ground(small: np.ndarray) -> np.ndarray | None:
+    """The paper of a small copy (dark ink) as one smooth surface, a quadratic in x and y: light
+    falling off across a photo, and vignetting, are that smooth. Fitted to the shades Otsu calls
+    paper, then to those the surface itself calls paper (Otsu on each pixel's ratio to it), so
+    a digit that covers most of the picture pulls it no darker; in both, only paper clear of
+    the strokes' edges. A surface this smooth is fitted as well on a copy of FIT_SIDE px.
+    None where the picture is not all paper: too little is left to fit, or the paper does not
+    reach every side of it (a sheet in surroundings, whose edge no smooth surface follows)."""
+    tiny = small_copy(small, FIT_SIDE)
+    terms = _quadratic_terms(*tiny.shape)
+    shades = tiny.astype(np.float32).ravel()
+    level, _ = cv2.threshold(tiny, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    paper = _clear_of_edges(tiny > level)
+    coefficients = None
+    for _ in range(GROUND_FIT_ROUNDS):
+        if np.count_nonzero(paper) < MIN_FIT_PIXELS:
+            break
+        # The least-squares fit's normal equations, 6×6 however many pixels are paper (lstsq:
+        # paper all in one row would leave them singular).
+        chosen = terms[paper]
+        coefficients = np.linalg.lstsq(chosen.T @ chosen, chosen.T @ shades[paper], rcond=None)[0]
+        ratio = shades / np.maximum(terms @ coefficients, 1.0)
+        ratio8 = np.clip(ratio * 128.0, 0, 255).astype(np.uint8)
+        cut, _ = cv2.threshold(ratio8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+        paper = _clear_of_edges(ratio8.reshape(tiny.shape) > cut)
+    if coefficients is None or not _reaches_every_side(paper.reshape(tiny.shape)):
+        return None
+    return (_quadratic_terms(*small.shape) @ coefficients).reshape(small.shape)
+
+
+def _reaches_every_side(paper: np.ndarray) -> bool:
+    """Whether the paper touches all four sides of the picture: a close crop is paper up to
+    its edges between the strokes, a sheet on a table is not on the table's side."""
+    return bool(paper[0].any() and paper[-1].any() and paper[:, 0].any() and paper[:, -1].any())
 
 
 def smooth_of(paper_like: np.ndarray) -> np.ndarray:
