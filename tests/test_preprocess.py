@@ -127,6 +127,44 @@ def test_detached_top_bar_of_a_5_is_merged() -> None:
     assert len(extraction.candidates) == 1
 
 
+def _on_a_form(mnist, mark: str) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """An MNIST digit photographed on a form, with ``mark`` ("box" around it or "line" under
+    it) drawn clear of its strokes; and the digit's own box in the frame."""
+    images, _ = mnist
+    frame = _through_a_camera(paper())
+    digit = cv2.resize(images[3], (112, 112), interpolation=cv2.INTER_CUBIC)
+    ys, xs = np.nonzero(digit > 127)
+    x, y = 110 + xs.min(), 50 + ys.min()
+    w, h = xs.max() - xs.min() + 1, ys.max() - ys.min() + 1
+    frame[50:162, 110:222] = np.minimum(frame[50:162, 110:222], 255 - digit)
+    if mark == "box":
+        cv2.rectangle(frame, (x - 18, y - 18), (x + w + 18, y + h + 18), 60, 2)
+    else:
+        cv2.line(frame, (x - 25, y + h + 12), (x + w + 25, y + h + 12), 60, 3)
+    return frame, (int(x), int(y), int(w), int(h))
+
+
+@pytest.mark.parametrize("mark", ["box", "line"])
+def test_a_box_around_a_digit_or_a_line_under_it_is_not_the_digits(mnist, mark: str) -> None:
+    """A form's field drawn around a digit, or a line under it (as a 6 or a 9 is underlined),
+    is not part of the digit: the one candidate is the digit's own ink."""
+    frame, (x, y, w, h) = _on_a_form(mnist, mark)
+    (candidate,) = extract_digits(frame).candidates
+    cx, cy, cw, ch = candidate.box
+    assert abs(cx - x) <= 4 and abs(cy - y) <= 4, (candidate.box, (x, y, w, h))
+    assert abs(cw - w) <= 6 and abs(ch - h) <= 6, (candidate.box, (x, y, w, h))
+
+
+def test_a_mark_inside_a_loop_is_no_box() -> None:
+    """Only a mark at least a third as tall as the ink around it makes that ink a box: a 0 with
+    a dot in it (or a speck) keeps its loop."""
+    ring = candidates.Blob(100, 50, 60, 100, [1])
+    assert candidates.drop_boxes([ring, candidates.Blob(125, 95, 8, 8, [2])], 6.0) == [
+        ring, candidates.Blob(125, 95, 8, 8, [2])]
+    assert candidates.drop_boxes([ring, candidates.Blob(115, 70, 30, 60, [2])], 6.0) == [
+        candidates.Blob(115, 70, 30, 60, [2])]
+
+
 def test_a_4_with_a_gap_is_offered_as_one_digit() -> None:
     frame = paper()
     cv2.line(frame, (150, 60), (120, 140), 30, 7)  # the open "L" of a 4

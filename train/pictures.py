@@ -163,12 +163,47 @@ def photo_tight_crop(digit: np.ndarray) -> np.ndarray:
     return picture[y : y + h, x : x + w]
 
 
+def boxed_field(digit: np.ndarray) -> np.ndarray:
+    """A phone photo (as photo) of a form's field: the digit written inside a box drawn around
+    it, clear of its strokes. The photo is drawn from the digit's own ink."""
+    return _photo_and_box(digit, np.random.default_rng(int(digit.sum())), _box_around)[0]
+
+
+def underlined(digit: np.ndarray) -> np.ndarray:
+    """A phone photo (as photo) of the digit with a line drawn under it, clear of its strokes
+    (as a 6 or a 9 is underlined to show which way up it is). Drawn from the digit's ink."""
+    return _photo_and_box(digit, np.random.default_rng(int(digit.sum())), _line_under)[0]
+
+
+Mark = Callable[[np.ndarray, tuple[int, int, int, int], np.random.Generator], None]
+
+
+def _box_around(ink: np.ndarray, box: tuple[int, int, int, int],
+                rng: np.random.Generator) -> None:
+    """A pen's box around the digit's ink box, a tenth to a third of its height away."""
+    x, y, w, h = box
+    thickness = max(1, round(rng.uniform(0.02, 0.05) * h))
+    gap = thickness + max(3, round(rng.uniform(0.1, 0.3) * h))
+    cv2.rectangle(ink, (x - gap, y - gap), (x + w + gap, y + h + gap), 1.0, thickness)
+
+
+def _line_under(ink: np.ndarray, box: tuple[int, int, int, int],
+                rng: np.random.Generator) -> None:
+    """A pen's line under the digit's ink box, reaching a little past it on both sides."""
+    x, y, w, h = box
+    thickness = max(1, round(rng.uniform(0.03, 0.06) * h))
+    below = y + h + thickness + max(3, round(rng.uniform(0.05, 0.15) * h))
+    reach = round(rng.uniform(0.1, 0.4) * w)
+    cv2.line(ink, (x - reach, below), (x + w + reach, below), 1.0, thickness)
+
+
 def _photo_and_box(
-    digit: np.ndarray, rng: np.random.Generator
+    digit: np.ndarray, rng: np.random.Generator, mark: Mark | None = None
 ) -> tuple[np.ndarray, tuple[int, int, int, int]]:
-    """The photo, and where in it the digit's ink box lies (x, y, w, h)."""
+    """The photo, and where in it the digit's ink box lies (x, y, w, h); ``mark`` draws more
+    ink around the digit (a box, an underline), with room left for it in the photo."""
     h, w = int(rng.integers(160, 480)), int(rng.integers(160, 480))
-    height = int(rng.uniform(0.25, 0.8) * min(h, w))
+    height = int(rng.uniform(0.25, 0.8 if mark is None else 0.55) * min(h, w))
     ink = _up(_tight(digit), 8).astype(np.float32) / 255.0
     scale = height / ink.shape[0]
     ink = cv2.resize(ink, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
@@ -177,10 +212,14 @@ def _photo_and_box(
     angle = rng.uniform(0, 2 * np.pi)
     light = 1.0 - rng.uniform(0, 0.4) * ((np.cos(angle) * xx / w + np.sin(angle) * yy / h) + 1) / 2
     paper = rng.uniform(0.6, 0.97) * light
-    y = int(rng.integers(0, h - ink.shape[0] + 1))
-    x = int(rng.integers(0, w - ink.shape[1] + 1))
+    room = 0 if mark is None else round(0.4 * ink.shape[0])  # for the mark around the digit
+    y, x = (int(rng.integers(min(room, free), max(min(room, free), free - room) + 1))
+            for free in (h - ink.shape[0], w - ink.shape[1]))
     alpha = np.zeros((h, w), np.float32)
-    alpha[y : y + ink.shape[0], x : x + ink.shape[1]] = ink * rng.uniform(0.7, 1.0)
+    alpha[y : y + ink.shape[0], x : x + ink.shape[1]] = ink
+    if mark is not None:
+        mark(alpha, (x, y, ink.shape[1], ink.shape[0]), rng)
+    alpha *= rng.uniform(0.7, 1.0)
     shade = paper * rng.uniform(0.05, 0.45)
     picture = paper * (1 - alpha) + shade * alpha
     picture = cv2.GaussianBlur(picture, (0, 0), rng.uniform(0.3, 1.5))
@@ -197,4 +236,6 @@ MEASURED_ONLY: dict[str, Family] = {
     "loose_crop": loose_crop,
     "photo_tight_crop": photo_tight_crop,
     "hairline_tight_crop": hairline_tight_crop,
+    "boxed_field": boxed_field,
+    "underlined": underlined,
 }

@@ -84,11 +84,38 @@ def group_nearby(labels: np.ndarray, blobs: list[Blob], reach: int) -> list[Blob
     return list(by_group.values())
 
 
+def is_line(blob: Blob) -> bool:
+    """Far wider than tall: a rule, an underline, a bar; never a digit by itself."""
+    return blob.w > 4 * blob.h
+
+
+def underlines(line: Blob, digit: Blob) -> bool:
+    """A line below a digit, clear of it: an underline, not a bar the digit lost (a 5's, a
+    7's bar is at its top)."""
+    return is_line(line) and line.y >= digit.y2
+
+
+def encloses(outer: Blob, inner: Blob, margin: float) -> bool:
+    """``inner``'s box lies inside ``outer``'s, more than ``margin`` px from each side."""
+    return (inner.x - outer.x > margin and outer.x2 - inner.x2 > margin
+            and inner.y - outer.y > margin and outer.y2 - inner.y2 > margin)
+
+
+def drop_boxes(blobs: list[Blob], stroke: float) -> list[Blob]:
+    """Without the boxes drawn around digits (a form's fields): ink whose own outline holds a
+    separate mark at least a third its height, clear of it by more than a stroke width. No
+    digit holds another mark that large: a 6's or a 0's loop is its own stroke."""
+    return [outer for outer in blobs
+            if not any(inner is not outer and inner.h >= outer.h / 3
+                       and encloses(outer, inner, stroke) for inner in blobs)]
+
+
 def merge_overlapping(blobs: list[Blob], stroke: float) -> list[Blob]:
     """Join pieces of one digit that share most of their horizontal extent and sit close
     vertically: a fragment (a 5's loose top bar), or any piece less than a stroke width away
     (a stroke the pen left and took up again). Side-by-side digits barely overlap
-    horizontally; digits in two rows stand further apart than a stroke's width."""
+    horizontally; digits in two rows stand further apart than a stroke's width; a line under
+    a digit underlines it."""
     groups = sorted(blobs, key=lambda b: b.x)
     merged = True
     while merged:
@@ -96,6 +123,8 @@ def merge_overlapping(blobs: list[Blob], stroke: float) -> list[Blob]:
         for i in range(len(groups)):
             for j in range(i + 1, len(groups)):
                 a, b = groups[i], groups[j]
+                if underlines(a, b) or underlines(b, a):
+                    continue
                 _, gap_y = a.gaps(b)
                 short = min(a.h, b.h) < 0.75 * max(a.h, b.h)  # a fragment, not a digit
                 close = short or gap_y <= stroke
@@ -125,7 +154,7 @@ def reject_reason(blob: Blob, labels: np.ndarray, stroke: float, photo: bool) ->
     through a camera (its ground has sensor noise), not a clean drawing or crop."""
     frame_h = labels.shape[0]
     framed = frames_the_digit(blob, labels.shape)
-    if blob.w > 4 * blob.h or (blob.h > 6 * blob.w and blob.h > 0.9 * frame_h and not framed):
+    if is_line(blob) or (blob.h > 6 * blob.w and blob.h > 0.9 * frame_h and not framed):
         return "line"
     # A clean picture (no sensor noise: a crop or a drawing made on a computer) that a digit
     # spans from edge to edge one way was cropped to that digit, centred or not (snug on three
@@ -255,6 +284,7 @@ def find_digits(inked: InkMask, had_lines: bool, *, photo: bool) -> Found:
     if not blobs:
         return Found(labels, [], 0.0, "speck")
     stroke = stroke_width(mask)
+    blobs = drop_boxes(blobs, stroke)
     groups = merge_overlapping(group_nearby(labels, blobs, round(0.25 * stroke)), stroke)
     rejected: dict[str, int] = {}
     digits = []
