@@ -8,7 +8,7 @@ same model:
 - the picture families of train/pictures.py (the MNIST file itself, upscaled either polarity,
   tight crops, a canvas drawing, USPS style, bold marker, hairline pen, a crop loose on one
   side, a phone photo cropped to the digit, a fine pen's crop, a form's boxed field, an
-  underlined digit), each made from the same
+  underlined digit, a photo with a shadow across the digit), each made from the same
   500 MNIST *test* digits, which training never sees;
 - a lifted-pen probe: a separate draw of 500 MNIST test digits, each cut once by a gap of about
   a stroke's width (tests/camera_like.py), to see how the pieces of one digit are joined;

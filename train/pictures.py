@@ -197,11 +197,32 @@ def _line_under(ink: np.ndarray, box: tuple[int, int, int, int],
     cv2.line(ink, (x - reach, below), (x + w + reach, below), 1.0, thickness)
 
 
+def shadowed_photo(digit: np.ndarray) -> np.ndarray:
+    """A phone photo (as photo) with the shadow of the phone or a hand across the digit: a
+    straight, slightly soft edge through the digit, a third to three fifths darker beyond it.
+    Drawn from the digit's own ink."""
+    return _photo_and_box(digit, np.random.default_rng(int(digit.sum())), shadow=True)[0]
+
+
+def _shadow_across(shape: tuple[int, int], box: tuple[int, int, int, int],
+                   rng: np.random.Generator) -> np.ndarray:
+    """How much light a shadow whose edge crosses ``box`` leaves at each pixel (0.4..1)."""
+    x, y, w, h = box
+    yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]].astype(np.float32)
+    angle = rng.uniform(0, np.pi)
+    through_x, through_y = x + w * rng.uniform(0.3, 0.7), y + h * rng.uniform(0.3, 0.7)
+    across = (xx - through_x) * np.cos(angle) + (yy - through_y) * np.sin(angle)
+    softness = rng.uniform(0.01, 0.04) * h
+    return 1.0 - rng.uniform(0.35, 0.6) / (1.0 + np.exp(-across / softness))
+
+
 def _photo_and_box(
-    digit: np.ndarray, rng: np.random.Generator, mark: Mark | None = None
+    digit: np.ndarray, rng: np.random.Generator, mark: Mark | None = None,
+    shadow: bool = False,
 ) -> tuple[np.ndarray, tuple[int, int, int, int]]:
     """The photo, and where in it the digit's ink box lies (x, y, w, h); ``mark`` draws more
-    ink around the digit (a box, an underline), with room left for it in the photo."""
+    ink around the digit (a box, an underline), with room left for it in the photo; with
+    ``shadow``, a shadow's edge crosses the digit."""
     h, w = int(rng.integers(160, 480)), int(rng.integers(160, 480))
     height = int(rng.uniform(0.25, 0.8 if mark is None else 0.55) * min(h, w))
     ink = _up(_tight(digit), 8).astype(np.float32) / 255.0
@@ -227,6 +248,9 @@ def _photo_and_box(
     picture = np.clip(picture * 255, 0, 255).astype(np.uint8)
     if rng.random() < 0.15:  # a light pen on a dark board
         picture = 255 - picture
+    if shadow:
+        box = (x, y, ink.shape[1], ink.shape[0])
+        picture = (picture * _shadow_across(picture.shape, box, rng)).astype(np.uint8)
     quality = int(rng.integers(40, 95))
     picture = cv2.imdecode(cv2.imencode(".jpg", picture, [cv2.IMWRITE_JPEG_QUALITY, quality])[1], 0)
     return picture, (x, y, ink.shape[1], ink.shape[0])
@@ -238,4 +262,5 @@ MEASURED_ONLY: dict[str, Family] = {
     "hairline_tight_crop": hairline_tight_crop,
     "boxed_field": boxed_field,
     "underlined": underlined,
+    "shadowed_photo": shadowed_photo,
 }
