@@ -128,8 +128,9 @@ def test_detached_top_bar_of_a_5_is_merged() -> None:
 
 
 def _on_a_form(mnist, mark: str) -> tuple[np.ndarray, tuple[int, int, int, int]]:
-    """An MNIST digit photographed on a form, with ``mark`` ("box" around it or "line" under
-    it) drawn clear of its strokes; and the digit's own box in the frame."""
+    """An MNIST digit photographed on a form, with ``mark`` ("box" around it, "wide box" more
+    than half the frame wide, or "line" under it) drawn clear of its strokes; and the digit's
+    own box in the frame."""
     images, _ = mnist
     frame = _through_a_camera(paper())
     digit = cv2.resize(images[3], (112, 112), interpolation=cv2.INTER_CUBIC)
@@ -137,17 +138,20 @@ def _on_a_form(mnist, mark: str) -> tuple[np.ndarray, tuple[int, int, int, int]]
     x, y = 110 + xs.min(), 50 + ys.min()
     w, h = xs.max() - xs.min() + 1, ys.max() - ys.min() + 1
     frame[50:162, 110:222] = np.minimum(frame[50:162, 110:222], 255 - digit)
-    if mark == "box":
-        cv2.rectangle(frame, (x - 18, y - 18), (x + w + 18, y + h + 18), 60, 2)
+    if mark in ("box", "wide box"):
+        gap = 18 if mark == "box" else 60  # the wide box's top and bottom are as long as rules
+        cv2.rectangle(frame, (x - gap, y - 18), (x + w + gap, y + h + 18), 60, 2)
     else:
         cv2.line(frame, (x - 25, y + h + 12), (x + w + 25, y + h + 12), 60, 3)
     return frame, (int(x), int(y), int(w), int(h))
 
 
-@pytest.mark.parametrize("mark", ["box", "line"])
+@pytest.mark.parametrize("mark", ["box", "wide box", "line"])
 def test_a_box_around_a_digit_or_a_line_under_it_is_not_the_digits(mnist, mark: str) -> None:
     """A form's field drawn around a digit, or a line under it (as a 6 or a 9 is underlined),
-    is not part of the digit: the one candidate is the digit's own ink."""
+    is not part of the digit: the one candidate is the digit's own ink. A box wider than half
+    the frame keeps its top and bottom (they turn corners, where rules run on), so its sides
+    are not left to read as 1s."""
     frame, (x, y, w, h) = _on_a_form(mnist, mark)
     (candidate,) = extract_digits(frame).candidates
     cx, cy, cw, ch = candidate.box

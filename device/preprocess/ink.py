@@ -96,6 +96,8 @@ def remove_ruled_lines(ink: np.ndarray, page: bool = False) -> tuple[np.ndarray,
         found[axis] = cv2.subtract(along, _open(along, across_kernel))
     if page and found:
         found = _rules_past_the_rest(found, ink)
+    if 1 in found:
+        found[1] = _without_box_edges(found[1], clear)
     if not found or not (lines := _strongest(found.values())).any():
         return ink, False
     # Lines are blurred a pixel or two wider than the opening keeps.
@@ -103,6 +105,29 @@ def remove_ruled_lines(ink: np.ndarray, page: bool = False) -> tuple[np.ndarray,
     # Texture and noise never survive a long opening (it keeps a run's minimum), so any clear
     # level left means a real line.
     return cv2.subtract(ink, lines), bool((lines > LINE_LEVEL).any())
+
+
+def _without_box_edges(lines: np.ndarray, clear: np.ndarray) -> np.ndarray:
+    """The horizontal lines found, less the top and bottom of boxes (a form's field drawn
+    around a digit): a rule runs on across the sheet, where a box's edge turns a corner at both
+    ends, into a side at least as long as a rule is thick. The box then stays whole, and the
+    candidates stage refuses it."""
+    n, labels, stats = components((lines > LINE_LEVEL).astype(np.uint8))
+    edges = [i for i in range(1, n)
+             if _turns_at_both_ends(clear, *(int(v) for v in stats[i, :4]))]
+    if not edges:
+        return lines
+    return np.where(np.isin(labels, edges), 0, lines).astype(lines.dtype)
+
+
+def _turns_at_both_ends(clear: np.ndarray, x: int, y: int, w: int, thickness: int) -> bool:
+    """Whether clear ink leaves both ends of the line (x, y, w, thickness) upwards or downwards
+    all the way for a few rules' thickness: a box's corners."""
+    reach = 3 * LINE_MAX_THICKNESS
+    parts = (clear[max(0, y - reach) : y], clear[y + thickness : y + thickness + reach])
+    ends = (slice(x, x + LINE_MAX_THICKNESS), slice(max(x, x + w - LINE_MAX_THICKNESS), x + w))
+    return all(any(len(part) == reach and part[:, end].any(axis=1).all() for part in parts)
+               for end in ends)
 
 
 def _strongest(images: Iterable[np.ndarray]) -> np.ndarray:
