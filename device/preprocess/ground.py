@@ -124,6 +124,26 @@ def paper_region(smooth: np.ndarray) -> np.ndarray:
     return cv2.erode(region.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
 
 
+def strokes_cross(small: np.ndarray, paper: np.ndarray, region: np.ndarray) -> bool:
+    """Whether a stroke runs from well inside the sheet across its edge to well inside what was
+    taken for its surroundings: then the edge is a shadow's (the phone's, a hand's) on the same
+    paper, as ink never crosses a sheet's edge onto the table. Strokes are what Otsu finds
+    darker than the stroke-free ground of the small copy; "well inside" is two pixels from the
+    edge, where a sheet's own blurred rim is not."""
+    ratio = np.clip(against_paper(paper.astype(np.float32), small.astype(np.float32)) * 255,
+                    0, 255).astype(np.uint8)
+    _, strokes = cv2.threshold(ratio, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    n, labels = cv2.connectedComponents(strokes, connectivity=8)
+    if n < 2:
+        return False
+    deep = np.ones((5, 5), np.uint8)
+    inside = cv2.erode(region.astype(np.uint8), deep).astype(bool)
+    outside = cv2.erode((~region).astype(np.uint8), deep).astype(bool)
+    on_both = np.zeros(n, bool)
+    on_both[np.unique(labels[inside & (labels > 0)])] = True
+    return bool(on_both[np.unique(labels[outside & (labels > 0)])].any())
+
+
 def narrow_crop(shape: tuple[int, int]) -> bool:
     """A picture less than half as wide as it is tall: no camera or phone frames like that (a
     phone held upright is 9:16 at most), a crop of a narrow digit such as a 1 does."""
@@ -196,7 +216,8 @@ def ink_map(gray: np.ndarray) -> tuple[np.ndarray, float | None]:
     leaves the paper clearly quieter), or as one smooth surface under the whole picture where
     that is quieter still (a photo cropped close to a bold digit); dividing by it
     removes gradients, shadows and vignetting, so one threshold works across the frame. Only
-    the sheet is searched: a textured table or a hand around it is not ink. Also returns the
+    the sheet is searched: a textured table or a hand around it is not ink (a shadow's edge,
+    which strokes cross, is no sheet's edge). Also returns the
     paper's own noise on the same 0..255 scale (a robust sigma: dim paper makes relative noise
     larger), None for a clean picture.
     """
@@ -225,6 +246,8 @@ def ink_map(gray: np.ndarray) -> tuple[np.ndarray, float | None]:
     # own shade, so a table reaching the edge still reaches it.
     around = cv2.copyMakeBorder(paper, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
     region = paper_region(around)[pad : pad + sh, pad : pad + sw]
+    if not region.all() and strokes_cross(small, paper, region):
+        region = np.ones_like(region)  # the step was a shadow's edge, not the sheet's
     smooth = smooth_of(paper_like)
     # The noise is judged on every fourth pixel each way: plenty for a spread, and it spares
     # a full-size comparison with a ground that is not taken.
