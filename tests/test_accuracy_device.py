@@ -68,7 +68,9 @@ OWN_FLOORS = {"thick_marker": MARKER_FLOOR, "photo_tight_crop": PHOTO_CROP_FLOOR
               "hairline_pen": HAIRLINE_FLOOR, "hairline_tight_crop": HAIRLINE_FLOOR,
               "boxed_field": BOXED_FLOOR, "underlined": UNDERLINED_FLOOR,
               "shadowed_photo": SHADOW_FLOOR}
-CAMERA_FLOOR = 0.992  # the target (744 of 749); measured 745 of 749
+# The target (744 of 749); measured 744 of 749 (745 until the smooth ground saw as solid the
+# blob of a 6 whose loop the marker filled, where the closing had dipped in and left a hole).
+CAMERA_FLOOR = 0.992
 # Digits cut once by a pen lift: measured 95.8% (94.6% before stacked pieces were joined).
 LIFTED_PEN_FLOOR = 0.95
 NOT_FLAGGED_FLOOR = 0.995  # the target
@@ -131,7 +133,7 @@ def test_lifted_pen_probe(reader: DigitReader, mnist_dir: Path) -> None:
 @pytest.mark.parametrize(
     ("folder", "floors"),
     [
-        # measured 98.5%, weakest digit 94% (the 7s), 5.5% flagged (targets 98.5%, 96%, 5%):
+        # measured 98.5%, weakest digit 94% (the 7s), 5.2% flagged (targets 98.5%, 96%, 5%):
         # the accuracy floors are the measured figures themselves, no margin
         ("handwriting_dev", (400, 0.985, 0.94, 0.06)),
         # measured 99.63%, weakest digit 96.2%, 1.5% flagged: held at the targets

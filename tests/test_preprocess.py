@@ -408,7 +408,8 @@ def test_the_fitted_ground_is_the_paper_under_a_bold_digit() -> None:
     paper = 215 - 40 * xx / w - 25 * (yy / h) ** 2
     small = measure.small_copy(photo, ground.GROUND_SIDE)
     fitted = cv2.resize(ground.fitted_ground(small), (w, h), interpolation=cv2.INTER_LINEAR)
-    assert np.abs(fitted / paper - 1).max() < 0.06, np.abs(fitted / paper - 1).max()
+    # Within 2% everywhere (a fit that kept the strokes' blurred edges as paper was 4% dark).
+    assert np.abs(fitted / paper - 1).max() < 0.02, np.abs(fitted / paper - 1).max()
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])

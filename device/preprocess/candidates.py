@@ -95,19 +95,18 @@ def underlines(line: Blob, digit: Blob) -> bool:
     return is_line(line) and line.y >= digit.y2
 
 
-def encloses(outer: Blob, inner: Blob, margin: float) -> bool:
-    """``inner``'s box lies inside ``outer``'s, more than ``margin`` px from each side."""
-    return (inner.x - outer.x > margin and outer.x2 - inner.x2 > margin
-            and inner.y - outer.y > margin and outer.y2 - inner.y2 > margin)
-
-
 def drop_boxes(blobs: list[Blob], stroke: float) -> list[Blob]:
     """Without the boxes drawn around digits (a form's fields): ink whose own outline holds a
     separate mark at least a third its height, clear of it by more than a stroke width. No
     digit holds another mark that large: a 6's or a 0's loop is its own stroke."""
-    return [outer for outer in blobs
-            if not any(inner is not outer and inner.h >= outer.h / 3
-                       and encloses(outer, inner, stroke) for inner in blobs)]
+    if len(blobs) < 2:
+        return blobs
+    x, y, x2, y2 = np.array([(b.x, b.y, b.x2, b.y2) for b in blobs]).T
+    # holds[i, j]: blob j lies inside blob i, clear of its sides, and is a third its height.
+    holds = ((x[None, :] - x[:, None] > stroke) & (x2[:, None] - x2[None, :] > stroke)
+             & (y[None, :] - y[:, None] > stroke) & (y2[:, None] - y2[None, :] > stroke)
+             & (3 * (y2 - y)[None, :] >= (y2 - y)[:, None]))
+    return [b for b, is_box in zip(blobs, holds.any(axis=1), strict=True) if not is_box]
 
 
 def merge_overlapping(blobs: list[Blob], stroke: float) -> list[Blob]:

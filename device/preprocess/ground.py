@@ -133,7 +133,7 @@ def strokes_cross(small: np.ndarray, paper: np.ndarray, region: np.ndarray) -> b
     ratio = np.clip(against_paper(paper.astype(np.float32), small.astype(np.float32)) * 255,
                     0, 255).astype(np.uint8)
     _, strokes = cv2.threshold(ratio, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    n, labels = cv2.connectedComponents(strokes, connectivity=8)
+    n, labels, _ = components(strokes)
     if n < 2:
         return False
     deep = np.ones((5, 5), np.uint8)
