@@ -175,6 +175,48 @@ def test_a_shadow_across_a_digit_is_no_sheet_edge(mnist) -> None:
     assert abs(cw - w) <= 6 and abs(ch - h) <= 6, (candidate.box, (x, y, w, h))
 
 
+def _shaded(frame: np.ndarray, edge_x: float, depth: float) -> np.ndarray:
+    """``frame`` with a hard shadow ``depth`` deep right of a slanted edge through ``edge_x``."""
+    yy, xx = np.mgrid[0 : frame.shape[0], 0 : frame.shape[1]].astype(np.float32)
+    across = np.clip((xx - edge_x + 0.4 * (yy - frame.shape[0] / 2)) / 1.5, -50, 50)
+    return (frame * (1.0 - depth / (1.0 + np.exp(-across)))).astype(np.uint8)
+
+
+@pytest.mark.parametrize("left_of_centre", [5, 15])
+def test_a_shadow_over_most_of_the_sheet_leaves_the_ink_dark(mnist, left_of_centre: int) -> None:
+    """A hard shadow half deep over most of the sheet, its edge through the digit: the shades
+    split into light and shadow, not ink and paper, and the lit part alone is thinner than
+    the rest. With the shading divided out the ink is plainly dark, and the digit is read
+    whole (before, the lit paper was taken for light strokes on a dark board)."""
+    frame, (x, y, w, h) = _on_a_form(mnist, "none")
+    frame = _shaded(frame, x + w / 2 - left_of_centre, 0.5)
+    small = measure.small_copy(frame, ground.GROUND_SIDE)
+    pad = round(ground.GROUND_MARGIN * max(small.shape))
+    assert ground.polarity(frame, small, pad) == (True, None)
+    if left_of_centre == 5:
+        (candidate,) = extract_digits(frame).candidates
+        cx, cy, cw, ch = candidate.box
+        assert abs(cx - x) <= 4 and abs(cy - y) <= 4, (candidate.box, (x, y, w, h))
+        assert abs(cw - w) <= 6 and abs(ch - h) <= 6, (candidate.box, (x, y, w, h))
+
+
+@pytest.mark.parametrize(("board", "chalk"), [(40, 85), (60, 100)])
+def test_a_faint_light_digit_on_a_dark_board_is_light_ink(mnist, board: int, chalk: int) -> None:
+    """Chalk-grey strokes barely 45 shades above a dark board whose light falls off: too
+    little apart in the shades as they are to tell strokes from texture, plain once the
+    shading is divided out (before, taken for dark ink, and refused as solid shapes)."""
+    images, _ = mnist
+    digit = cv2.resize(images[3], (112, 112), interpolation=cv2.INTER_CUBIC) / 255.0
+    frame = np.full((240, 320), board, np.float32)
+    frame[50:162, 110:222] += (chalk - board) * digit
+    frame += np.random.default_rng(0).normal(0, 2, frame.shape)
+    frame = np.clip(frame * np.linspace(1.0, 0.8, 320), 0, 255).astype(np.uint8)
+    (candidate,) = extract_digits(frame).candidates
+    ys, xs = np.nonzero(digit > 0.5)
+    assert abs(candidate.box[0] - (110 + xs.min())) <= 4, candidate.box
+    assert abs(candidate.box[1] - (50 + ys.min())) <= 4, candidate.box
+
+
 def test_a_mark_inside_a_loop_is_no_box() -> None:
     """Only a mark at least a third as tall as the ink around it makes that ink a box: a 0 with
     a dot in it (or a speck) keeps its loop."""

@@ -37,11 +37,18 @@ GROUND_FIT_ROUNDS = 2
 FIT_SIDE = 24
 # Fewer paper pixels than this (of the FIT_SIDE copy) fit no surface: four per unknown.
 MIN_FIT_PIXELS = 24
+# The shading is divided out (unshaded) against a median this share of the small copy's
+# shorter side wide: wider than twice any stroke where the picture has room for ground, and
+# the ground lands on FLAT_GROUND, leaving room for light strokes above it.
+FLAT_WINDOW = 0.5
+FLAT_GROUND = 160
 
 
-def ink_is_dark(small: np.ndarray) -> bool:
-    """Dark ink on a light ground (True) or light strokes on a dark ground (False), judged on a
-    small copy of the picture (about GROUND_SIDE px).
+def dark_ink_margin(small: np.ndarray) -> float:
+    """How clearly the ink is dark on a light ground (> 0) rather than light strokes on a dark
+    ground (< 0), judged on a small copy of the picture (about GROUND_SIDE px): the log of how
+    much thicker the light shades are than half the dark's. 0 where the two shades differ too
+    little to tell, which counts as dark ink.
 
     Decided by what surrounds the strokes, not by which shade covers more of the picture:
     strokes are thin everywhere, the ground around them (paper, a board, a black canvas) is
@@ -58,15 +65,25 @@ def ink_is_dark(small: np.ndarray) -> bool:
     light_counts = np.where(np.arange(256) > level, counts, 0)
     dark_counts = counts - light_counts
     if not light_counts.any() or not dark_counts.any():
-        return True
+        return 0.0
     light_shade = shade_percentiles(light_counts, (50,))[0]
     dark_shade = shade_percentiles(dark_counts, (50,))[0]
     if light_shade - dark_shade < 48:
-        return True
+        return 0.0
     # Light strokes on a dark ground are at most half as thick as that ground (0.48 at most on
     # MNIST-derived pictures); a sheet is more than twice as thick as its ink (2.4 at least
     # on camera-like frames).
-    return not thickness(light) < 0.5 * thickness(1 - light)
+    return float(np.log(max(thickness(light), 1e-3) / max(0.5 * thickness(1 - light), 1e-3)))
+
+
+def unshaded(small: np.ndarray) -> np.ndarray:
+    """The small copy with its shading divided out: each pixel against the median of a window
+    FLAT_WINDOW of the picture wide, on FLAT_GROUND. The median is the ground wherever strokes
+    cover less than half of the window, and a shadow's edge stays sharp in it (a closing or a
+    blur would smear it), so light and shadow on one sheet become one ground."""
+    ground = cv2.medianBlur(small, odd(FLAT_WINDOW * min(small.shape))).astype(np.float32)
+    flat = small.astype(np.float32) / np.maximum(ground, 8.0) * FLAT_GROUND
+    return np.clip(flat, 0, 255).astype(np.uint8)
 
 
 def thickness(mask: np.ndarray) -> float:
@@ -203,10 +220,22 @@ def polarity(gray: np.ndarray, small: np.ndarray, pad: int) -> tuple[bool, int |
              if level is not None and abs(level - edge_like[dark]) <= 1]
     if len(clean) == 1:
         return clean[0], grounds[clean[0]]
-    probe = cv2.copyMakeBorder(small, pad, pad, pad, pad, cv2.BORDER_CONSTANT,
-                               value=edge_shade(small))
-    dark = ink_is_dark(probe)
+    margin = dark_ink_margin(with_margin(small, pad))
+    if not narrow_crop(small.shape):
+        # The shades as they are split a sheet whose light falls in two levels (a shadow's
+        # edge across it) into light and shadow rather than ink and paper; the shades with
+        # the shading divided out do not, but lose the strokes that fill a tight crop. Where
+        # the two views disagree, the clearer one decides. A narrow crop (a 1) is too little
+        # ground for the second view.
+        margin += dark_ink_margin(with_margin(unshaded(small), pad))
+    dark = margin >= 0
     return dark, grounds[dark]
+
+
+def with_margin(small: np.ndarray, pad: int) -> np.ndarray:
+    """The small copy surrounded by ``pad`` px of the shade along its edge."""
+    return cv2.copyMakeBorder(small, pad, pad, pad, pad, cv2.BORDER_CONSTANT,
+                              value=edge_shade(small))
 
 
 def ink_map(gray: np.ndarray) -> tuple[np.ndarray, float | None]:
