@@ -87,15 +87,21 @@ class DigitReader:
         digits: list[DigitReading] = []
         if extraction.candidates:
             joins = sorted(extraction.joins.items())
+            unlined = sorted(extraction.unlined.items())
             readings = [
                 self._reading(p, c.box)
                 for p, c in zip(
-                    probs, extraction.candidates + [c for _, c in joins], strict=True
+                    probs,
+                    extraction.candidates + [c for _, c in joins] + [c for _, c in unlined],
+                    strict=True,
                 )
             ]
-            n = len(extraction.candidates)
+            n, m = len(extraction.candidates), len(extraction.candidates) + len(joins)
+            pieces = readings[:n]
+            for (i, _), reading in zip(unlined, readings[m:], strict=True):
+                pieces[i] = _surer_without_line(pieces[i], reading)
             digits = _resolve_joins(
-                readings[:n], {i: r for (i, _), r in zip(joins, readings[n:], strict=True)}
+                pieces, {i: r for (i, _), r in zip(joins, readings[n:m], strict=True)}
             )
         inferred = time.perf_counter()
         timings = {
@@ -119,13 +125,24 @@ class DigitReader:
 
 
 def model_inputs(extraction: Extraction) -> np.ndarray:
-    """One batch for the model: every candidate, then every join of two neighbours (N,28,28,1);
-    empty (0 rows) when the extraction found no candidate."""
+    """One batch for the model: every candidate, every join of two neighbours, then every
+    candidate without the line along its bottom (N,28,28,1); empty (0 rows) when the
+    extraction found no candidate."""
     inputs = [c.input for c in extraction.candidates]
     inputs += [c.input for _, c in sorted(extraction.joins.items())]
+    inputs += [c.input for _, c in sorted(extraction.unlined.items())]
     if not inputs:
         return np.zeros((0, *INPUT_SHAPE), dtype=np.float32)
     return np.stack(inputs)
+
+
+def _surer_without_line(whole: DigitReading, unlined: DigitReading) -> DigitReading:
+    """A digit read without the line along its bottom where the model is surer of that (an
+    underline joined to a 9 reads as an unsure 2), and that reading is sure on its own: a 2
+    without its flat foot reads no surer than with it."""
+    if unlined.confidence >= JOIN_MIN_CONFIDENCE and unlined.confidence > whole.confidence:
+        return unlined
+    return whole
 
 
 def _resolve_joins(

@@ -13,6 +13,8 @@ import pytest
 from device import preprocess
 from device.preprocess import candidates, extract_digits, ground, measure, stroke_width, to_gray
 from device.preprocess import ink as ink_stage
+from device.reader import DigitReader
+from device.runtime import DigitModel
 from device.sidecar import ModelError
 from tests.camera_like import mnist_test, paper_frame
 from tests.conftest import SHIPPED_MODEL
@@ -21,6 +23,7 @@ from train.pictures import (
     thick_marker,
     tight_black_on_white,
     tight_white_on_black,
+    underlined,
     usps_style,
 )
 
@@ -173,6 +176,28 @@ def test_a_shadow_across_a_digit_is_no_sheet_edge(mnist) -> None:
     cx, cy, cw, ch = candidate.box
     assert abs(cx - x) <= 4 and abs(cy - y) <= 4, (candidate.box, (x, y, w, h))
     assert abs(cw - w) <= 6 and abs(ch - h) <= 6, (candidate.box, (x, y, w, h))
+
+
+# MNIST test digits whose underline (train.pictures.underlined) blur joins to their lowest
+# stroke, read as something else with it: a 7 as a 2, a 9 as a 1, an 8 as a 3.
+JOINED_UNDERLINES = (17, 78, 264, 266)
+
+
+@pytest.mark.parametrize("index", JOINED_UNDERLINES)
+def test_a_digit_an_underline_joined_is_also_read_without_it(mnist, index: int) -> None:
+    """An underline that blur joined to the digit's lowest stroke makes one component with it;
+    the digit is also offered without the straight line along its bottom, boxed above it, and
+    the reader keeps the surer reading: the digit's own."""
+    images, labels = mnist
+    picture = underlined(images[index])
+    extraction = extract_digits(picture)
+    (whole,) = extraction.candidates
+    assert set(extraction.unlined) == {0}
+    _, y, w, h = extraction.unlined[0].box
+    assert abs(y - whole.box[1]) <= 2 and h < whole.box[3] and w < whole.box[2]
+    reading = DigitReader(DigitModel(SHIPPED_MODEL)).read(picture)
+    assert reading.number == str(labels[index])
+    assert reading.digits[0].box == extraction.unlined[0].box
 
 
 def _shaded(frame: np.ndarray, edge_x: float, depth: float) -> np.ndarray:

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from device.reader import DigitReader, DigitReading, _resolve_joins
+from device.reader import DigitReader, DigitReading, _resolve_joins, _surer_without_line
 from device.runtime import DigitModel, load_interpreter_class
 from device.sidecar import ModelError, Sidecar
 from tests.camera_like import mnist_test, paper_frame
@@ -191,3 +191,11 @@ def test_a_join_wins_only_when_the_model_is_surer_of_one_digit() -> None:
     assert [d.digit for d in _resolve_joins(pieces, unsure)] == [6, 1, 2]
     clear_pair = [_reading(4, 0.99, 0), _reading(1, 0.99, 10)]  # "41" written clearly
     assert [d.digit for d in _resolve_joins(clear_pair, {0: _reading(4, 0.95, 0)})] == [4, 1]
+
+
+def test_a_digit_is_read_without_the_line_under_it_only_when_surer_and_sure() -> None:
+    with_line = _reading(2, 0.62, 0)  # a 9 whose underline joined its tail
+    assert _surer_without_line(with_line, _reading(9, 0.97, 0)).digit == 9
+    assert _surer_without_line(with_line, _reading(9, 0.7, 0)).digit == 2  # not sure alone
+    flat_foot = _reading(2, 0.99, 0)  # a 2 without its foot reads less surely
+    assert _surer_without_line(flat_foot, _reading(7, 0.95, 0)).digit == 2

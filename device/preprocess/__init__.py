@@ -32,7 +32,13 @@ from device.preprocess.frame import crop_roi, to_gray, working_scale
 from device.preprocess.ground import ink_map
 from device.preprocess.ink import remove_ruled_lines, threshold_ink
 from device.preprocess.measure import stroke_width
-from device.preprocess.mnist_style import as_model_input, ink_piece, render_mnist
+from device.preprocess.mnist_style import (
+    as_model_input,
+    bottom_line,
+    ink_piece,
+    render_mnist,
+    without_bottom_line,
+)
 
 __all__ = [
     "REASONS", "Candidate", "Extraction", "check_contract", "extract_digits", "stroke_width",
@@ -56,6 +62,9 @@ class Extraction:
     # that they may be one digit written with a gap (a 4 whose stem does not meet its bar);
     # the reader keeps whichever reading the model is more confident of.
     joins: dict[int, Candidate] = field(default_factory=dict)
+    # unlined[i]: candidate i without the straight line along its bottom (an underline that
+    # blur joined to it, or a 2's flat foot); the reader keeps the surer reading.
+    unlined: dict[int, Candidate] = field(default_factory=dict)
 
     @cached_property
     def mask(self) -> np.ndarray:
@@ -95,17 +104,29 @@ def extract_digits(
     if found.reason:
         return Extraction([], gray, inked.mask, REASONS[found.reason])
 
-    def candidate(g: Blob) -> Candidate:
+    def candidate(g: Blob, piece: np.ndarray | None = None) -> Candidate:
         box = (ox + int(g.x / scale), oy + int(g.y / scale),
                max(1, round(g.w / scale)), max(1, round(g.h / scale)))
-        return Candidate(box=box, input=render_mnist(ink_piece(ink, found.labels, g)))
+        piece = ink_piece(ink, found.labels, g) if piece is None else piece
+        return Candidate(box=box, input=render_mnist(piece))
 
     joins = {
         i: candidate(a.merged(b))
         for i, (a, b) in enumerate(itertools.pairwise(found.digits))
         if may_be_one_digit(a, b, found.stroke)
     }
-    return Extraction([candidate(g) for g in found.digits], gray, inked.mask, None, joins)
+    pieces = [ink_piece(ink, found.labels, g) for g in found.digits]
+    unlined = {}
+    for i, (g, piece) in enumerate(zip(found.digits, pieces, strict=True)):
+        if (top := bottom_line(piece, found.stroke)) is not None:
+            digit = without_bottom_line(piece, top)
+            # The piece starts 2 px above and left of the blob (ink_piece's margin) unless the
+            # frame cuts it.
+            x, y, w, h = cv2.boundingRect(digit)
+            above = Blob(max(0, g.x - 2) + x, max(0, g.y - 2) + y, w, h, g.labels)
+            unlined[i] = candidate(above, digit)
+    return Extraction([candidate(g, p) for g, p in zip(found.digits, pieces, strict=True)],
+                      gray, inked.mask, None, joins, unlined)
 
 
 def _as_it_is(

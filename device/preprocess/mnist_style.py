@@ -9,6 +9,10 @@ import numpy as np
 from device.preprocess.candidates import Blob
 from device.preprocess.measure import disk, median, stroke_width
 
+# A line along a digit's bottom spans at least this share of the digit's box (bottom_line):
+# an underline reaches past the digit, so it spans all of the box. Set before measuring, not
+# tuned: validation pictures only confirmed it.
+UNDERLINE_SPAN = 0.8
 CANVAS = 28
 DIGIT_BOX = 20
 # MNIST strokes are about 2.2 px wide at 28×28 (2A/P of test digits binarised at 50%); thin pen
@@ -94,6 +98,41 @@ def ink_piece(ink: np.ndarray, labels: np.ndarray, blob: Blob) -> np.ndarray:
     core = max(median(crop[own]), 1.0)  # of the 8-bit shades: counted, not sorted
     values = crop.astype(np.float32)
     return (np.clip(values / core, 0.0, 1.0) * near * 255).astype(np.uint8)
+
+
+def bottom_line(piece: np.ndarray, stroke: float) -> int | None:
+    """Where a straight line along the bottom of a digit's ink piece starts (its first row),
+    or None: the lowest rows, together no thicker than two strokes, each crossed by one run of
+    ink at least UNDERLINE_SPAN of the piece wide, with more ink above them. An underline that
+    blur joined to the digit looks so; so does a 2's flat foot, which is why the reader reads
+    the digit both with and without it."""
+    ink = piece > 127
+    rows = np.flatnonzero(ink.any(axis=1))
+    if len(rows) < 2:
+        return None
+    width = piece.shape[1] - 4  # ink_piece's margin of 2 px each side
+    top = None
+    for row in rows[::-1]:
+        if _longest_run(ink[row]) < UNDERLINE_SPAN * width:
+            break
+        top = row
+    if top is None or rows[-1] - top + 1 > 2 * stroke or top <= rows[0]:
+        return None
+    return int(top)
+
+
+def _longest_run(row: np.ndarray) -> int:
+    """The longest run of True in a 1-D bool array."""
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], row.view(np.int8), [0]))))
+    return int((edges[1::2] - edges[::2]).max()) if len(edges) else 0
+
+
+def without_bottom_line(piece: np.ndarray, top: int) -> np.ndarray:
+    """The piece with everything from a row above the line's first down cleared (the line's
+    soft upper edge goes too)."""
+    piece = piece.copy()
+    piece[max(0, top - 1) :] = 0
+    return piece
 
 
 def as_model_input(gray: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int]] | None:
