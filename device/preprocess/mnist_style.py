@@ -110,7 +110,8 @@ def bottom_line(piece: np.ndarray, stroke: float) -> int | None:
     rows = np.flatnonzero(ink.any(axis=1))
     if len(rows) < 2:
         return None
-    width = piece.shape[1] - 4  # ink_piece's margin of 2 px each side
+    columns = np.flatnonzero(ink.any(axis=0))
+    width = columns[-1] - columns[0] + 1
     top = None
     for row in rows[::-1]:
         if _longest_run(ink[row]) < UNDERLINE_SPAN * width:
