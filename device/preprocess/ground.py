@@ -161,6 +161,15 @@ def strokes_cross(small: np.ndarray, paper: np.ndarray, region: np.ndarray) -> b
     return bool(on_both[np.unique(labels[outside & (labels > 0)])].any())
 
 
+def stroke_spans_height(small: np.ndarray) -> bool:
+    """Whether the darkest shades (Otsu's, dark ink) of a narrow picture's small copy run from
+    near its top to near its bottom, as a crop of a 1 does; a narrow photo of paper with a
+    digit somewhere in it does not."""
+    _, dark = cv2.threshold(small, 0, 1, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
+    rows = np.flatnonzero(dark.any(axis=1))
+    return len(rows) > 0 and rows[-1] - rows[0] + 1 >= 0.8 * small.shape[0]
+
+
 def narrow_crop(shape: tuple[int, int]) -> bool:
     """A picture less than half as wide as it is tall: no camera or phone frames like that (a
     phone held upright is 9:16 at most), a crop of a narrow digit such as a 1 does."""
@@ -261,7 +270,7 @@ def ink_map(gray: np.ndarray) -> tuple[np.ndarray, float | None]:
     paper_like = gray
     if not dark:
         paper_like, small = 255 - gray, 255 - small
-    if level is None and narrow_crop(gray.shape):
+    if level is None and narrow_crop(gray.shape) and stroke_spans_height(small):
         # A crop of a narrow digit (a 1) is mostly stroke and its soft edge: too little ground
         # to show one exact shade, and to estimate a paper around the strokes. Its lightest
         # shade is the ground.
