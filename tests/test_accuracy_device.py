@@ -62,7 +62,7 @@ BOXED_FLOOR = 0.97
 # line that blur joined along its bottom).
 UNDERLINED_FLOOR = 0.96
 # A phone photo with a hard-edged shadow (the phone's, a hand's) across the digit: measured
-# 59.2% (textbook 20.6%; 25.4% while the sheet search took the shadowed side for the table,
+# 59.4% (textbook 20.6%; 25.4% while the sheet search took the shadowed side for the table,
 # 37.6% while the shadow's two levels of light decided the ink's polarity), a known gap held
 # where it is: the paper's estimate is smooth across the shadow's edge, which leaves a line of
 # "ink" along it (README, "Ground").

@@ -161,13 +161,18 @@ def strokes_cross(small: np.ndarray, paper: np.ndarray, region: np.ndarray) -> b
     return bool(on_both[np.unique(labels[outside & (labels > 0)])].any())
 
 
-def stroke_spans_height(small: np.ndarray) -> bool:
-    """Whether the darkest shades (Otsu's, dark ink) of a narrow picture's small copy run from
+def stroke_spans_height(small: np.ndarray, either_polarity: bool = False) -> bool:
+    """Whether the darkest shades (Otsu's; dark ink) of a narrow picture's small copy run from
     near its top to near its bottom, as a crop of a 1 does; a narrow photo of paper with a
-    digit somewhere in it does not."""
+    digit somewhere in it does not. With ``either_polarity``, whether the lightest shades do
+    too, as they do where a 1 of either polarity fills a narrow crop."""
     _, dark = cv2.threshold(small, 0, 1, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
-    rows = np.flatnonzero(dark.any(axis=1))
-    return len(rows) > 0 and rows[-1] - rows[0] + 1 >= 0.8 * small.shape[0]
+    return _spans_height(dark) and (not either_polarity or _spans_height(1 - dark))
+
+
+def _spans_height(mask: np.ndarray) -> bool:
+    rows = np.flatnonzero(mask.any(axis=1))
+    return len(rows) > 0 and rows[-1] - rows[0] + 1 >= 0.8 * mask.shape[0]
 
 
 def narrow_crop(shape: tuple[int, int]) -> bool:
@@ -230,11 +235,11 @@ def polarity(gray: np.ndarray, small: np.ndarray, pad: int) -> tuple[bool, int |
     if len(clean) == 1:
         return clean[0], grounds[clean[0]]
     margin = dark_ink_margin(with_margin(small, pad))
-    if not narrow_crop(small.shape):
+    if not (narrow_crop(small.shape) and stroke_spans_height(small, either_polarity=True)):
         # The shades as they are split a sheet whose light falls in two levels (a shadow's
         # edge across it) into light and shadow rather than ink and paper; the shades with
         # the shading divided out do not, but lose the strokes that fill a tight crop. Where
-        # the two views disagree, the clearer one decides. A narrow crop (a 1) is too little
+        # the two views disagree, the clearer one decides. A narrow crop of a 1 is too little
         # ground for the second view.
         margin += dark_ink_margin(with_margin(unshaded(small), pad))
     dark = margin >= 0
