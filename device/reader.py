@@ -96,7 +96,8 @@ class DigitReader:
                     strict=True,
                 )
             ]
-            n, m = len(extraction.candidates), len(extraction.candidates) + len(joins)
+            n = len(extraction.candidates)
+            m = n + len(joins)
             pieces = readings[:n]
             for (i, _), reading in zip(unlined, readings[m:], strict=True):
                 pieces[i] = _surer_without_line(pieces[i], reading)

@@ -50,7 +50,7 @@ MARKER_FLOOR = HAIRLINE_FLOOR = 0.99
 # than even the wide closing, need; 79.0% before the closing widened); held at the floor of the
 # other drawings.
 PHOTO_CROP_FLOOR = FAMILY_FLOOR
-# A phone photo of a form's field, the digit in a box drawn around it: measured 98.2% (the
+# A phone photo of a form's field, the digit in a box drawn around it: measured 98.4% (the
 # textbook pipeline 56.8%; 22-27% on validation digits while the box was read as part of the
 # digit, 80-85% while a box more than half the picture wide lost its top and bottom as ruled
 # lines and its sides read as 1s, 94.6% while faint light ink on a dark board was taken for
@@ -62,7 +62,7 @@ BOXED_FLOOR = 0.97
 # line that blur joined along its bottom).
 UNDERLINED_FLOOR = 0.96
 # A phone photo with a hard-edged shadow (the phone's, a hand's) across the digit: measured
-# 59.4% (textbook 20.6%; 25.4% while the sheet search took the shadowed side for the table,
+# 60.4% (textbook 20.6%; 25.4% while the sheet search took the shadowed side for the table,
 # 37.6% while the shadow's two levels of light decided the ink's polarity), a known gap held
 # where it is: the paper's estimate is smooth across the shadow's edge, which leaves a line of
 # "ink" along it (README, "Ground").

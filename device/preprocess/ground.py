@@ -161,13 +161,15 @@ def strokes_cross(small: np.ndarray, paper: np.ndarray, region: np.ndarray) -> b
     return bool(on_both[np.unique(labels[outside & (labels > 0)])].any())
 
 
-def stroke_spans_height(small: np.ndarray, either_polarity: bool = False) -> bool:
-    """Whether the darkest shades (Otsu's; dark ink) of a narrow picture's small copy run from
-    near its top to near its bottom, as a crop of a 1 does; a narrow photo of paper with a
-    digit somewhere in it does not. With ``either_polarity``, whether the lightest shades do
-    too, as they do where a 1 of either polarity fills a narrow crop."""
+def crop_of_a_one(small: np.ndarray) -> bool:
+    """Whether a picture (its small copy) is a crop of a narrow digit such as a 1: narrow
+    (narrow_crop), with both its darker and its lighter shades (Otsu's) running from near its
+    top to near its bottom, as the stroke and the ground beside it do. A narrow photo of paper
+    with a digit somewhere in it is no such crop. The same either way the ink goes."""
+    if not narrow_crop(small.shape):
+        return False
     _, dark = cv2.threshold(small, 0, 1, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
-    return _spans_height(dark) and (not either_polarity or _spans_height(1 - dark))
+    return _spans_height(dark) and _spans_height(1 - dark)
 
 
 def _spans_height(mask: np.ndarray) -> bool:
@@ -215,7 +217,8 @@ def edge_shade(image: np.ndarray) -> int:
     return int(median(edge))
 
 
-def polarity(gray: np.ndarray, small: np.ndarray, pad: int) -> tuple[bool, int | None]:
+def polarity(gray: np.ndarray, small: np.ndarray, pad: int,
+             ones_crop: bool | None = None) -> tuple[bool, int | None]:
     """Whether the ink is dark, and the ground's level (in the shades of dark ink on a light
     ground) when the picture is clean, else None.
 
@@ -223,7 +226,8 @@ def polarity(gray: np.ndarray, small: np.ndarray, pad: int) -> tuple[bool, int |
     says which way its ink goes by itself. Otherwise the strokes are told from the ground by
     their thickness on the small copy surrounded by a margin of the shade along its edge: a
     digit that fills its picture (a tight crop) cuts the ground into pieces at the edge, and
-    with the margin the ground surrounds the strokes as in any photo.
+    with the margin the ground surrounds the strokes as in any photo. ``ones_crop``:
+    crop_of_a_one(small), where the caller has it already.
     """
     # Judged on the pixels themselves: shrinking the picture would average its noise away.
     sample = np.ascontiguousarray(gray[::2, ::2])
@@ -235,7 +239,7 @@ def polarity(gray: np.ndarray, small: np.ndarray, pad: int) -> tuple[bool, int |
     if len(clean) == 1:
         return clean[0], grounds[clean[0]]
     margin = dark_ink_margin(with_margin(small, pad))
-    if not (narrow_crop(small.shape) and stroke_spans_height(small, either_polarity=True)):
+    if not (crop_of_a_one(small) if ones_crop is None else ones_crop):
         # The shades as they are split a sheet whose light falls in two levels (a shadow's
         # edge across it) into light and shadow rather than ink and paper; the shades with
         # the shading divided out do not, but lose the strokes that fill a tight crop. Where
@@ -271,11 +275,12 @@ def ink_map(gray: np.ndarray) -> tuple[np.ndarray, float | None]:
     small = small_copy(gray, GROUND_SIDE)
     sh, sw = small.shape
     pad = round(GROUND_MARGIN * max(sh, sw))
-    dark, level = polarity(gray, small, pad)
+    ones_crop = crop_of_a_one(small)
+    dark, level = polarity(gray, small, pad, ones_crop)
     paper_like = gray
     if not dark:
         paper_like, small = 255 - gray, 255 - small
-    if level is None and narrow_crop(gray.shape) and stroke_spans_height(small):
+    if level is None and ones_crop:
         # A crop of a narrow digit (a 1) is mostly stroke and its soft edge: too little ground
         # to show one exact shade, and to estimate a paper around the strokes. Its lightest
         # shade is the ground.
