@@ -166,7 +166,7 @@ def test_a_shadow_across_a_digit_is_no_sheet_edge(mnist) -> None:
     """The phone's shadow across the sheet: a straight edge, a few pixels soft, through the
     digit, the paper 40% darker beyond it. Strokes cross that edge, which they never do at a
     sheet's edge, so the shadowed side is searched too and the digit is one candidate, whole.
-    (A harder or deeper shadow's edge still leaves a line of "ink" along it: README, Ground.)"""
+    (A harder, deeper one: the next test.)"""
     frame, (x, y, w, h) = _on_a_form(mnist, "none")
     yy, xx = np.mgrid[0 : frame.shape[0], 0 : frame.shape[1]].astype(np.float32)
     across = (xx - (x + w / 2)) + 0.4 * (yy - (y + h / 2))
@@ -176,6 +176,37 @@ def test_a_shadow_across_a_digit_is_no_sheet_edge(mnist) -> None:
     cx, cy, cw, ch = candidate.box
     assert abs(cx - x) <= 4 and abs(cy - y) <= 4, (candidate.box, (x, y, w, h))
     assert abs(cw - w) <= 6 and abs(ch - h) <= 6, (candidate.box, (x, y, w, h))
+
+
+@pytest.mark.parametrize("right_of_centre", [0.0, 0.25])
+def test_a_hard_deep_shadow_leaves_no_band_of_ink_along_its_edge(
+    mnist, right_of_centre: float
+) -> None:
+    """A hard shadow 60% deep, its edge through the digit: the ground the blur smooths comes
+    out lighter than the shadowed paper along the edge, and that band, read as ink, joined the
+    digit into one tall shape along the edge (before). The ground that keeps steps is used on
+    the shadow's side, and the candidate is the digit alone."""
+    frame, (x, y, w, h) = _on_a_form(mnist, "none")
+    frame = _shaded(frame, x + w / 2 + right_of_centre * w, 0.6)
+    (candidate,) = extract_digits(frame).candidates
+    cx, cy, cw, ch = candidate.box
+    assert abs(cx - x) <= 4 and abs(cy - y) <= 4, (candidate.box, (x, y, w, h))
+    assert abs(cw - w) <= 6 and abs(ch - h) <= 6, (candidate.box, (x, y, w, h))
+
+
+def test_the_ground_that_keeps_steps_keeps_a_step_and_smooths_the_noise() -> None:
+    """smooth_keeping_steps: either side of a step half the light deep stays at its own level
+    up to the step, where a Gaussian blur of the same size meets it halfway; the paper's
+    noise on each side is smoothed as the blur would."""
+    rng = np.random.default_rng(0)
+    step = np.full((60, 80), 200.0)
+    step[:, 40:] = 100.0
+    noisy = np.clip(step + rng.normal(0, 4, step.shape), 0, 255).astype(np.uint8)
+    kept = ground.smooth_keeping_steps(noisy, 13)
+    assert np.abs(kept[:, 39] - 200).max() < 10 and np.abs(kept[:, 40] - 100).max() < 10
+    blurred = cv2.GaussianBlur(noisy.astype(np.float32), (13, 13), 0)
+    assert blurred[:, 40].mean() > 130  # what the blur did to the shadow's side
+    assert kept[:, 5:30].std() < noisy[:, 5:30].std() / 2
 
 
 # MNIST test digits whose underline (train.pictures.underlined) blur joins to their lowest

@@ -42,6 +42,10 @@ MIN_FIT_PIXELS = 24
 # the ground lands on FLAT_GROUND, leaving room for light strokes above it.
 FLAT_WINDOW = 0.5
 FLAT_GROUND = 160
+# The ground that keeps steps (smooth_keeping_steps) is not smoothed across a step of more
+# than about this much of the light (in log units, ~10%): paper noise is a few percent, a
+# shadow takes a third of the light or more.
+STEP_LOG = 0.1
 
 
 def dark_ink_margin(small: np.ndarray) -> float:
@@ -307,8 +311,9 @@ def ink_map(gray: np.ndarray) -> tuple[np.ndarray, float | None]:
     # clearly quieter, since on a camera scene it also flattens real shading away.
     wide = close_strokes(small, wide=True)
     wide_noise = paper_noise(wide, region, sample)
+    steps: np.ndarray | None = wide  # where the usual closing is taken (photo_contrast)
     if wide_noise < WIDE_GROUND_GAIN * noise:
-        paper, noise = wide, wide_noise
+        paper, noise, steps = wide, wide_noise, None
     # A bold digit cropped close leaves too little paper between its strokes for any closing,
     # however wide: one smooth surface under the whole picture is then the quieter ground. Both
     # are judged on every pixel, as the surface knows no sheet.
@@ -318,8 +323,8 @@ def ink_map(gray: np.ndarray) -> tuple[np.ndarray, float | None]:
         surface_noise = paper_noise(surface, everywhere, sample)
         closing_noise = noise if region.all() else paper_noise(paper, everywhere, sample)
         if surface_noise <= closing_noise:
-            paper, noise, region = surface, surface_noise, everywhere
-    return ink_strength(photo_contrast(paper, region, smooth)), noise
+            paper, noise, region, steps = surface, surface_noise, everywhere, None
+    return ink_strength(photo_contrast(paper, region, smooth, steps)), noise
 
 
 def _clear_of_edges(paper: np.ndarray) -> np.ndarray:
@@ -383,19 +388,38 @@ def against_paper(paper: np.ndarray | np.float32, smooth: np.ndarray) -> np.ndar
     return (paper - smooth) / np.maximum(paper, 16.0)
 
 
-def photo_contrast(paper_small: np.ndarray, region: np.ndarray,
-                   smooth: np.ndarray) -> np.ndarray:
+def photo_contrast(paper_small: np.ndarray, region: np.ndarray, smooth: np.ndarray,
+                   steps: np.ndarray | None = None) -> np.ndarray:
     """The ink contrast of a photo (``smooth``, at any scale) against a stroke-free ground
-    estimated on a small copy, zero outside the sheet."""
+    estimated on a small copy, zero outside the sheet. ``steps``: the same picture closed more
+    widely (close_strokes(wide=True)), where the ground should keep a shadow's hard edge."""
     h, w = smooth.shape
     sh, sw = paper_small.shape
     # In floats: OpenCV's exact 8-bit blur is several times slower at this width.
     paper = cv2.GaussianBlur(paper_small.astype(np.float32), (k := odd(min(sh, sw) / 5), k), 0)
+    # The blur spreads a hard shadow's edge (the phone's, a hand's): on its dark side the
+    # ground comes out lighter than the paper, and a band along the edge reads as ink. A
+    # closing keeps any step wider than itself, and the wide one (``steps``) also clears what
+    # the usual one leaves of a bold stroke; smoothed without crossing steps, it is the darker
+    # of the two grounds only on the dark side of a step wider than a quarter of the picture,
+    # so a shadow's, and nowhere else. That smoothing costs a quarter of a camera frame's
+    # reading, so it is done only where the sheet has such a step.
+    if steps is not None and (region & (steps < paper * np.exp(-STEP_LOG))).any():
+        paper = np.minimum(paper, smooth_keeping_steps(steps, k))
     paper = cv2.resize(paper, (w, h), interpolation=cv2.INTER_LINEAR)
     contrast = against_paper(paper, smooth)
     if not region.all():
         contrast *= cv2.resize(region.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST)
     return contrast
+
+
+def smooth_keeping_steps(ground: np.ndarray, k: int) -> np.ndarray:
+    """A small ground's noise smoothed as a k×k Gaussian would, but not across a step of more
+    than STEP_LOG of its light (a bilateral filter on the log of the light, so a step counts
+    alike on dim and bright paper)."""
+    sigma = 0.3 * ((k - 1) * 0.5 - 1) + 0.8  # what cv2.GaussianBlur takes for a k×k kernel
+    light = np.log(np.maximum(ground, 1).astype(np.float32))
+    return np.exp(cv2.bilateralFilter(light, k, STEP_LOG, sigma))
 
 
 def paper_noise(paper_small: np.ndarray, region: np.ndarray, sample: np.ndarray) -> float:
