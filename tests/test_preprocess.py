@@ -20,6 +20,7 @@ from tests.camera_like import mnist_test, paper_frame
 from tests.conftest import SHIPPED_MODEL
 from train.pictures import (
     loose_crop,
+    shadowed_photo,
     thick_marker,
     tight_black_on_white,
     tight_white_on_black,
@@ -207,6 +208,21 @@ def test_the_ground_that_keeps_steps_keeps_a_step_and_smooths_the_noise() -> Non
     blurred = cv2.GaussianBlur(noisy.astype(np.float32), (13, 13), 0)
     assert blurred[:, 40].mean() > 130  # what the blur did to the shadow's side
     assert kept[:, 5:30].std() < noisy[:, 5:30].std() / 2
+
+
+# MNIST test digits whose shadowed photo (train.pictures.shadowed_photo) was read as nothing
+# while a smooth surface, which cannot follow the shadow's edge, was the paper.
+SHADOWED_ACROSS_A_STEP = (16, 28, 41, 49)
+
+
+@pytest.mark.parametrize("index", SHADOWED_ACROSS_A_STEP)
+def test_no_smooth_surface_is_the_paper_across_a_shadows_edge(mnist, index: int) -> None:
+    """Strokes cross the shadow's edge (so it is no sheet's edge) and the wide closing keeps
+    the step: a quadratic surface under the whole picture would take the shadowed side for
+    ink, so the closed paper is kept, and the digit is read."""
+    images, labels = mnist
+    reading = DigitReader(DigitModel(SHIPPED_MODEL)).read(shadowed_photo(images[index]))
+    assert reading.number == str(labels[index])
 
 
 # MNIST test digits whose underline (train.pictures.underlined) blur joins to their lowest

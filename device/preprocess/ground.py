@@ -298,7 +298,8 @@ def ink_map(gray: np.ndarray) -> tuple[np.ndarray, float | None]:
     # own shade, so a table reaching the edge still reaches it.
     around = cv2.copyMakeBorder(paper, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
     region = paper_region(around)[pad : pad + sh, pad : pad + sw]
-    if not region.all() and strokes_cross(small, paper, region):
+    shadow_edge = not region.all() and strokes_cross(small, paper, region)
+    if shadow_edge:
         region = np.ones_like(region)  # the step was a shadow's edge, not the sheet's
     smooth = smooth_of(paper_like)
     # The noise is judged on every fourth pixel each way: plenty for a spread, and it spares
@@ -317,7 +318,12 @@ def ink_map(gray: np.ndarray) -> tuple[np.ndarray, float | None]:
     # A bold digit cropped close leaves too little paper between its strokes for any closing,
     # however wide: one smooth surface under the whole picture is then the quieter ground. Both
     # are judged on every pixel, as the surface knows no sheet.
+    # No smooth surface follows a shadow's hard edge: where strokes cross a step (a shadow's
+    # edge, shadow_edge) that the wide closing keeps, the surface would take the shadow for ink.
     surface = fitted_ground(small)
+    if (surface is not None and shadow_edge and steps is not None
+            and shadow_step(blurred_ground(paper), steps, region)):
+        surface = None
     if surface is not None:
         everywhere = np.ones_like(region)
         surface_noise = paper_noise(surface, everywhere, sample)
@@ -394,9 +400,7 @@ def photo_contrast(paper_small: np.ndarray, region: np.ndarray, smooth: np.ndarr
     estimated on a small copy, zero outside the sheet. ``steps``: the same picture closed more
     widely (close_strokes(wide=True)), where the ground should keep a shadow's hard edge."""
     h, w = smooth.shape
-    sh, sw = paper_small.shape
-    # In floats: OpenCV's exact 8-bit blur is several times slower at this width.
-    paper = cv2.GaussianBlur(paper_small.astype(np.float32), (k := odd(min(sh, sw) / 5), k), 0)
+    paper = blurred_ground(paper_small)
     # The blur spreads a hard shadow's edge (the phone's, a hand's): on its dark side the
     # ground comes out lighter than the paper, and a band along the edge reads as ink. A
     # closing keeps any step wider than itself, and the wide one (``steps``) also clears what
@@ -404,13 +408,33 @@ def photo_contrast(paper_small: np.ndarray, region: np.ndarray, smooth: np.ndarr
     # of the two grounds only on the dark side of a step wider than a quarter of the picture,
     # so a shadow's, and nowhere else. That smoothing costs a quarter of a camera frame's
     # reading, so it is done only where the sheet has such a step.
-    if steps is not None and (region & (steps < paper * np.exp(-STEP_LOG))).any():
-        paper = np.minimum(paper, smooth_keeping_steps(steps, k))
+    if steps is not None and shadow_step(paper, steps, region):
+        paper = np.minimum(paper, smooth_keeping_steps(steps, blur_size(paper_small)))
     paper = cv2.resize(paper, (w, h), interpolation=cv2.INTER_LINEAR)
     contrast = against_paper(paper, smooth)
     if not region.all():
         contrast *= cv2.resize(region.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST)
     return contrast
+
+
+def blur_size(paper_small: np.ndarray) -> int:
+    """The Gaussian's width that smooths a small copy's closed ground: a fifth of its shorter
+    side."""
+    return odd(min(paper_small.shape) / 5)
+
+
+def blurred_ground(paper_small: np.ndarray) -> np.ndarray:
+    """A small copy's closed ground with its noise and blockiness smoothed, in floats (OpenCV's
+    exact 8-bit blur is several times slower at this width)."""
+    k = blur_size(paper_small)
+    return cv2.GaussianBlur(paper_small.astype(np.float32), (k, k), 0)
+
+
+def shadow_step(blurred: np.ndarray, wide: np.ndarray, region: np.ndarray) -> bool:
+    """Whether the widely closed ground (``wide``) is more than STEP_LOG darker than the
+    blurred usual one anywhere on the sheet: only on the dark side of a step wider than a
+    quarter of the picture, a shadow's, can it be."""
+    return bool((region & (wide < blurred * np.exp(-STEP_LOG))).any())
 
 
 def smooth_keeping_steps(ground: np.ndarray, k: int) -> np.ndarray:
