@@ -225,6 +225,26 @@ def test_no_smooth_surface_is_the_paper_across_a_shadows_edge(mnist, index: int)
     assert reading.number == str(labels[index])
 
 
+# MNIST test digits whose shadowed photo (train.pictures.shadowed_photo), dark ink with little
+# noise, passed for a clean picture of light ink: its shadow's flat shade along the edge was
+# taken for the ground, the lit paper for strokes.
+SHADOW_ALONG_THE_EDGE = (169, 198, 250, 267)
+
+
+@pytest.mark.parametrize("index", SHADOW_ALONG_THE_EDGE)
+def test_a_shadow_along_the_edge_is_no_clean_ground(mnist, index: int) -> None:
+    """The shadow's shade is flat and runs along the edge as a clean picture's ground does,
+    but what it leaves on the other side is a sheet's lit half, far thicker than strokes: the
+    ink is dark, no one level is the ground, and the digit is read."""
+    images, labels = mnist
+    picture = shadowed_photo(images[index])
+    small = measure.small_copy(picture, ground.GROUND_SIDE)
+    pad = round(ground.GROUND_MARGIN * max(small.shape))
+    assert ground.polarity(picture, small, pad) == (True, None)
+    reading = DigitReader(DigitModel(SHIPPED_MODEL)).read(picture)
+    assert reading.number == str(labels[index])
+
+
 # MNIST test digits whose underline (train.pictures.underlined) blur joins to their lowest
 # stroke, read as something else with it: a 9 and two 7s as 1s, an 8 as a 3.
 JOINED_UNDERLINES = (78, 243, 263, 266)

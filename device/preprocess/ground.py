@@ -23,6 +23,11 @@ from device.preprocess.measure import (
 
 # A picture whose ground is one exact shade (±1) over this share of it is clean (not a photo).
 CLEAN_GROUND_SHARE = 0.5
+# ...unless the strokes' thickness says the other polarity more clearly than this (polarity).
+CLEAN_DOUBT = 1.0
+# A clean picture's ink thicker than this for its size may be no ink (thickness: ~0.1 for a
+# digit's strokes, 0.3 and more for a sheet's half): only then is the costlier margin asked.
+STROKE_THICKNESS = 0.2
 # The ground is estimated on a copy this many px on its longer side (ink_map).
 GROUND_SIDE = 80
 # The ground is continued this share of the picture's longer side beyond its edges (ink_map).
@@ -241,7 +246,33 @@ def polarity(gray: np.ndarray, small: np.ndarray, pad: int,
     clean = [dark for dark, level in grounds.items()
              if level is not None and abs(level - edge_like[dark]) <= 1]
     if len(clean) == 1:
-        return clean[0], grounds[clean[0]]
+        dark = clean[0]
+        if not ink_thicker_than_strokes(small, dark):
+            return dark, grounds[dark]
+        # A shadow across a photo with little noise splits its paper into two flat shades, and
+        # the one along the edge, the shadow's, passes for a clean picture's ground with the
+        # lit paper as its "ink", far thicker than strokes. Where the strokes' thickness then
+        # says clearly that the ink goes the other way, no one level is the ground.
+        margin = ground_margin(small, pad, ones_crop)
+        if abs(margin) <= CLEAN_DOUBT or (margin >= 0) == dark:
+            return dark, grounds[dark]
+        return margin >= 0, None
+    margin = ground_margin(small, pad, ones_crop)
+    dark = margin >= 0
+    return dark, grounds[dark]
+
+
+def ink_thicker_than_strokes(small: np.ndarray, dark: bool) -> bool:
+    """Whether the shades Otsu puts on the ink's side of a small copy are thicker than a
+    digit's strokes ever are (thickness over STROKE_THICKNESS)."""
+    kind = cv2.THRESH_BINARY_INV if dark else cv2.THRESH_BINARY
+    _, ink = cv2.threshold(small, 0, 1, kind + cv2.THRESH_OTSU)
+    return thickness(ink) > STROKE_THICKNESS
+
+
+def ground_margin(small: np.ndarray, pad: int, ones_crop: bool | None = None) -> float:
+    """How clearly the ink is dark (> 0) or light (< 0) by the thickness of what surrounds the
+    strokes (dark_ink_margin), on the small copy and on its shading divided out."""
     margin = dark_ink_margin(with_margin(small, pad))
     if not (crop_of_a_one(small) if ones_crop is None else ones_crop):
         # The shades as they are split a sheet whose light falls in two levels (a shadow's
@@ -250,8 +281,7 @@ def polarity(gray: np.ndarray, small: np.ndarray, pad: int,
         # the two views disagree, the clearer one decides. A narrow crop of a 1 is too little
         # ground for the second view.
         margin += dark_ink_margin(with_margin(unshaded(small), pad))
-    dark = margin >= 0
-    return dark, grounds[dark]
+    return margin
 
 
 def with_margin(small: np.ndarray, pad: int) -> np.ndarray:
