@@ -14,6 +14,9 @@ same model:
   a stroke's width (tests/camera_like.py), to see how the pieces of one digit are joined;
 - the camera-like set (MNIST test digits on simulated paper photos, frames of two or three
   digits, frames with none; tests/camera_like.py);
+- a sheet-on-a-table probe: 200 camera frames of a sheet lying on a table with a pen, pencil or
+  coin beside it or across its edge, a third of the sheets blank (tests/camera_like.py), to see
+  whether the table and what lies on it stay out of the reading;
 - handwriting_dev (400 real scans) and photos_dev (268 real phone photos): development checks,
   never trained on, never tuned to;
 - with --optdigits FILE, real handwriting from outside this repository: the test digits of UCI's
@@ -53,10 +56,12 @@ from tests.camera_like import (  # noqa: E402
     labelled_pictures,
     lifted_pen_set,
     picture_families,
+    sheet_on_table_set,
 )
 
 SHARED = REPO.parent / "shared" / "data"
 FLAGGED_SHARES = (0.0, 0.01, 0.02, 0.03, 0.05, 0.10)
+SHEET_PROBE = "sheet on a table (probe)"
 
 
 def textbook_input(picture: np.ndarray) -> np.ndarray:
@@ -159,13 +164,16 @@ def _ms(values: list[float]) -> str:
 
 def generated_sets(mnist: Path, per_family: int, digits: str,
                    draw: int) -> dict[str, list[tuple[str, np.ndarray, str]]]:
-    """The picture families, the lifted-pen probe and the camera-like set, made from MNIST's
+    """The picture families, the lifted-pen probe, the camera-like set and the sheet-on-a-table
+    probe, made from MNIST's
     test or validation digits (draw 0, or a further draw of other digits and scenes)."""
     sets = dict(picture_families(mnist, per_family, digits=digits, draw=draw))
     sets["lifted pen (probe)"] = lifted_pen_set(mnist, per_family, digits=digits, draw=draw)
     frames = camera_like_set(mnist, seed=draw, digits=digits)
     sets["camera-like set"] = [(f"frame {i} ({f.kind})", f.image, f.truth)
                                for i, f in enumerate(frames)]
+    sheets = sheet_on_table_set(mnist, digits=digits, draw=draw)
+    sets[SHEET_PROBE] = [(f"sheet {i} ({f.kind})", f.image, f.truth) for i, f in enumerate(sheets)]
     return sets
 
 
@@ -238,7 +246,7 @@ def main() -> int:
     results = {name: run_set(reader, samples) for name, samples in sets.items()}
     elapsed = time.perf_counter() - started
 
-    camera = results["camera-like set"]
+    camera, sheets = results["camera-like set"], results[SHEET_PROBE]
     shown = model.path.relative_to(REPO) if model.path.is_relative_to(REPO) else model.path
     threshold = reader.uncertain_below
     lines = [
@@ -266,7 +274,9 @@ def main() -> int:
         + "); the lifted-pen "
         f"probe is a separate draw of {args.per_family}, each cut once by a gap of about a "
         "stroke's width, as a pen lifted mid-stroke leaves it (`tests/camera_like.py`; nothing "
-        f"trains on it); the camera-like set is made from MNIST {args.digits} digits too."
+        f"trains on it); the camera-like set and the sheet-on-a-table probe (a sheet lying on a "
+        "table, a pen, pencil or coin beside it or across its edge, a third of the sheets "
+        f"blank) are made from MNIST {args.digits} digits too."
         + (f" {optdigits.NAME}: real handwriting from outside this repository, the "
            f"{len(sets[optdigits.NAME]):,} test digits of UCI's optdigits (13 writers, NIST's "
            "form scans counted down to 8×8; `--optdigits`), each enlarged ×16 smoothly, only "
@@ -291,6 +301,9 @@ def main() -> int:
         f"Camera-like set: {camera.device.empty} frames without a digit, "
         f"**{camera.device.empty_read_as_digit}** of them read as a digit; frames of several "
         f"digits read exactly, in order: {_pct(camera.device.multi_correct, camera.device.multi)}.",
+        "",
+        f"Sheet-on-a-table probe: {sheets.device.empty} blank sheets, "
+        f"**{sheets.device.empty_read_as_digit}** of them read as a digit.",
         "",
         "## Flagging the least confident readings",
         "",

@@ -162,35 +162,42 @@ def _compose(
         _draw_lines(rng, albedo)
     _draw_specks(rng, albedo, specks)
     if digit_images:
-        n = len(digit_images)
-        # Digits need room side by side: the more digits, the smaller each may be.
-        max_height = min(0.7 * h, 0.95 * w / (0.85 * n + 0.3 * (n - 1)))
-        height = int(rng.uniform(0.3 * h, max_height))
-        margin = int(0.04 * min(h, w))
-        turns = rng.uniform(-12, 12, n)
-        gap_fractions = rng.uniform(0.15, 0.4, n - 1)
-        while True:  # shrink until the digits fit side by side (wide digits, wide rotations)
-            pairs = zip(digit_images, turns, strict=True)
-            alphas = [_digit_alpha(im, height, t) for im, t in pairs]
-            gaps = [int(g * height) for g in gap_fractions]
-            total = sum(a.shape[1] for a in alphas) + sum(gaps)
-            if total <= w - 2 * margin:
-                break
-            height = int(height * 0.9)
-        x = int(rng.integers(margin, max(margin + 1, w - total - margin)))
-        ink = np.array(INKS_BGR[int(rng.integers(len(INKS_BGR)))], np.float32) / 255.0
-        tallest = max(a.shape[0] for a in alphas)
-        row_y = int(rng.integers(margin, max(margin + 1, h - tallest - margin)))
-        for i, alpha in enumerate(alphas):
-            ah, aw = alpha.shape
-            # Digits of one number share a line, give or take a little handwriting wobble.
-            wobble = int(rng.uniform(-0.08, 0.08) * height) + (tallest - ah) // 2
-            y = int(np.clip(row_y + wobble, margin, h - ah - margin))
-            region = albedo[y : y + ah, x : x + aw]
-            a = alpha[..., None] * rng.uniform(0.85, 1.0)
-            region[:] = region * (1 - a) + ink * a
-            x += aw + (gaps[i] if i < n - 1 else 0)
+        _write_digits(rng, albedo, digit_images)
     return _camera(rng, albedo * light)
+
+
+def _write_digits(rng: np.random.Generator, albedo: np.ndarray,
+                  digit_images: list[np.ndarray]) -> None:
+    """The digits written on ``albedo`` (in place) side by side in one ink, as large as fits."""
+    h, w = albedo.shape[:2]
+    n = len(digit_images)
+    # Digits need room side by side: the more digits, the smaller each may be.
+    max_height = min(0.7 * h, 0.95 * w / (0.85 * n + 0.3 * (n - 1)))
+    height = int(rng.uniform(0.3 * h, max_height))
+    margin = int(0.04 * min(h, w))
+    turns = rng.uniform(-12, 12, n)
+    gap_fractions = rng.uniform(0.15, 0.4, n - 1)
+    while True:  # shrink until the digits fit side by side (wide digits, wide rotations)
+        pairs = zip(digit_images, turns, strict=True)
+        alphas = [_digit_alpha(im, height, t) for im, t in pairs]
+        gaps = [int(g * height) for g in gap_fractions]
+        total = sum(a.shape[1] for a in alphas) + sum(gaps)
+        if total <= w - 2 * margin:
+            break
+        height = int(height * 0.9)
+    x = int(rng.integers(margin, max(margin + 1, w - total - margin)))
+    ink = np.array(INKS_BGR[int(rng.integers(len(INKS_BGR)))], np.float32) / 255.0
+    tallest = max(a.shape[0] for a in alphas)
+    row_y = int(rng.integers(margin, max(margin + 1, h - tallest - margin)))
+    for i, alpha in enumerate(alphas):
+        ah, aw = alpha.shape
+        # Digits of one number share a line, give or take a little handwriting wobble.
+        wobble = int(rng.uniform(-0.08, 0.08) * height) + (tallest - ah) // 2
+        y = int(np.clip(row_y + wobble, margin, h - ah - margin))
+        region = albedo[y : y + ah, x : x + aw]
+        a = alpha[..., None] * rng.uniform(0.85, 1.0)
+        region[:] = region * (1 - a) + ink * a
+        x += aw + (gaps[i] if i < n - 1 else 0)
 
 
 def camera_like_set(mnist_dir: Path, count: int = 600, seed: int = 0,
@@ -222,6 +229,82 @@ def camera_like_set(mnist_dir: Path, count: int = 600, seed: int = 0,
         )
         truth = "".join(str(int(labels[j])) for j in picks)
         frames.append(Frame(image, truth, "digits", tuple(int(j) for j in picks)))
+    return frames
+
+
+def _table(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """A table top (H,W,3) in [0,1]: a darker or lighter wood, laminate or cloth shade, with a
+    grain along one direction (smooth noise stretched along it) and fine texture."""
+    base = np.array(rng.choice([(0.25, 0.35, 0.5), (0.35, 0.4, 0.45), (0.15, 0.15, 0.17),
+                                (0.5, 0.45, 0.4), (0.55, 0.6, 0.65), (0.3, 0.2, 0.15)]))
+    base = base * rng.uniform(0.7, 1.2)
+    grain = _smooth_noise(rng, h // 8 + 1, w // 8 + 1, 6)
+    along = rng.uniform(4, 20)
+    grain = cv2.resize(grain, None, fx=along if rng.random() < 0.5 else 1,
+                       fy=1 if rng.random() < 0.5 else along)
+    grain = cv2.resize(grain[: h // 8 + 1, : w // 8 + 1], (w, h), interpolation=cv2.INTER_CUBIC)
+    texture = rng.uniform(0.02, 0.08) * grain + 0.015 * _noise(rng, h, w, 1)[..., 0]
+    return np.clip(base[None, None, :] * (1 + texture[..., None]), 0, 1).astype(np.float32)
+
+
+def _clutter(rng: np.random.Generator, scene: np.ndarray, sheet: np.ndarray) -> None:
+    """A pen, a pencil or a coin on the table, some lying against or across the sheet's edge."""
+    h, w = scene.shape[:2]
+    table = np.argwhere(sheet == 0)
+    if len(table) == 0:
+        return
+    for _ in range(int(rng.integers(1, 3))):
+        y, x = (int(v) for v in table[int(rng.integers(len(table)))])
+        colour = tuple(float(c) for c in rng.uniform(0.05, 0.6, 3))
+        kind = rng.choice(["pen", "pencil", "coin"])
+        if kind == "coin":
+            cv2.circle(scene, (x, y), int(rng.uniform(0.03, 0.06) * min(h, w)), colour, -1)
+            continue
+        angle = rng.uniform(0, np.pi)
+        length = rng.uniform(0.3, 0.6) * min(h, w)
+        dx, dy = np.cos(angle) * length / 2, np.sin(angle) * length / 2
+        width = max(2, round((0.03 if kind == "pen" else 0.012) * min(h, w)))
+        cv2.line(scene, (int(x - dx), int(y - dy)), (int(x + dx), int(y + dy)), colour, width)
+
+
+def sheet_on_table_set(mnist_dir: Path, count: int = 200, seed: int = 11,
+                       digits: str = "test", draw: int = 0) -> list[Frame]:
+    """A probe of the sheet search: ``count`` camera frames of a sheet of paper lying on a
+    table (a tilted rectangle over 30-75% of the frame, sometimes running off its edge), a
+    pen, pencil or coin beside it in two frames of three (some lying against the sheet or
+    across its edge), under the paper set's light; a third of the sheets blank, the rest with
+    one MNIST digit written well inside them, or two. Nothing trains on it: it shows whether
+    the table and what lies on it stay out of the reading, and the digits on the sheet are
+    read."""
+    images, labels = mnist_digits(mnist_dir, digits)
+    order = _drawn(np.random.default_rng(seed).permutation(len(images)), 2 * count, draw)
+    rng = np.random.default_rng((seed, draw))
+    next_digit = 0
+    frames = []
+    for i in range(count):
+        h, w = FRAME_SIZES[int(rng.integers(len(FRAME_SIZES)))]
+        albedo, light = paper(rng, h, w)
+        n = int(rng.choice([0, 1, 1, 2])) if i % 3 else 0
+        picks = order[next_digit : next_digit + n]
+        next_digit += n
+        scale = np.sqrt(rng.uniform(0.3, 0.75))
+        size = (scale * w * rng.uniform(0.9, 1.2), scale * h * rng.uniform(0.9, 1.2))
+        centre = (w / 2 + rng.uniform(-0.2, 0.2) * w, h / 2 + rng.uniform(-0.2, 0.2) * h)
+        corners = cv2.boxPoints((centre, size, rng.uniform(-20, 20))).astype(np.int32)
+        sheet = np.zeros((h, w), np.uint8)
+        cv2.fillPoly(sheet, [corners], 1)
+        if n:  # written well inside the sheet: the middle half of its box
+            top, left = max(0, int(centre[1] - size[1] / 4)), max(0, int(centre[0] - size[0] / 4))
+            _write_digits(rng, albedo[top : top + int(size[1] / 2), left : left + int(size[0] / 2)],
+                          [images[j] for j in picks])
+        scene = _table(rng, h, w)
+        on_sheet = sheet.astype(bool)
+        scene[on_sheet] = albedo[on_sheet]
+        if i % 3 != 1:
+            _clutter(rng, scene, sheet)
+        truth = "".join(str(int(labels[j])) for j in picks)
+        frames.append(Frame(_camera(rng, scene * light), truth, "digits" if n else "blank sheet",
+                            tuple(int(j) for j in picks)))
     return frames
 
 

@@ -481,6 +481,21 @@ def test_bad_frames_and_contracts_are_refused() -> None:
         extract_digits(paper(), {"polarity": "dark_on_light"})
 
 
+@pytest.mark.parametrize("tilt", [0, 4, 8])
+def test_a_strip_of_table_along_the_edge_is_not_the_sheet(tilt: float) -> None:
+    """A blank sheet on a dark table that nearly fills the frame: the strips of table between
+    it and the frame's edge are narrower than the ground's closing, which filled them with the
+    sheet's light, so they joined the sheet and were read as a digit framing it, or seemed
+    strokes crossing its edge (before). Closed as if it went on past the edge, the table stays
+    table, and the blank sheet holds no digit."""
+    frame = np.full((240, 320), 70, np.float32)
+    cv2.fillPoly(frame, [cv2.boxPoints(((160, 125), (290, 205), tilt)).astype(np.int32)], 210)
+    frame = cv2.GaussianBlur(frame, (0, 0), 1.0) + np.random.default_rng(1).normal(0, 3,
+                                                                                  frame.shape)
+    extraction = extract_digits(np.clip(frame, 0, 255).astype(np.uint8))
+    assert extraction.candidates == [], [c.box for c in extraction.candidates]
+
+
 def test_a_sheet_held_over_a_textured_table_is_searched_alone(mnist) -> None:
     """A 1280×960 photo: a tilted sheet on a dark textured table, a thumb over its edge, a
     shadow across it, and two digits written on it. Only the two digits are candidates."""

@@ -154,8 +154,10 @@ def strokes_cross(small: np.ndarray, paper: np.ndarray, region: np.ndarray) -> b
     """Whether a stroke runs from well inside the sheet across its edge to well inside what was
     taken for its surroundings: then the edge is a shadow's (the phone's, a hand's) on the same
     paper, as ink never crosses a sheet's edge onto the table. Strokes are what Otsu finds
-    darker than the stroke-free ground of the small copy; "well inside" is two pixels from the
-    edge, where a sheet's own blurred rim is not."""
+    darker than the stroke-free ground of the small copy (``paper``, closed as if the picture
+    went on past its edge, close_strokes' ``beyond``, so a strip of table along the edge is no
+    stroke); "well inside" is two pixels from the edge, where a sheet's own blurred rim is
+    not."""
     ratio = np.clip(against_paper(paper.astype(np.float32), small.astype(np.float32)) * 255,
                     0, 255).astype(np.uint8)
     _, strokes = cv2.threshold(ratio, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
@@ -193,13 +195,20 @@ def narrow_crop(shape: tuple[int, int]) -> bool:
     return w < h / 2
 
 
-def close_strokes(image: np.ndarray, wide: bool = False) -> np.ndarray:
+def close_strokes(image: np.ndarray, wide: bool = False, beyond: int = 0) -> np.ndarray:
     """The ground without the strokes: a closing wider than any stroke. Usually a fifth of
     the picture's shorter side (strokes are at most ~1/10 of a digit, digits at most the
     picture); with ``wide``, a quarter of its longer side, for a photo cropped to its digit,
-    whose strokes may be a fifth of the picture wide."""
-    size = max(image.shape) / 4 if wide else min(image.shape) / 5
-    return cv2.morphologyEx(image, cv2.MORPH_CLOSE, disk(odd(size)))
+    whose strokes may be a fifth of the picture wide. With ``beyond``, the picture continued
+    that many px past each edge in the shade along it, closed (the closing's width still the
+    picture's own), at that larger size: a strip of table along the edge narrower than the
+    closing then stays table, where the closing alone fills it with the light of the sheet
+    beside it."""
+    size = odd(max(image.shape) / 4 if wide else min(image.shape) / 5)
+    if not beyond:
+        return cv2.morphologyEx(image, cv2.MORPH_CLOSE, disk(size))
+    continued = cv2.copyMakeBorder(image, beyond, beyond, beyond, beyond, cv2.BORDER_REPLICATE)
+    return cv2.morphologyEx(continued, cv2.MORPH_CLOSE, disk(size))
 
 
 def uniform_ground(pixels: np.ndarray) -> int | None:
@@ -324,11 +333,14 @@ def ink_map(gray: np.ndarray) -> tuple[np.ndarray, float | None]:
         # nothing around it but more of the picture.
         return ink_strength(against_paper(np.float32(level), smooth_of(paper_like))), None
     paper = close_strokes(small)
-    # The sheet is searched for with the stroke-free ground continued beyond the edge in its
-    # own shade, so a table reaching the edge still reaches it.
-    around = cv2.copyMakeBorder(paper, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+    # The sheet is searched for on the stroke-free ground of the picture continued beyond its
+    # edge in its own shade: a table reaching the edge still reaches it, and a strip of table
+    # along the edge narrower than the closing stays table (closed within the picture alone,
+    # it takes the light of the sheet beside it, and joins the sheet).
+    around = close_strokes(small, beyond=pad)
     region = paper_region(around)[pad : pad + sh, pad : pad + sw]
-    shadow_edge = not region.all() and strokes_cross(small, paper, region)
+    shadow_edge = not region.all() and strokes_cross(
+        small, around[pad : pad + sh, pad : pad + sw], region)
     if shadow_edge:
         region = np.ones_like(region)  # the step was a shadow's edge, not the sheet's
     smooth = smooth_of(paper_like)
