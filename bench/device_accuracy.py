@@ -165,8 +165,8 @@ def _ms(values: list[float]) -> str:
 def generated_sets(mnist: Path, per_family: int, digits: str,
                    draw: int) -> dict[str, list[tuple[str, np.ndarray, str]]]:
     """The picture families, the lifted-pen probe, the camera-like set and the sheet-on-a-table
-    probe, made from MNIST's
-    test or validation digits (draw 0, or a further draw of other digits and scenes)."""
+    probe, made from MNIST's test or validation digits (draw 0, or a further draw of other
+    digits and scenes)."""
     sets = dict(picture_families(mnist, per_family, digits=digits, draw=draw))
     sets["lifted pen (probe)"] = lifted_pen_set(mnist, per_family, digits=digits, draw=draw)
     frames = camera_like_set(mnist, seed=draw, digits=digits)

@@ -82,10 +82,10 @@ CAMERA_FLOOR = 0.992
 # Digits cut once by a pen lift: measured 95.8% (94.6% before stacked pieces were joined).
 LIFTED_PEN_FLOOR = 0.95
 # A sheet lying on a table, a pen, pencil or coin beside it or across its edge: measured 46.7%
-# of the digits read and 26 of 99 blank sheets read as a digit (16.8% and 60 of 99 while a
-# strip of table along the frame's edge, narrower than the closing, joined the sheet). A known
-# gap, held where it is: a pen lying across the sheet is read as a 1, and a table crossed by
-# it is searched as if the sheet's edge were a shadow's.
+# of the digits read and 26 of 99 blank sheets read as a digit (16.8% and 60 of 99 at be6c4bf,
+# while a strip of table along the frame's edge, narrower than the closing, joined the sheet).
+# A known gap, held where it is: a pen lying across the sheet is read as a 1, and a table
+# crossed by it is searched as if the sheet's edge were a shadow's.
 SHEET_PROBE_FLOOR = 0.45
 SHEET_PROBE_BLANKS_READ = 27
 NOT_FLAGGED_FLOOR = 0.995  # the target

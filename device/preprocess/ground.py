@@ -254,19 +254,17 @@ def polarity(gray: np.ndarray, small: np.ndarray, pad: int,
     edge_like = {True: edge, False: 255 - edge}
     clean = [dark for dark, level in grounds.items()
              if level is not None and abs(level - edge_like[dark]) <= 1]
+    if len(clean) == 1 and not ink_thicker_than_strokes(small, clean[0]):
+        return clean[0], grounds[clean[0]]
+    margin = ground_margin(small, pad, ones_crop)
     if len(clean) == 1:
-        dark = clean[0]
-        if not ink_thicker_than_strokes(small, dark):
-            return dark, grounds[dark]
         # A shadow across a photo with little noise splits its paper into two flat shades, and
         # the one along the edge, the shadow's, passes for a clean picture's ground with the
         # lit paper as its "ink", far thicker than strokes. Where the strokes' thickness then
         # says clearly that the ink goes the other way, no one level is the ground.
-        margin = ground_margin(small, pad, ones_crop)
-        if abs(margin) <= CLEAN_DOUBT or (margin >= 0) == dark:
-            return dark, grounds[dark]
+        if abs(margin) <= CLEAN_DOUBT or (margin >= 0) == clean[0]:
+            return clean[0], grounds[clean[0]]
         return margin >= 0, None
-    margin = ground_margin(small, pad, ones_crop)
     dark = margin >= 0
     return dark, grounds[dark]
 
