@@ -26,7 +26,7 @@ from functools import cached_property
 import cv2
 import numpy as np
 
-from device.preprocess.candidates import REASONS, Blob, find_digits, may_be_one_digit
+from device.preprocess.candidates import REASONS, Blob, edge_of, find_digits, may_be_one_digit
 from device.preprocess.contract import check_contract
 from device.preprocess.frame import crop_roi, to_gray, working_scale
 from device.preprocess.ground import ink_map
@@ -97,10 +97,11 @@ def extract_digits(
         gray, None, fx=scale, fy=scale,
         interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC,
     )
-    ink, noise = ink_map(work)
+    ink, noise, sheet = ink_map(work)
     ink, had_lines = remove_ruled_lines(ink, page=noise is None)
     inked = threshold_ink(ink, noise)
-    found = find_digits(inked, had_lines, photo=noise is not None)
+    found = find_digits(inked, had_lines, photo=noise is not None,
+                        sheet_edge=edge_of(sheet, ink.shape))
     if found.reason:
         return Extraction([], gray, inked.mask, REASONS[found.reason])
 

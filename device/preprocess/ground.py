@@ -6,6 +6,7 @@ darker (or lighter) than its local ground each pixel is."""
 from __future__ import annotations
 
 import functools
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -13,6 +14,7 @@ import numpy as np
 from device.preprocess.measure import (
     components,
     disk,
+    fills_its_hull,
     median,
     odd,
     percentiles,
@@ -28,6 +30,14 @@ CLEAN_DOUBT = 1.0
 # A clean picture's ink thicker than this for its size may be no ink (thickness: ~0.1 for a
 # digit's strokes, 0.3 and more for a sheet's half): only then is the costlier margin asked.
 STROKE_THICKNESS = 0.2
+# A sheet that limits the search covers more than this share of the picture, and less than
+# all but this share (paper_region, light_sheet).
+SHEET_SHARE = 0.1
+# Light marks over this share of a light shape show that it is no sheet (light_sheet).
+LIGHTER_MARKS = 0.005
+# An outline whose points spread across their main axis by under this share of their spread
+# along it is one straight line (turns_a_corner): a line's is a pixel in dozens, an L's a third.
+STRAIGHT_SPREAD = 0.15
 # The ground is estimated on a copy this many px on its longer side (ink_map).
 GROUND_SIDE = 80
 # The ground is continued this share of the picture's longer side beyond its edges (ink_map).
@@ -142,7 +152,7 @@ def paper_region(smooth: np.ndarray) -> np.ndarray:
         surroundings[i] = stroke_width(labels == i) >= 0.1 * min(h, w)
     region = np.take(~surroundings, labels)
     # Only a sheet that clearly stands out from its surroundings limits the search.
-    if not 0.1 < np.count_nonzero(region) / region.size < 0.9:
+    if not SHEET_SHARE < np.count_nonzero(region) / region.size < 1 - SHEET_SHARE:
         return np.ones_like(region)
     if median(smooth[~region]) > 0.7 * median(smooth[region]):
         return np.ones_like(region)
@@ -256,17 +266,88 @@ def polarity(gray: np.ndarray, small: np.ndarray, pad: int,
              if level is not None and abs(level - edge_like[dark]) <= 1]
     if len(clean) == 1 and not ink_thicker_than_strokes(small, clean[0]):
         return clean[0], grounds[clean[0]]
+    if not clean and light_sheet(small):
+        return True, None  # a sheet on a table: a scene, whose ground is no one shade
     margin = ground_margin(small, pad, ones_crop)
     if len(clean) == 1:
         # A shadow across a photo with little noise splits its paper into two flat shades, and
         # the one along the edge, the shadow's, passes for a clean picture's ground with the
         # lit paper as its "ink", far thicker than strokes. Where the strokes' thickness then
-        # says clearly that the ink goes the other way, no one level is the ground.
+        # says clearly that the ink goes the other way, no one level is the ground. So does a
+        # table dark enough to clip to black around a sheet, where the thickness does not say
+        # that the ink is light (a bold light digit, one solid shape too, it does).
+        if not clean[0] and margin >= 0 and light_sheet(small):
+            return True, None
         if abs(margin) <= CLEAN_DOUBT or (margin >= 0) == clean[0]:
             return clean[0], grounds[clean[0]]
         return margin >= 0, None
     dark = margin >= 0
     return dark, grounds[dark]
+
+
+def light_sheet(small: np.ndarray) -> bool:
+    """Whether the light shades of a small copy (Otsu's) are a sheet of paper, so the ink is
+    dark. Where a sheet lies on a darker table, the table round it is as wide as the sheet,
+    and how thick the two shades are beside each other (dark_ink_margin) cannot tell which is
+    the ground. A sheet, seen square or at a slant, cut by the frame's edge or not, is one
+    shape, neither a small part of the picture nor nearly all of it (SHEET_SHARE), that
+    fills its convex hull and, the ink on it filled in, is thicker than any stroke (thickness
+    over STROKE_THICKNESS): light strokes never are all that (a bold digit's loop leaves its
+    hull far from full, a 1 is thin). The lit part of a dark board is that shape too, but
+    its edge is light falling off or one straight shadow's edge: the sheet's is a sharp step
+    all along that turns a corner within the picture, and nothing on a sheet is lighter than
+    the sheet, where the lit board holds the light strokes."""
+    blurred = cv2.medianBlur(small, 3)  # specks and JPEG noise are not structure
+    _, light = cv2.threshold(blurred, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    n, labels, stats = components(light)
+    if n <= 1 or light.all():
+        return False
+    # With no table, or too little of it, to speak of, the thickness decides as ever. The tests
+    # run cheapest first.
+    largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    if not SHEET_SHARE <= stats[largest, cv2.CC_STAT_AREA] / light.size <= 1 - SHEET_SHARE:
+        return False
+    shape = (labels == largest).astype(np.uint8)
+    on_it = blurred[shape > 0]
+    sheet = median(on_it)
+    step = sheet - median(blurred[light == 0])
+    if np.count_nonzero(on_it > sheet + step / 2) > LIGHTER_MARKS * on_it.size:
+        return False
+    whole = filled(shape)  # the sheet with its ink
+    if not (fills_its_hull(shape) and thickness(whole) > STROKE_THICKNESS):
+        return False
+    rim = outline(whole)
+    if not turns_a_corner(rim):
+        return False  # one straight edge: a shadow's, or the lit side of a board
+    rise = cv2.morphologyEx(blurred, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8))
+    return median(rise[rim]) >= step / 2
+
+
+def outline(shape: np.ndarray) -> np.ndarray:
+    """The shape's outline (bool) within the picture: where the frame cuts it is no edge of it
+    (erosion counts outside the frame as more of the shape)."""
+    shape = shape.astype(np.uint8)
+    return cv2.subtract(shape, cv2.erode(shape, np.ones((3, 3), np.uint8))) > 0
+
+
+def turns_a_corner(rim: np.ndarray) -> bool:
+    """Whether an outline (bool) is more than one straight line: its points spread across their
+    main axis by at least STRAIGHT_SPREAD of their spread along it. A sheet's outline turns
+    its corners; a shadow's edge, or the lit side of a board, runs straight across."""
+    ys, xs = np.nonzero(rim)
+    if len(xs) < 3:
+        return False
+    across, along = np.linalg.eigvalsh(np.cov(xs.astype(np.float32), ys.astype(np.float32)))
+    return bool(np.sqrt(max(across, 0.0)) >= STRAIGHT_SPREAD * np.sqrt(max(along, 1e-6)))
+
+
+def filled(shape: np.ndarray) -> np.ndarray:
+    """A shape (uint8 0/1) with its holes filled: whatever the outside cannot reach."""
+    h, w = shape.shape
+    reach = np.zeros((h + 4, w + 4), np.uint8)
+    outside = cv2.copyMakeBorder(1 - shape, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=1)
+    cv2.floodFill(outside, reach, (0, 0), 0, 0, 0, 4 | cv2.FLOODFILL_MASK_ONLY | (1 << 8))
+    return 1 - reach[2:-2, 2:-2]
 
 
 def ink_thicker_than_strokes(small: np.ndarray, dark: bool) -> bool:
@@ -297,7 +378,13 @@ def with_margin(small: np.ndarray, pad: int) -> np.ndarray:
                               value=edge_shade(small))
 
 
-def ink_map(gray: np.ndarray) -> tuple[np.ndarray, float | None]:
+class InkMap(NamedTuple):
+    ink: np.ndarray  # uint8 ink strength, 0 on the ground and off the sheet
+    noise: float | None  # the paper's noise on the same scale; None for a clean picture
+    sheet: np.ndarray | None  # the sheet searched (bool, on the small copy); None: all of it
+
+
+def ink_map(gray: np.ndarray) -> InkMap:
     """Ink strength 0..255 relative to the local paper brightness (flat-field corrected).
 
     The paper is estimated by closing away the strokes on a small copy (more widely where that
@@ -305,9 +392,9 @@ def ink_map(gray: np.ndarray) -> tuple[np.ndarray, float | None]:
     that is quieter still (a photo cropped close to a bold digit); dividing by it
     removes gradients, shadows and vignetting, so one threshold works across the frame. Only
     the sheet is searched: a textured table or a hand around it is not ink (a shadow's edge,
-    which strokes cross, is no sheet's edge). Also returns the
+    which runs straight or which strokes cross, is no sheet's edge). Also returns the
     paper's own noise on the same 0..255 scale (a robust sigma: dim paper makes relative noise
-    larger), None for a clean picture.
+    larger), None for a clean picture, and the sheet where one limits the search.
     """
     # The ground varies slowly and the strokes only need to be told from it: a small copy
     # (~80 px, a sixteenth of a 320 px working image's pixels) carries both. Its size was
@@ -329,7 +416,8 @@ def ink_map(gray: np.ndarray) -> tuple[np.ndarray, float | None]:
     if level is not None:
         # A clean picture (a drawing, a digital crop): one level is the ground everywhere, and
         # nothing around it but more of the picture.
-        return ink_strength(against_paper(np.float32(level), smooth_of(paper_like))), None
+        return InkMap(ink_strength(against_paper(np.float32(level), smooth_of(paper_like))),
+                      None, None)
     paper = close_strokes(small)
     # The sheet is searched for on the stroke-free ground of the picture continued beyond its
     # edge in its own shade: a table reaching the edge still reaches it, and a strip of table
@@ -337,8 +425,15 @@ def ink_map(gray: np.ndarray) -> tuple[np.ndarray, float | None]:
     # it takes the light of the sheet beside it, and joins the sheet).
     around = close_strokes(small, beyond=pad)
     region = paper_region(around)[pad : pad + sh, pad : pad + sw]
-    shadow_edge = not region.all() and strokes_cross(
-        small, around[pad : pad + sh, pad : pad + sw], region)
+    # Only a sheet whose outline turns a corner within the picture limits the search. An edge
+    # running straight across is a shadow's as likely as a sheet's (a sheet that shows one
+    # edge fills the frame, and the strip of table beyond it runs along the frame's edge,
+    # where what lies on it is refused as cut by the border); and strokes crossing from the
+    # sheet into its surroundings make its edge a shadow's, as ink never crosses from a sheet
+    # onto the table.
+    shadow_edge = not region.all() and (
+        not turns_a_corner(outline(region))
+        or strokes_cross(small, around[pad : pad + sh, pad : pad + sw], region))
     if shadow_edge:
         region = np.ones_like(region)  # the step was a shadow's edge, not the sheet's
     smooth = smooth_of(paper_like)
@@ -358,8 +453,8 @@ def ink_map(gray: np.ndarray) -> tuple[np.ndarray, float | None]:
     # A bold digit cropped close leaves too little paper between its strokes for any closing,
     # however wide: one smooth surface under the whole picture is then the quieter ground. Both
     # are judged on every pixel, as the surface knows no sheet.
-    # No smooth surface follows a shadow's hard edge: where strokes cross a step (a shadow's
-    # edge, shadow_edge) that the wide closing keeps, the surface would take the shadow for ink.
+    # No smooth surface follows a shadow's hard edge: where a shadow's edge (shadow_edge) is a
+    # step that the wide closing keeps, the surface would take the shadow for ink.
     surface = fitted_ground(small)
     if (surface is not None and shadow_edge and steps is not None
             and shadow_step(blurred_ground(paper), steps, region)):
@@ -370,7 +465,9 @@ def ink_map(gray: np.ndarray) -> tuple[np.ndarray, float | None]:
         closing_noise = noise if region.all() else paper_noise(paper, everywhere, sample)
         if surface_noise <= closing_noise:
             paper, noise, region, steps = surface, surface_noise, everywhere, None
-    return ink_strength(photo_contrast(paper, region, smooth, steps)), noise
+    # Ink that runs into the edge of the sheet goes on beyond it (candidates.cut_by_sheet).
+    sheet = None if region.all() else region
+    return InkMap(ink_strength(photo_contrast(paper, region, smooth, steps)), noise, sheet)
 
 
 def _clear_of_edges(paper: np.ndarray) -> np.ndarray:

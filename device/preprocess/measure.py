@@ -36,6 +36,24 @@ def disk(size: int) -> np.ndarray:
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
 
 
+# A solid shape fills its convex hull but for its outline's wobble and where something cuts it:
+# a blob whose radius wobbles by up to 15% fills over 96% of its hull, a thumb cut by the
+# sheet's edge 93%, a sheet of paper with a pen lying across it or digits on it over 95%. A
+# bold marker digit whose loops have filled in leaves bays: an 8's waist, a 2's or a 9's curve
+# (85-90%). Chosen on validation pictures: the bold-marker family read 97.9% of 1,000
+# validation digits without the solid-shape test (candidates), 98.4% with it; no set read worse.
+SOLID_HULL_FILL = 0.9
+
+
+def fills_its_hull(shape: np.ndarray) -> bool:
+    """Whether the shape (uint8, nonzero = inside) covers most of its convex hull. The hull of
+    its outlines' corners is the hull of all its pixels, found from a few dozen points instead
+    of thousands."""
+    outlines, _ = cv2.findContours(shape, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    hull_area = cv2.contourArea(cv2.convexHull(np.concatenate(outlines)))
+    return cv2.countNonZero(shape) >= SOLID_HULL_FILL * hull_area
+
+
 def stroke_width(mask: np.ndarray) -> float:
     """Mean stroke width of a binary shape: area over half the outline length (2A/P)."""
     area = float(np.count_nonzero(mask))
