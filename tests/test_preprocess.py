@@ -564,6 +564,17 @@ def test_the_lit_part_of_a_dark_board_is_no_sheet() -> None:
     assert not ground.light_sheet(measure.small_copy(sheet.astype(np.uint8), ground.GROUND_SIDE))
 
 
+@pytest.mark.parametrize("tilt", [-5, 5])
+def test_the_table_framing_a_sheet_is_no_digit(tilt: float) -> None:
+    """A blank sheet over most of the frame on a table too light for the sheet to stand out
+    (the whole picture is searched): the band of table the ground's closing leaves around the
+    sheet spans the picture, centred, as a digit the picture was cropped to does, and was read
+    as a 0 (before). It lies along three sides of the picture, as no digit does."""
+    photo = _sheet_on_a_table(np.random.default_rng(1), (500, 380), tilt, table=130)
+    extraction = extract_digits(photo)
+    assert extraction.candidates == [], [c.box for c in extraction.candidates]
+
+
 @pytest.mark.parametrize("tilt", [-10, 5, 25])
 def test_a_pen_across_the_sheets_edge_is_no_digit(tilt: float) -> None:
     """A pen lying on a blank sheet and off it onto the table: the search stops at the sheet's

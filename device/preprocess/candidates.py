@@ -182,7 +182,8 @@ def reject_reason(blob: Blob, labels: np.ndarray, stroke: float, photo: bool,
     # spans from edge to edge one way was cropped to that digit, centred or not (snug on three
     # sides, loose on the fourth); a camera's frame cuts through whatever lies beyond it.
     cropped_to_it = framed or (not photo and spans_the_picture(blob, labels.shape))
-    if not cropped_to_it and _cut_by_border(blob, labels, stroke):
+    if (not cropped_to_it or lines_the_frame(blob, labels, stroke)) and _cut_by_border(
+            blob, labels, stroke):
         return "border"
     if cut_by_sheet(blob, labels, sheet_edge):
         return "sheet"
@@ -211,6 +212,16 @@ def spans_the_picture(blob: Blob, shape: tuple[int, int]) -> bool:
     """The blob reaches (nearly) from edge to edge of the picture, across or down."""
     h, w = shape
     return blob.h >= 0.9 * h or blob.w >= 0.9 * w
+
+
+def lines_the_frame(blob: Blob, labels: np.ndarray, stroke: float) -> bool:
+    """Whether the blob lies along two or more of the picture's sides, each over most of its
+    own extent and far more than a stroke tip's width: what frames the picture (a table seen
+    all round a sheet, a box drawn round it), never a digit the picture was cropped to."""
+    top, bottom, left, right = _border_spans(labels, blob)
+    along = ((top, blob.w), (bottom, blob.w), (left, blob.h), (right, blob.h))
+    stroke = max(stroke, 2.0)
+    return sum(span > max(6 * stroke, 0.6 * extent) for span, extent in along) >= 3
 
 
 def _cut_by_border(blob: Blob, labels: np.ndarray, stroke: float) -> bool:
