@@ -13,6 +13,7 @@ import pytest
 from device import preprocess
 from device.preprocess import candidates, extract_digits, ground, measure, stroke_width, to_gray
 from device.preprocess import ink as ink_stage
+from device.preprocess import polarity as polarity_stage
 from device.reader import DigitReader
 from device.runtime import DigitModel
 from device.sidecar import ModelError
@@ -240,7 +241,7 @@ def test_a_shadow_along_the_edge_is_no_clean_ground(mnist, index: int) -> None:
     picture = shadowed_photo(images[index])
     small = measure.small_copy(picture, ground.GROUND_SIDE)
     pad = round(ground.GROUND_MARGIN * max(small.shape))
-    assert ground.polarity(picture, small, pad) == (True, None)
+    assert polarity_stage.polarity(picture, small, pad) == (True, None)
     reading = DigitReader(DigitModel(SHIPPED_MODEL)).read(picture)
     assert reading.number == str(labels[index])
 
@@ -300,7 +301,7 @@ def test_a_shadow_over_most_of_the_sheet_leaves_the_ink_dark(mnist, left_of_cent
     frame = _shaded(frame, x + w / 2 - left_of_centre, 0.5)
     small = measure.small_copy(frame, ground.GROUND_SIDE)
     pad = round(ground.GROUND_MARGIN * max(small.shape))
-    assert ground.polarity(frame, small, pad) == (True, None)
+    assert polarity_stage.polarity(frame, small, pad) == (True, None)
     if left_of_centre == 5:
         (candidate,) = extract_digits(frame).candidates
         cx, cy, cw, ch = candidate.box
@@ -553,15 +554,16 @@ def test_the_lit_part_of_a_dark_board_is_no_sheet() -> None:
     cv2.putText(board, "7", (200, 170), cv2.FONT_HERSHEY_SIMPLEX, 4, 235, 9)
     board = cv2.GaussianBlur(board, (0, 0), 1.0) + np.random.default_rng(2).normal(0, 3,
                                                                                   board.shape)
-    small = measure.small_copy(np.clip(board, 0, 255).astype(np.uint8), ground.GROUND_SIDE)
-    assert not ground.light_sheet(small)
+    side = ground.GROUND_SIDE
+    small = measure.small_copy(np.clip(board, 0, 255).astype(np.uint8), side)
+    assert not polarity_stage.light_sheet(small)
     # The same with its strokes dark, and the lit part a sheet with corners, is a sheet.
     sheet = np.clip(np.where(board > 150, 40, board), 0, 255)
     sheet[:20], sheet[-20:] = 40, 40
-    assert ground.light_sheet(measure.small_copy(sheet.astype(np.uint8), ground.GROUND_SIDE))
+    assert polarity_stage.light_sheet(measure.small_copy(sheet.astype(np.uint8), side))
     # With only its straight edge in the picture, it may as well be a lit part of a board.
     sheet[:20], sheet[-20:] = sheet[20], sheet[-21]
-    assert not ground.light_sheet(measure.small_copy(sheet.astype(np.uint8), ground.GROUND_SIDE))
+    assert not polarity_stage.light_sheet(measure.small_copy(sheet.astype(np.uint8), side))
 
 
 @pytest.mark.parametrize("tilt", [-5, 5])

@@ -8,7 +8,9 @@ light or light on dark. The pipeline, one stage per module:
 
     frame        gray, the region of interest, a working scale (a picture that already is an
                  MNIST-style input, an MNIST file, goes to the model as it is)
-    ground       the ink's polarity, the paper's brightness and the sheet → an ink map
+    polarity     which way the ink goes (and a clean picture's ground level)
+    sheet        the sheet that stands out from a table or a hand, if one does
+    ground       the paper's brightness under the strokes → an ink map (of the sheet)
     ink          ruled lines subtracted, a hysteresis threshold → an ink mask
     candidates   components joined into digits; specks, lines, shapes and cut digits refused
     mnist_style  each digit's ink as MNIST drew its digits → model inputs

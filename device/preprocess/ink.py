@@ -9,8 +9,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from device.preprocess.ground import narrow_crop, paper_statistics
+from device.preprocess.ground import paper_statistics
 from device.preprocess.measure import components
+from device.preprocess.polarity import narrow_crop
 
 # Printed rules and grid lines are at most this thick (px, in the searched image); a digit
 # large enough to have a bar across half the frame has thicker strokes than that.

@@ -1,0 +1,242 @@
+"""Which way the ink goes: dark on a light ground or light on a dark one, decided by what
+surrounds the strokes (their thickness, a clean picture's exact ground, a sheet lying on a
+table), and the ground's level where the picture is clean."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from device.preprocess.measure import (
+    components,
+    fills_its_hull,
+    median,
+    odd,
+    shade_percentiles,
+)
+from device.preprocess.sheet import SHEET_SHARE, filled, outline, turns_a_corner
+
+# A picture whose ground is one exact shade (±1) over this share of it is clean (not a photo).
+CLEAN_GROUND_SHARE = 0.5
+# ...unless the strokes' thickness says the other polarity more clearly than this (polarity).
+CLEAN_DOUBT = 1.0
+# A clean picture's ink thicker than this for its size may be no ink (thickness: ~0.1 for a
+# digit's strokes, 0.3 and more for a sheet's half): only then is the costlier margin asked.
+STROKE_THICKNESS = 0.2
+# Light marks over this share of a light shape show that it is no sheet (light_sheet).
+LIGHTER_MARKS = 0.005
+# The shading is divided out (unshaded) against a median this share of the small copy's
+# shorter side wide: wider than twice any stroke where the picture has room for ground, and
+# the ground lands on FLAT_GROUND, leaving room for light strokes above it.
+FLAT_WINDOW = 0.5
+FLAT_GROUND = 160
+
+
+def dark_ink_margin(small: np.ndarray) -> float:
+    """How clearly the ink is dark on a light ground (> 0) rather than light strokes on a dark
+    ground (< 0), judged on a small copy of the picture (about GROUND_SIDE px): the log of how
+    much thicker the light shades are than half the dark's. 0 where the two shades differ too
+    little to tell, which counts as dark ink.
+
+    Decided by what surrounds the strokes, not by which shade covers more of the picture:
+    strokes are thin everywhere, the ground around them (paper, a board, a black canvas) is
+    wide somewhere. Light strokes are assumed only when the light in the picture is far thinner
+    than the dark; a light sheet on a dark table is thick too, and dark ink is the rule there,
+    as on a blank picture.
+    """
+    small = cv2.medianBlur(small, 3)  # specks and JPEG noise are not structure
+    level, light = cv2.threshold(small, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+
+    # Paper texture or light falling off, split in two, is no light ink: strokes stand out
+    # from their ground. The light part is the shades above Otsu's level.
+    counts = np.bincount(small.ravel(), minlength=256)
+    light_counts = np.where(np.arange(256) > level, counts, 0)
+    dark_counts = counts - light_counts
+    if not light_counts.any() or not dark_counts.any():
+        return 0.0
+    light_shade = shade_percentiles(light_counts, (50,))[0]
+    dark_shade = shade_percentiles(dark_counts, (50,))[0]
+    if light_shade - dark_shade < 48:
+        return 0.0
+    # Light strokes on a dark ground are at most half as thick as that ground (0.48 at most on
+    # MNIST-derived pictures); a sheet is more than twice as thick as its ink (2.4 at least
+    # on camera-like frames).
+    return float(np.log(max(thickness(light), 1e-3) / max(0.5 * thickness(1 - light), 1e-3)))
+
+
+def unshaded(small: np.ndarray) -> np.ndarray:
+    """The small copy with its shading divided out: each pixel against the median of a window
+    FLAT_WINDOW of the picture wide, on FLAT_GROUND. The median is the ground wherever strokes
+    cover less than half of the window, and a shadow's edge stays sharp in it (a closing or a
+    blur would smear it), so light and shadow on one sheet become one ground."""
+    ground = cv2.medianBlur(small, odd(FLAT_WINDOW * min(small.shape))).astype(np.float32)
+    flat = small.astype(np.float32) / np.maximum(ground, 8.0) * FLAT_GROUND
+    return np.clip(flat, 0, 255).astype(np.uint8)
+
+
+def thickness(mask: np.ndarray) -> float:
+    """How thick the largest shape of a binary mask is for its size: the widest inscribed
+    circle's radius over the shape's longer side. About 0.1 for a digit's strokes, 0.3 for a
+    sheet of paper or the ground around a digit."""
+    n, labels, stats = components(mask)
+    if n <= 1:
+        return 0.0
+    largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    shape = (labels == largest).astype(np.uint8)
+    # Outside the picture counts as more of the same: a stroke running off the edge stays thin.
+    padded = cv2.copyMakeBorder(shape, 1, 1, 1, 1, cv2.BORDER_REPLICATE)
+    radius = float(cv2.distanceTransform(padded, cv2.DIST_L2, 3).max())
+    return radius / max(stats[largest, cv2.CC_STAT_WIDTH], stats[largest, cv2.CC_STAT_HEIGHT])
+
+
+def crop_of_a_one(small: np.ndarray) -> bool:
+    """Whether a picture (its small copy) is a crop of a narrow digit such as a 1: narrow
+    (narrow_crop), with both its darker and its lighter shades (Otsu's) running from near its
+    top to near its bottom, as the stroke and the ground beside it do. A narrow photo of paper
+    with a digit somewhere in it is no such crop. The same either way the ink goes."""
+    if not narrow_crop(small.shape):
+        return False
+    _, dark = cv2.threshold(small, 0, 1, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
+    return _spans_height(dark) and _spans_height(1 - dark)
+
+
+def _spans_height(mask: np.ndarray) -> bool:
+    rows = np.flatnonzero(mask.any(axis=1))
+    return len(rows) > 0 and rows[-1] - rows[0] + 1 >= 0.8 * mask.shape[0]
+
+
+def narrow_crop(shape: tuple[int, int]) -> bool:
+    """A picture less than half as wide as it is tall: no camera or phone frames like that (a
+    phone held upright is 9:16 at most), a crop of a narrow digit such as a 1 does."""
+    h, w = shape
+    return w < h / 2
+
+
+def uniform_ground(pixels: np.ndarray) -> int | None:
+    """The ground's level when the picture is clean (dark ink assumed): a drawing, a digital
+    crop, an MNIST or USPS file, a scan saturated to white. Most of its ground is one exact
+    shade, however little ground a tight crop leaves; a photo's ground never is (sensor noise,
+    light falling off), and needs flat-fielding. None when the picture is not clean."""
+    level, _ = cv2.threshold(pixels, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    counts = np.bincount(pixels.ravel(), minlength=256)  # all that follows needs only these
+    shades = np.arange(256)
+    ground = counts * (shades > level)
+    if ground.sum() < 0.05 * pixels.size:
+        return None
+    mode = int(np.argmax(ground))
+    # Leave out the soft edges of the strokes: in a tight crop they may be most of the ground.
+    ground = ground * (shades > (level + mode) / 2)
+    share = ground[max(0, mode - 1) : mode + 2].sum() / max(1, ground.sum())
+    return mode if share >= CLEAN_GROUND_SHARE else None
+
+
+def edge_shade(image: np.ndarray) -> int:
+    """The shade along the picture's edge: mostly ground, whatever the strokes touch."""
+    edge = np.concatenate((image[0, :], image[-1, :], image[:, 0], image[:, -1]))
+    return int(median(edge))
+
+
+def polarity(gray: np.ndarray, small: np.ndarray, pad: int,
+             ones_crop: bool | None = None) -> tuple[bool, int | None]:
+    """Whether the ink is dark, and the ground's level (in the shades of dark ink on a light
+    ground) when the picture is clean, else None.
+
+    A clean picture whose ground is one exact shade, and that shade the one along its edge,
+    says which way its ink goes by itself. Otherwise the strokes are told from the ground by
+    their thickness on the small copy surrounded by a margin of the shade along its edge: a
+    digit that fills its picture (a tight crop) cuts the ground into pieces at the edge, and
+    with the margin the ground surrounds the strokes as in any photo. ``ones_crop``:
+    crop_of_a_one(small), where the caller has it already.
+    """
+    # Judged on the pixels themselves: shrinking the picture would average its noise away.
+    sample = np.ascontiguousarray(gray[::2, ::2])
+    edge = edge_shade(sample)
+    grounds = {True: uniform_ground(sample), False: uniform_ground(255 - sample)}
+    edge_like = {True: edge, False: 255 - edge}
+    clean = [dark for dark, level in grounds.items()
+             if level is not None and abs(level - edge_like[dark]) <= 1]
+    if len(clean) == 1 and not ink_thicker_than_strokes(small, clean[0]):
+        return clean[0], grounds[clean[0]]
+    if not clean and light_sheet(small):
+        return True, None  # a sheet on a table: a scene, whose ground is no one shade
+    margin = ground_margin(small, pad, ones_crop)
+    if len(clean) == 1:
+        # A shadow across a photo with little noise splits its paper into two flat shades, and
+        # the one along the edge, the shadow's, passes for a clean picture's ground with the
+        # lit paper as its "ink", far thicker than strokes. Where the strokes' thickness then
+        # says clearly that the ink goes the other way, no one level is the ground. So does a
+        # table dark enough to clip to black around a sheet, where the thickness does not say
+        # that the ink is light (a bold light digit, one solid shape too, it does).
+        if not clean[0] and margin >= 0 and light_sheet(small):
+            return True, None
+        if abs(margin) <= CLEAN_DOUBT or (margin >= 0) == clean[0]:
+            return clean[0], grounds[clean[0]]
+        return margin >= 0, None
+    dark = margin >= 0
+    return dark, grounds[dark]
+
+
+def light_sheet(small: np.ndarray) -> bool:
+    """Whether the light shades of a small copy (Otsu's) are a sheet of paper, so the ink is
+    dark. Where a sheet lies on a darker table, the table round it is as wide as the sheet,
+    and how thick the two shades are beside each other (dark_ink_margin) cannot tell which is
+    the ground. A sheet, seen square or at a slant, cut by the frame's edge or not, is one
+    shape, neither a small part of the picture nor nearly all of it (SHEET_SHARE), that
+    fills its convex hull and, the ink on it filled in, is thicker than any stroke (thickness
+    over STROKE_THICKNESS): light strokes never are all that (a bold digit's loop leaves its
+    hull far from full, a 1 is thin). The lit part of a dark board is that shape too, but
+    its edge is light falling off or one straight shadow's edge: the sheet's is a sharp step
+    all along that turns a corner within the picture, and nothing on a sheet is lighter than
+    the sheet, where the lit board holds the light strokes."""
+    blurred = cv2.medianBlur(small, 3)  # specks and JPEG noise are not structure
+    _, light = cv2.threshold(blurred, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    n, labels, stats = components(light)
+    if n <= 1 or light.all():
+        return False
+    # With no table, or too little of it, to speak of, the thickness decides as ever. The tests
+    # run cheapest first.
+    largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    if not SHEET_SHARE <= stats[largest, cv2.CC_STAT_AREA] / light.size <= 1 - SHEET_SHARE:
+        return False
+    shape = (labels == largest).astype(np.uint8)
+    on_it = blurred[shape > 0]
+    sheet = median(on_it)
+    step = sheet - median(blurred[light == 0])
+    if np.count_nonzero(on_it > sheet + step / 2) > LIGHTER_MARKS * on_it.size:
+        return False
+    whole = filled(shape)  # the sheet with its ink
+    if not (fills_its_hull(shape) and thickness(whole) > STROKE_THICKNESS):
+        return False
+    rim = outline(whole)
+    if not turns_a_corner(rim):
+        return False  # one straight edge: a shadow's, or the lit side of a board
+    rise = cv2.morphologyEx(blurred, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8))
+    return median(rise[rim]) >= step / 2
+
+
+def ink_thicker_than_strokes(small: np.ndarray, dark: bool) -> bool:
+    """Whether the shades Otsu puts on the ink's side of a small copy are thicker than a
+    digit's strokes ever are (thickness over STROKE_THICKNESS)."""
+    kind = cv2.THRESH_BINARY_INV if dark else cv2.THRESH_BINARY
+    _, ink = cv2.threshold(small, 0, 1, kind + cv2.THRESH_OTSU)
+    return thickness(ink) > STROKE_THICKNESS
+
+
+def ground_margin(small: np.ndarray, pad: int, ones_crop: bool | None = None) -> float:
+    """How clearly the ink is dark (> 0) or light (< 0) by the thickness of what surrounds the
+    strokes (dark_ink_margin), on the small copy and on its shading divided out."""
+    margin = dark_ink_margin(with_margin(small, pad))
+    if not (crop_of_a_one(small) if ones_crop is None else ones_crop):
+        # The shades as they are split a sheet whose light falls in two levels (a shadow's
+        # edge across it) into light and shadow rather than ink and paper; the shades with
+        # the shading divided out do not, but lose the strokes that fill a tight crop. Where
+        # the two views disagree, the clearer one decides. A narrow crop of a 1 is too little
+        # ground for the second view.
+        margin += dark_ink_margin(with_margin(unshaded(small), pad))
+    return margin
+
+
+def with_margin(small: np.ndarray, pad: int) -> np.ndarray:
+    """The small copy surrounded by ``pad`` px of the shade along its edge."""
+    return cv2.copyMakeBorder(small, pad, pad, pad, pad, cv2.BORDER_CONSTANT,
+                              value=edge_shade(small))
