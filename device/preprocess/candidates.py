@@ -182,8 +182,11 @@ def reject_reason(blob: Blob, labels: np.ndarray, stroke: float, photo: bool,
     # spans from edge to edge one way was cropped to that digit, centred or not (snug on three
     # sides, loose on the fourth); a camera's frame cuts through whatever lies beyond it.
     cropped_to_it = framed or (not photo and spans_the_picture(blob, labels.shape))
-    if (not cropped_to_it or lines_the_frame(blob, labels, stroke)) and _cut_by_border(
-            blob, labels, stroke):
+    # Even then, what lies along three of its sides frames the picture (a table seen all round
+    # a sheet, a box drawn round it): never a digit the picture was cropped to.
+    spans, tip = _border_spans(labels, blob), max(stroke, 2.0)
+    along = _lies_along(blob, spans, tip)
+    if (not cropped_to_it or sum(along) >= 3) and _cut_by_border(blob, spans, along, tip):
         return "border"
     if cut_by_sheet(blob, labels, sheet_edge):
         return "sheet"
@@ -214,27 +217,24 @@ def spans_the_picture(blob: Blob, shape: tuple[int, int]) -> bool:
     return blob.h >= 0.9 * h or blob.w >= 0.9 * w
 
 
-def lines_the_frame(blob: Blob, labels: np.ndarray, stroke: float) -> bool:
-    """Whether the blob lies along two or more of the picture's sides, each over most of its
-    own extent and far more than a stroke tip's width: what frames the picture (a table seen
-    all round a sheet, a box drawn round it), never a digit the picture was cropped to."""
-    top, bottom, left, right = _border_spans(labels, blob)
-    along = ((top, blob.w), (bottom, blob.w), (left, blob.h), (right, blob.h))
-    stroke = max(stroke, 2.0)
-    return sum(span > max(6 * stroke, 0.6 * extent) for span, extent in along) >= 3
+def _lies_along(blob: Blob, spans: list[int], stroke: float) -> list[bool]:
+    """For each frame side (_border_spans' order), whether the blob lies along it: over most of
+    its own extent that way and far more than a stroke tip's width (a slanted stroke meets the
+    edge over a few stroke widths, a grazing curve over more)."""
+    extents = (blob.w, blob.w, blob.h, blob.h)
+    return [span > max(6 * stroke, 0.6 * extent)
+            for span, extent in zip(spans, extents, strict=True)]
 
 
-def _cut_by_border(blob: Blob, labels: np.ndarray, stroke: float) -> bool:
-    """A blob the frame edge cuts through: touching an edge over a long stretch (a digit half
-    out of the picture, whose strokes leave it far apart; a paper edge; a hand; a sheet's
-    grid), reaching from edge to opposite edge, or touching three sides. A digit that grazes an
-    edge, or whose stroke tip is clipped, is still readable."""
-    top, bottom, left, right = _border_spans(labels, blob)
-    stroke = max(stroke, 2.0)
-    along = ((top, blob.w), (bottom, blob.w), (left, blob.h), (right, blob.h))
+def _cut_by_border(blob: Blob, spans: list[int], along: list[bool], stroke: float) -> bool:
+    """A blob the frame edge cuts through (``spans``: _border_spans; ``along``: _lies_along;
+    ``stroke`` at least 2 px): lying along an edge (a digit half out of the picture, whose
+    strokes leave it far apart; a paper edge; a hand; a sheet's grid), reaching from edge to
+    opposite edge, or touching three sides. A digit that grazes an edge, or whose stroke tip is
+    clipped, is still readable."""
+    top, bottom, left, right = spans
     return (
-        # a slanted stroke meets the edge over a few stroke widths, a grazing curve over more
-        any(span > max(6 * stroke, 0.6 * extent) for span, extent in along)
+        any(along)
         or bool(top and bottom and top + bottom > 4 * stroke)
         or bool(left and right and left + right > 4 * stroke)
         or sum(span > 0 for span in (top, bottom, left, right)) > 2

@@ -31,12 +31,8 @@ def paper_region(smooth: np.ndarray) -> np.ndarray:
     flags = 8 | cv2.FLOODFILL_MASK_ONLY | (255 << 8)
     cv2.floodFill(smooth, fill, seed, 0, tolerance, tolerance, flags)
     region = fill[1:-1, 1:-1] > 0
-    # Fill the holes (the ink): whatever outside the sheet cannot reach from the frame border.
-    outside = np.ones((h + 2, w + 2), np.uint8)  # a frame of "outside" all around
-    outside[1:-1, 1:-1] = ~region
-    reach = np.zeros((h + 4, w + 4), np.uint8)
-    cv2.floodFill(outside, reach, (0, 0), 0, 0, 0, 4 | cv2.FLOODFILL_MASK_ONLY | (255 << 8))
-    outside = (reach[2:-2, 2:-2] > 0).astype(np.uint8)
+    # The holes (the ink) filled: outside is what the frame border reaches.
+    outside = 1 - filled(region.astype(np.uint8))
     # The surroundings of a sheet run along the frame's edge; ink that reaches the edge (a
     # digit written up to the edge of a scan) touches it only briefly and belongs to the sheet.
     n, labels = cv2.connectedComponents(outside, connectivity=8)
@@ -75,7 +71,8 @@ def turns_a_corner(rim: np.ndarray) -> bool:
 
 
 def filled(shape: np.ndarray) -> np.ndarray:
-    """A shape (uint8 0/1) with its holes filled: whatever the outside cannot reach."""
+    """A shape (uint8 0/1) with its holes filled: whatever the outside cannot reach from beyond
+    the frame (4-connected, so a diagonal gap in the shape's outline does not let it in)."""
     h, w = shape.shape
     reach = np.zeros((h + 4, w + 4), np.uint8)
     outside = cv2.copyMakeBorder(1 - shape, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=1)
