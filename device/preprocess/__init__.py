@@ -38,6 +38,7 @@ from device.preprocess.mnist_style import (
     as_model_input,
     bottom_line,
     ink_piece,
+    reaches_past,
     render_mnist,
     without_bottom_line,
 )
@@ -64,8 +65,9 @@ class Extraction:
     # that they may be one digit written with a gap (a 4 whose stem does not meet its bar);
     # the reader keeps whichever reading the model is more confident of.
     joins: dict[int, Candidate] = field(default_factory=dict)
-    # unlined[i]: candidate i without the straight line along its bottom (an underline that
-    # blur joined to it, or a 2's flat foot); the reader keeps the surer reading.
+    # unlined[i]: candidate i without the straight line along its bottom, where that line may
+    # be an underline that blur joined to it or a 2's flat foot; the reader keeps the surer
+    # reading. (A line that reaches well past the digit on both sides is left out outright.)
     unlined: dict[int, Candidate] = field(default_factory=dict)
 
     @cached_property
@@ -119,6 +121,7 @@ def extract_digits(
         if may_be_one_digit(a, b, found.stroke)
     }
     pieces = [ink_piece(ink, found.labels, g) for g in found.digits]
+    candidates = [candidate(g, p) for g, p in zip(found.digits, pieces, strict=True)]
     unlined = {}
     for i, (g, piece) in enumerate(zip(found.digits, pieces, strict=True)):
         if (top := bottom_line(piece, found.stroke)) is not None:
@@ -127,9 +130,13 @@ def extract_digits(
             # frame cuts it.
             x, y, w, h = cv2.boundingRect(digit)
             above = Blob(max(0, g.x - 2) + x, max(0, g.y - 2) + y, w, h, g.labels)
-            unlined[i] = candidate(above, digit)
-    return Extraction([candidate(g, p) for g, p in zip(found.digits, pieces, strict=True)],
-                      gray, inked.mask, None, joins, unlined)
+            # A line reaching a stroke past the digit on both sides is an underline; one that
+            # only just does may be a 2's foot, and the reader keeps the surer reading.
+            if reaches_past(piece, top, by=found.stroke):
+                candidates[i] = candidate(above, digit)
+            elif reaches_past(piece, top, by=0.0):
+                unlined[i] = candidate(above, digit)
+    return Extraction(candidates, gray, inked.mask, None, joins, unlined)
 
 
 def _as_it_is(

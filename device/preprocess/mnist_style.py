@@ -13,6 +13,7 @@ from device.preprocess.measure import disk, median, stroke_width
 # an underline reaches past the digit, so it spans all of the box. Set before measuring, not
 # tuned: validation pictures only confirmed it.
 UNDERLINE_SPAN = 0.8
+SOFT_EDGE_ROWS = 2  # px of a blurred edge, at the working scale
 CANVAS = 28
 DIGIT_BOX = 20
 # MNIST strokes are about 2.2 px wide at 28×28 (2A/P of test digits binarised at 50%); thin pen
@@ -102,10 +103,10 @@ def ink_piece(ink: np.ndarray, labels: np.ndarray, blob: Blob) -> np.ndarray:
 
 def bottom_line(piece: np.ndarray, stroke: float) -> int | None:
     """Where a straight line along the bottom of a digit's ink piece starts (its first row),
-    or None: the lowest rows, together no thicker than two strokes, each crossed by one run of
-    ink at least UNDERLINE_SPAN of the ink wide, with more ink above them. An underline that
-    blur joined to the digit looks so; so does a 2's flat foot, which is why the reader reads
-    the digit both with and without it."""
+    or None: the lowest rows (below them only the line's blurred edge), together no thicker
+    than two strokes, each crossed by one run of ink at least UNDERLINE_SPAN of the ink wide,
+    with more ink above them. An underline that blur joined to the digit looks so; so does a
+    2's flat foot (reaches_past tells them apart where it can)."""
     ink = (piece > 127).astype(np.uint8)
     rows = np.flatnonzero(ink.any(axis=1))
     if len(rows) < 2:
@@ -116,12 +117,29 @@ def bottom_line(piece: np.ndarray, stroke: float) -> int | None:
     # finds ruled lines); beyond the piece counts as no ink.
     long_run = cv2.erode(ink, np.ones((1, span), np.uint8), borderType=cv2.BORDER_CONSTANT,
                          borderValue=0).any(axis=1)
-    bottom = rows[-1]
+    lines = np.flatnonzero(long_run)
+    # Below the line only its own soft lower edge may hold ink: a row or two where blur left a
+    # few pixels past half the ink's strength, short of a long run.
+    if not len(lines) or rows[-1] - lines[-1] > SOFT_EDGE_ROWS:
+        return None
+    bottom = lines[-1]
     short = np.flatnonzero(~long_run[: bottom + 1])
     top = short[-1] + 1 if len(short) else 0
     if top > bottom or bottom - top + 1 > 2 * stroke or top <= rows[0]:
         return None
     return int(top)
+
+
+def reaches_past(piece: np.ndarray, top: int, by: float) -> bool:
+    """Whether the line along a piece's bottom (from row ``top``, bottom_line) reaches more
+    than ``by`` px past the ink above it on both sides. An underline reaches past the digit;
+    a 2's flat foot starts where the 2's stroke comes down, so it does not on that side."""
+    ink = piece > 127
+    above = np.flatnonzero(ink[: max(0, top - 1)].any(axis=0))
+    line = np.flatnonzero(ink[top:].any(axis=0))
+    if not len(above) or not len(line):
+        return False
+    return bool(line[0] < above[0] - by and line[-1] > above[-1] + by)
 
 
 def without_bottom_line(piece: np.ndarray, top: int) -> np.ndarray:

@@ -30,6 +30,9 @@ LIGHTER_MARKS = 0.005
 # the ground lands on FLAT_GROUND, leaving room for light strokes above it.
 FLAT_WINDOW = 0.5
 FLAT_GROUND = 160
+# Otsu's two shades closer than this (of 255) are light falling off, a shadow or paper texture
+# split in two, not ink and its ground: strokes stand out from their ground.
+DISTINCT_SHADES = 48
 
 
 def dark_ink_margin(small: np.ndarray) -> float:
@@ -45,23 +48,27 @@ def dark_ink_margin(small: np.ndarray) -> float:
     as on a blank picture.
     """
     small = cv2.medianBlur(small, 3)  # specks and JPEG noise are not structure
-    level, light = cv2.threshold(small, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-
-    # Paper texture or light falling off, split in two, is no light ink: strokes stand out
-    # from their ground. The light part is the shades above Otsu's level.
-    counts = np.bincount(small.ravel(), minlength=256)
-    light_counts = np.where(np.arange(256) > level, counts, 0)
-    dark_counts = counts - light_counts
-    if not light_counts.any() or not dark_counts.any():
-        return 0.0
-    light_shade = shade_percentiles(light_counts, (50,))[0]
-    dark_shade = shade_percentiles(dark_counts, (50,))[0]
-    if light_shade - dark_shade < 48:
+    light, apart = otsu_shades(small)
+    if apart < DISTINCT_SHADES:
         return 0.0
     # Light strokes on a dark ground are at most half as thick as that ground (0.48 at most on
     # MNIST-derived pictures); a sheet is more than twice as thick as its ink (2.4 at least
     # on camera-like frames).
     return float(np.log(max(thickness(light), 1e-3) / max(0.5 * thickness(1 - light), 1e-3)))
+
+
+def otsu_shades(image: np.ndarray) -> tuple[np.ndarray, float]:
+    """Otsu's split of an 8-bit picture: the mask of its lighter shades (0/1) and how far apart
+    the two sides' median shades are (0 where one side is empty)."""
+    level, light = cv2.threshold(image, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    counts = np.bincount(image.ravel(), minlength=256)
+    light_counts = np.where(np.arange(256) > level, counts, 0)
+    dark_counts = counts - light_counts
+    if not light_counts.any() or not dark_counts.any():
+        return light, 0.0
+    light_shade = shade_percentiles(light_counts, (50,))[0]
+    dark_shade = shade_percentiles(dark_counts, (50,))[0]
+    return light, light_shade - dark_shade
 
 
 def unshaded(small: np.ndarray) -> np.ndarray:
@@ -92,12 +99,14 @@ def thickness(mask: np.ndarray) -> float:
 def crop_of_a_one(small: np.ndarray) -> bool:
     """Whether a picture (its small copy) is a crop of a narrow digit such as a 1: narrow
     (narrow_crop), with both its darker and its lighter shades (Otsu's) running from near its
-    top to near its bottom, as the stroke and the ground beside it do. A narrow photo of paper
-    with a digit somewhere in it is no such crop. The same either way the ink goes."""
+    top to near its bottom, as the stroke and the ground beside it do, and the two shades
+    distinct (DISTINCT_SHADES), as ink and its ground are. A narrow photo of paper with a digit
+    somewhere in it is no such crop, even where light falling off across it splits it into
+    two such halves. The same either way the ink goes."""
     if not narrow_crop(small.shape):
         return False
-    _, dark = cv2.threshold(small, 0, 1, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
-    return _spans_height(dark) and _spans_height(1 - dark)
+    light, apart = otsu_shades(small)
+    return apart >= DISTINCT_SHADES and _spans_height(light) and _spans_height(1 - light)
 
 
 def _spans_height(mask: np.ndarray) -> bool:
