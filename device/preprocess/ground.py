@@ -23,6 +23,12 @@ GROUND_MARGIN = 0.25
 # A photo's ground is closed that wide only where its paper noise falls below this share of
 # the usual closing's (ink_map): strokes left in the ground are noise, real shading is not.
 WIDE_GROUND_GAIN = 0.8
+# Sure ink is at least this much darker than its paper (of 255, on the ink map's scale): paper
+# texture never is, and Otsu alone always splits, even blank paper (threshold_ink,
+# strokes_cross).
+INK_FLOOR = 40.0
+# A stroke's faint parts, joined to its sure ink, are followed down to this share of the floor.
+FAINT_INK = 0.75
 # The smooth ground (fitted_ground) is fitted twice: to the paper Otsu finds, then to the paper
 # the first surface finds; on a copy this many px on its longer side (as good as 40 or 80 px on
 # validation pictures, in less time: six unknowns need few pixels).
@@ -42,11 +48,14 @@ def strokes_cross(small: np.ndarray, paper: np.ndarray, region: np.ndarray) -> b
     paper, as ink never crosses a sheet's edge onto the table. Strokes are what Otsu finds
     darker than the stroke-free ground of the small copy (``paper``, closed as if the picture
     went on past its edge, close_strokes' ``beyond``, so a strip of table along the edge is no
-    stroke); "well inside" is two pixels from the edge, where a sheet's own blurred rim is
-    not."""
+    stroke), and dark enough to be ink where it is faintest (FAINT_INK of INK_FLOOR, as
+    threshold_ink follows a stroke): Otsu alone splits blank paper's texture into blotches,
+    some across the sheet's edge. "Well inside" is two pixels from the edge, where a sheet's
+    own blurred rim is not."""
     ratio = np.clip(against_paper(paper.astype(np.float32), small.astype(np.float32)) * 255,
                     0, 255).astype(np.uint8)
-    _, strokes = cv2.threshold(ratio, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    otsu, _ = cv2.threshold(ratio, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    strokes = (ratio > max(otsu, FAINT_INK * INK_FLOOR)).astype(np.uint8)
     n, labels, _ = components(strokes)
     if n < 2:
         return False

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from device.preprocess.ground import paper_statistics
+from device.preprocess.ground import FAINT_INK, INK_FLOOR, paper_statistics
 from device.preprocess.measure import components
 from device.preprocess.polarity import narrow_crop
 
@@ -37,13 +37,13 @@ def threshold_ink(ink: np.ndarray, noise: float | None = 0.0) -> InkMask:
     splits). ``noise`` None: a clean picture, whose ground is exactly 0 here, however little
     of it a tight crop leaves.
     """
-    floor = 40.0
+    floor = INK_FLOOR
     if noise is not None:
         level, spread = paper_statistics(ink[::2, ::2])  # a quarter of the pixels is plenty
         floor = max(floor, level + 5.4 * spread, 6.0 * noise)
     otsu, _ = cv2.threshold(ink, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     strong_level = max(float(otsu), floor)
-    weak_level = max(strong_level * 0.5, floor * 0.75)
+    weak_level = max(strong_level * 0.5, floor * FAINT_INK)
     weak = (ink > weak_level).astype(np.uint8)
     n, labels, stats = components(weak)
     # Ink is each weak component holding some strong ink. Kept components stay apart in the
