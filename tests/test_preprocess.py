@@ -17,6 +17,7 @@ from device.preprocess import (
     ground,
     measure,
     mnist_style,
+    sheet,
     stroke_width,
     to_gray,
 )
@@ -629,6 +630,22 @@ def test_paper_texture_is_no_stroke_across_the_sheets_edge(mnist_dir: Path) -> N
     assert frame.kind == "blank sheet"
     extraction = extract_digits(frame.image)
     assert extraction.candidates == [], [c.box for c in extraction.candidates]
+
+
+def test_a_sheet_on_a_light_table_stands_out(mnist_dir: Path) -> None:
+    """Frame 151 of the sheet-on-a-table probe: a blank sheet on a table with over 70% of its
+    light. The sheet stood out too little, the whole picture was searched, and the band of
+    table along the sheet's edge was read as a 7 (before). The table is one surface, its
+    shades closer together than to the sheet's: the sheet alone is searched."""
+    frame = sheet_on_table_set(mnist_dir, count=152)[151]  # the probe's first 152 frames
+    assert frame.kind == "blank sheet"
+    small = measure.small_copy(to_gray(frame.image), 80)
+    ground_closed = ground.close_strokes(small)
+    region = sheet.paper_region(ground_closed)
+    assert not region.all()
+    table, paper = measure.median(ground_closed[~region]), measure.median(ground_closed[region])
+    assert table > sheet.CLEAR_STEP * paper  # stood out too little before
+    assert extract_digits(frame.image).candidates == []
 
 
 def test_a_sheet_held_over_a_textured_table_is_searched_alone(mnist) -> None:

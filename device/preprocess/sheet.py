@@ -6,11 +6,15 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from device.preprocess.measure import median, stroke_width
+from device.preprocess.measure import median, percentiles, stroke_width
 
 # A sheet that limits the search covers more than this share of the picture, and less than
 # all but this share (paper_region, light_sheet).
 SHEET_SHARE = 0.1
+# Surroundings under this share of the sheet's light set it off clearly; up to FAINT_STEP, where
+# they are one surface (stands_out).
+CLEAR_STEP = 0.7
+FAINT_STEP = 0.9
 # An outline whose points spread across their main axis by under this share of their spread
 # along it is one straight line (turns_a_corner): a line's is a pixel in dozens, an L's a third.
 STRAIGHT_SPREAD = 0.15
@@ -43,13 +47,26 @@ def paper_region(smooth: np.ndarray) -> np.ndarray:
     for i in np.flatnonzero(surroundings):  # and are wide, where a stroke is thin
         surroundings[i] = stroke_width(labels == i) >= 0.1 * min(h, w)
     region = np.take(~surroundings, labels)
-    # Only a sheet that clearly stands out from its surroundings limits the search.
+    # Only a sheet that stands out from its surroundings limits the search.
     if not SHEET_SHARE < np.count_nonzero(region) / region.size < 1 - SHEET_SHARE:
         return np.ones_like(region)
-    if median(smooth[~region]) > 0.7 * median(smooth[region]):
+    if not stands_out(smooth[region], smooth[~region]):
         return np.ones_like(region)
     # Stay off the sheet's edge and its shadow.
     return cv2.erode(region.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+
+
+def stands_out(sheet: np.ndarray, surroundings: np.ndarray) -> bool:
+    """Whether a sheet stands out from its surroundings (their shades on the stroke-free
+    ground): clearly darker surroundings (under CLEAR_STEP of the sheet's light) do; less dark
+    ones (under FAINT_STEP) only where they are one surface, as a table is, their middle half
+    of shades spread less than the step from them to the sheet. What a bold digit cuts off of
+    a close crop's paper, beside its strokes, is no one surface."""
+    paper = median(sheet)
+    low, middle, high = percentiles(surroundings, (25, 50, 75))
+    if middle <= CLEAR_STEP * paper:
+        return True
+    return middle <= FAINT_STEP * paper and high - low < paper - middle
 
 
 def outline(shape: np.ndarray) -> np.ndarray:
