@@ -603,14 +603,16 @@ def test_the_table_framing_a_sheet_is_no_digit(tilt: float) -> None:
     assert extraction.candidates == [], [c.box for c in extraction.candidates]
 
 
+@pytest.mark.parametrize("table", [45, 110])
 @pytest.mark.parametrize("tilt", [-10, 5, 25])
-def test_a_pen_across_the_sheets_edge_is_no_digit(tilt: float) -> None:
+def test_a_pen_across_the_sheets_edge_is_no_digit(tilt: float, table: float) -> None:
     """A pen lying on a blank sheet and off it onto the table: the search stops at the sheet's
     edge, and what it finds of the pen, cut off there, was read as a 1 (before). Ink is written
-    inside the sheet: a mark that runs into its edge goes on beyond it, and is refused. (On a
-    lighter table the pen crossing the edge makes it pass for a shadow's, and the whole
-    picture is searched: a known gap, README "Ground".)"""
-    photo = _sheet_on_a_table(np.random.default_rng(5), (380, 300), tilt, table=45)
+    inside the sheet: a mark that runs into its edge goes on beyond it, and is refused. On a
+    lighter table the pen crossing the edge made it pass for a shadow's, and the whole picture
+    was searched, the table band read as a 0 or the pen as a 1 (before): a straight bar across
+    the edge is a pen, and says nothing of a shadow."""
+    photo = _sheet_on_a_table(np.random.default_rng(5), (380, 300), tilt, table=table)
     angle = np.deg2rad(tilt + 60)
     start = (int(330 + 60 * np.cos(angle)), int(230 + 60 * np.sin(angle)))
     end = (int(330 + 330 * np.cos(angle)), int(230 + 330 * np.sin(angle)))
@@ -644,7 +646,7 @@ def test_a_sheet_on_a_light_table_stands_out(mnist_dir: Path) -> None:
     region = sheet.paper_region(ground_closed)
     assert not region.all()
     table, paper = measure.median(ground_closed[~region]), measure.median(ground_closed[region])
-    assert table > sheet.CLEAR_STEP * paper  # stood out too little before
+    assert table > 0.7 * paper  # too little for the sheet to stand out before
     assert extract_digits(frame.image).candidates == []
 
 

@@ -51,7 +51,10 @@ def strokes_cross(small: np.ndarray, paper: np.ndarray, region: np.ndarray) -> b
     stroke), and dark enough to be ink where it is faintest (FAINT_INK of INK_FLOOR, as
     threshold_ink follows a stroke): Otsu alone splits blank paper's texture into blotches,
     some across the sheet's edge. "Well inside" is two pixels from the edge, where a sheet's
-    own blurred rim is not."""
+    own blurred rim is not. A straight bar across the edge (turns_a_corner: its pixels spread
+    across their main axis by under STRAIGHT_SPREAD) is a pen or a pencil lying across it,
+    which says nothing of a shadow: strokes that cross a shadow's edge bend somewhere (a
+    lone 1 across one does not, and leaves the edge taken for the sheet's)."""
     ratio = np.clip(against_paper(paper.astype(np.float32), small.astype(np.float32)) * 255,
                     0, 255).astype(np.uint8)
     otsu, _ = cv2.threshold(ratio, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
@@ -64,7 +67,8 @@ def strokes_cross(small: np.ndarray, paper: np.ndarray, region: np.ndarray) -> b
     outside = cv2.erode((~region).astype(np.uint8), deep).astype(bool)
     on_both = np.zeros(n, bool)
     on_both[np.unique(labels[inside & (labels > 0)])] = True
-    return bool(on_both[np.unique(labels[outside & (labels > 0)])].any())
+    crossing = np.unique(labels[outside & (labels > 0)])
+    return any(on_both[i] and turns_a_corner(labels == i) for i in crossing)
 
 
 def close_strokes(image: np.ndarray, wide: bool = False, beyond: int = 0) -> np.ndarray:

@@ -11,10 +11,8 @@ from device.preprocess.measure import median, percentiles, stroke_width
 # A sheet that limits the search covers more than this share of the picture, and less than
 # all but this share (paper_region, light_sheet).
 SHEET_SHARE = 0.1
-# Surroundings under this share of the sheet's light set it off clearly; up to FAINT_STEP, where
-# they are one surface (stands_out).
-CLEAR_STEP = 0.7
-FAINT_STEP = 0.9
+# A sheet's surroundings have at most this share of its light (stands_out).
+SURROUNDINGS_LIGHT = 0.9
 # An outline whose points spread across their main axis by under this share of their spread
 # along it is one straight line (turns_a_corner): a line's is a pixel in dozens, an L's a third.
 STRAIGHT_SPREAD = 0.15
@@ -58,15 +56,13 @@ def paper_region(smooth: np.ndarray) -> np.ndarray:
 
 def stands_out(sheet: np.ndarray, surroundings: np.ndarray) -> bool:
     """Whether a sheet stands out from its surroundings (their shades on the stroke-free
-    ground): clearly darker surroundings (under CLEAR_STEP of the sheet's light) do; less dark
-    ones (under FAINT_STEP) only where they are one surface, as a table is, their middle half
-    of shades spread less than the step from them to the sheet. What a bold digit cuts off of
-    a close crop's paper, beside its strokes, is no one surface."""
+    ground): they are darker, under SURROUNDINGS_LIGHT of the sheet's light, and one surface,
+    as a table or a shadow is: the middle half of their shades spread less than the step from
+    them to the sheet. What a bold digit cuts off of a close crop's paper, beside its strokes,
+    is no one surface."""
     paper = median(sheet)
     low, middle, high = percentiles(surroundings, (25, 50, 75))
-    if middle <= CLEAR_STEP * paper:
-        return True
-    return middle <= FAINT_STEP * paper and high - low < paper - middle
+    return middle <= SURROUNDINGS_LIGHT * paper and high - low < paper - middle
 
 
 def outline(shape: np.ndarray) -> np.ndarray:
