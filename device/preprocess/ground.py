@@ -51,10 +51,11 @@ def strokes_cross(small: np.ndarray, paper: np.ndarray, region: np.ndarray) -> b
     stroke), and dark enough to be ink where it is faintest (FAINT_INK of INK_FLOOR, as
     threshold_ink follows a stroke): Otsu alone splits blank paper's texture into blotches,
     some across the sheet's edge. "Well inside" is two pixels from the edge, where a sheet's
-    own blurred rim is not. A straight bar across the edge (turns_a_corner: its pixels spread
-    across their main axis by under STRAIGHT_SPREAD) is a pen or a pencil lying across it,
-    which says nothing of a shadow: strokes that cross a shadow's edge bend somewhere (a
-    lone 1 across one does not, and leaves the edge taken for the sheet's)."""
+    own blurred rim is not. A long straight bar across the edge (turns_a_corner false: its
+    pixels spread across their main axis by under STRAIGHT_SPREAD of their spread along it)
+    is a pen or a pencil lying across it, which says nothing of a shadow: strokes that cross
+    a shadow's edge bend somewhere, or are short for their width (a long thin 1 across one
+    is neither, and leaves the edge taken for the sheet's)."""
     ratio = np.clip(against_paper(paper.astype(np.float32), small.astype(np.float32)) * 255,
                     0, 255).astype(np.uint8)
     otsu, _ = cv2.threshold(ratio, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
