@@ -17,12 +17,12 @@ from device.preprocess import (
     ground,
     measure,
     mnist_style,
-    sheet,
     stroke_width,
     to_gray,
 )
 from device.preprocess import ink as ink_stage
 from device.preprocess import polarity as polarity_stage
+from device.preprocess.frame import working_scale
 from device.reader import DigitReader
 from device.runtime import DigitModel
 from device.sidecar import ModelError
@@ -641,11 +641,14 @@ def test_a_sheet_on_a_light_table_stands_out(mnist_dir: Path) -> None:
     shades closer together than to the sheet's: the sheet alone is searched."""
     frame = sheet_on_table_set(mnist_dir, count=152)[151]  # the probe's first 152 frames
     assert frame.kind == "blank sheet"
-    small = measure.small_copy(to_gray(frame.image), 80)
-    ground_closed = ground.close_strokes(small)
-    region = sheet.paper_region(ground_closed)
-    assert not region.all()
-    table, paper = measure.median(ground_closed[~region]), measure.median(ground_closed[region])
+    gray = to_gray(frame.image)
+    scale = working_scale(*gray.shape)
+    assert scale < 1  # searched as ink_map sees it, at the working scale
+    work = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    found = ground.ink_map(work).sheet
+    assert found is not None  # the sheet limits the search
+    small = measure.small_copy(work, ground.GROUND_SIDE)
+    table, paper = measure.median(small[~found]), measure.median(small[found])
     assert table > 0.7 * paper  # too little for the sheet to stand out before
     assert extract_digits(frame.image).candidates == []
 

@@ -140,7 +140,7 @@ def ink_map(gray: np.ndarray) -> InkMap:
     # edge fills the frame, and the strip of table beyond it runs along the frame's edge,
     # where what lies on it is refused as cut by the border); and strokes crossing from the
     # sheet into its surroundings make its edge a shadow's, as ink never crosses from a sheet
-    # onto the table.
+    # onto the table (a pen lying across it does: strokes_cross leaves straight bars out).
     shadow_edge = not region.all() and (
         not turns_a_corner(outline(region))
         or strokes_cross(small, around[pad : pad + sh, pad : pad + sw], region))
