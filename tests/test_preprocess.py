@@ -255,6 +255,28 @@ def test_a_shadow_along_the_edge_is_no_clean_ground(mnist, index: int) -> None:
     assert reading.number == str(labels[index])
 
 
+# MNIST test digits whose shadowed photo (train.pictures.shadowed_photo), dark ink with little
+# noise, has its lit paper one exact shade but the shadow's along most of its edge: that shade
+# was still taken for the ground's level, and the whole shadow for ink.
+LIT_SIDE_ONE_SHADE = (7, 85, 261, 321)
+
+
+@pytest.mark.parametrize("index", LIT_SIDE_ONE_SHADE)
+def test_a_shadow_thicker_than_strokes_leaves_no_clean_level(mnist, index: int) -> None:
+    """No exact shade runs along the edge, and what the lit paper's shade leaves as ink, the
+    shadow, is thicker than strokes: the ink is dark, the picture is a photo (no one level is
+    its ground), and the digit is read."""
+    images, labels = mnist
+    picture = shadowed_photo(images[index])
+    scale = working_scale(*picture.shape)
+    work = cv2.resize(picture, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    small = measure.small_copy(work, ground.GROUND_SIDE)
+    pad = round(ground.GROUND_MARGIN * max(small.shape))
+    assert polarity_stage.polarity(work, small, pad) == (True, None)
+    reading = DigitReader(DigitModel(SHIPPED_MODEL)).read(picture)
+    assert reading.number == str(labels[index])
+
+
 # MNIST test digits whose shadowed photo (train.pictures.shadowed_photo) has a shadow's edge
 # that no stroke crosses: the lit side was taken for the sheet, and the digit, in the shadow
 # or across the edge, went unread or read cut.

@@ -182,7 +182,15 @@ def polarity(gray: np.ndarray, small: np.ndarray, pad: int,
             return clean[0], grounds[clean[0]]
         return margin >= 0, None
     dark = margin >= 0
-    return dark, grounds[dark]
+    # Where no exact shade is also the shade along the edge (a tight crop's strokes fill its
+    # edge), or both polarities' are, the thickness decided the ink, and the ground's exact
+    # shade is still its level, unless what that leaves as ink is thicker than strokes: a
+    # shadow across a photo with little noise, whose lit paper is one exact shade while the
+    # shadow fills the edge. That level would make the whole shadow ink.
+    level = grounds[dark]
+    if level is not None and ink_thicker_than_strokes(small, dark):
+        level = None
+    return dark, level
 
 
 def light_sheet(small: np.ndarray) -> bool:
