@@ -277,6 +277,21 @@ def test_a_shadow_thicker_than_strokes_leaves_no_clean_level(mnist, index: int) 
     assert reading.number == str(labels[index])
 
 
+# MNIST test digits whose shadowed photo (train.pictures.shadowed_photo) is cropped close enough
+# for the wide closing to be its paper: its blur spread the shadow's step, and the band along
+# the edge, read as ink, joined the digit or ran off the picture.
+WIDE_GROUND_ACROSS_A_SHADOW = (42, 104, 121, 144)
+
+
+@pytest.mark.parametrize("index", WIDE_GROUND_ACROSS_A_SHADOW)
+def test_the_wide_ground_keeps_a_shadows_step(mnist, index: int) -> None:
+    """Where the wide closing is the paper and the picture has a shadow's edge, its step is
+    kept through the smoothing as the usual closing's is, and the digit is read."""
+    images, labels = mnist
+    reading = DigitReader(DigitModel(SHIPPED_MODEL)).read(shadowed_photo(images[index]))
+    assert reading.number == str(labels[index])
+
+
 # MNIST test digits whose shadowed photo (train.pictures.shadowed_photo) has a shadow's edge
 # that no stroke crosses: the lit side was taken for the sheet, and the digit, in the shadow
 # or across the edge, went unread or read cut.

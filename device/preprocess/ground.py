@@ -157,17 +157,23 @@ def ink_map(gray: np.ndarray) -> InkMap:
     # clearly quieter, since on a camera scene it also flattens real shading away.
     wide = close_strokes(small, wide=True)
     wide_noise = paper_noise(wide, region, sample)
-    steps: np.ndarray | None = wide  # where the usual closing is taken (photo_contrast)
-    if wide_noise < WIDE_GROUND_GAIN * noise:
-        paper, noise, steps = wide, wide_noise, None
+    steps: np.ndarray | None = wide  # the ground that keeps a shadow's step (photo_contrast)
+    wide_taken = wide_noise < WIDE_GROUND_GAIN * noise
+    if wide_taken:
+        paper, noise = wide, wide_noise
+        # The blur of the wide ground spreads a shadow's step as the usual one's does, but what
+        # it keeps of a close crop's bold strokes is no step to keep: its steps are kept only
+        # where the picture has a shadow's edge.
+        steps = wide if shadow_edge else None
     # A bold digit cropped close leaves too little paper between its strokes for any closing,
     # however wide: one smooth surface under the whole picture is then the quieter ground. Both
     # are judged on every pixel, as the surface knows no sheet.
     # No smooth surface follows a shadow's hard edge: where a shadow's edge (shadow_edge) is a
-    # step that the wide closing keeps, the surface would take the shadow for ink.
+    # step that the wide closing keeps, the surface would take the shadow for ink. (Where the
+    # wide closing is the paper, a close crop's, the surface is judged by its noise alone.)
     surface = fitted_ground(small)
-    if (surface is not None and shadow_edge and steps is not None
-            and shadow_step(blurred_ground(paper), steps, region)):
+    if (surface is not None and shadow_edge and not wide_taken
+            and shadow_step(blurred_ground(paper), wide, region)):
         surface = None
     if surface is not None:
         everywhere = np.ones_like(region)
