@@ -292,6 +292,25 @@ def test_the_wide_ground_keeps_a_shadows_step(mnist, index: int) -> None:
     assert reading.number == str(labels[index])
 
 
+# MNIST test digits whose shadowed photo (train.pictures.shadowed_photo) is narrow, its shadow's
+# edge running down it: lit paper and shadow each ran its full height, so the photo passed for
+# the crop of a 1, and its lightest shade for the ground.
+NARROW_WITH_A_SHADOW_DOWN_IT = (52, 218, 434, 472)
+
+
+@pytest.mark.parametrize("index", NARROW_WITH_A_SHADOW_DOWN_IT)
+def test_a_narrow_photo_split_by_a_shadow_is_no_crop_of_a_one(mnist, index: int) -> None:
+    """Neither the lit paper nor the shadow is as thin as a stroke: the photo is no crop of a
+    narrow digit, and the digit in it is read."""
+    images, labels = mnist
+    picture = shadowed_photo(images[index])
+    scale = working_scale(*picture.shape)
+    work = cv2.resize(picture, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    assert not polarity_stage.crop_of_a_one(measure.small_copy(work, ground.GROUND_SIDE))
+    reading = DigitReader(DigitModel(SHIPPED_MODEL)).read(picture)
+    assert reading.number == str(labels[index])
+
+
 # MNIST test digits whose shadowed photo (train.pictures.shadowed_photo) has a shadow's edge
 # that no stroke crosses: the lit side was taken for the sheet, and the digit, in the shadow
 # or across the edge, went unread or read cut.

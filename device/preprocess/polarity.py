@@ -100,13 +100,16 @@ def crop_of_a_one(small: np.ndarray) -> bool:
     """Whether a picture (its small copy) is a crop of a narrow digit such as a 1: narrow
     (narrow_crop), with both its darker and its lighter shades (Otsu's) running from near its
     top to near its bottom, as the stroke and the ground beside it do, and the two shades
-    distinct (DISTINCT_SHADES), as ink and its ground are. A narrow photo of paper with a digit
-    somewhere in it is no such crop, even where light falling off across it splits it into
-    two such halves. The same either way the ink goes."""
+    distinct (DISTINCT_SHADES), as ink and its ground are, and one of them as thin as strokes
+    (STROKE_THICKNESS), as the stroke is. A narrow photo of paper with a digit somewhere in it
+    is no such crop, even where light falling off across it, or a shadow's edge down it,
+    splits it into two such halves: both are thicker than strokes. The same either way the
+    ink goes."""
     if not narrow_crop(small.shape):
         return False
     light, apart = otsu_shades(small)
-    return apart >= DISTINCT_SHADES and _spans_height(light) and _spans_height(1 - light)
+    return (apart >= DISTINCT_SHADES and _spans_height(light) and _spans_height(1 - light)
+            and min(thickness(light), thickness(1 - light)) <= STROKE_THICKNESS)
 
 
 def _spans_height(mask: np.ndarray) -> bool:
