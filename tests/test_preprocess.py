@@ -312,6 +312,21 @@ def test_a_narrow_photo_split_by_a_shadow_is_no_crop_of_a_one(mnist, index: int)
 
 
 # MNIST test digits whose shadowed photo (train.pictures.shadowed_photo) has a shadow's edge
+# meeting the picture's edge: the wedge of shadow there, narrower than the closing, filled with
+# the light beside it, and read as ink it joined the digit or ran off the picture.
+SHADOW_WEDGE_AT_THE_EDGE = (137, 197, 204, 233)
+
+
+@pytest.mark.parametrize("index", SHADOW_WEDGE_AT_THE_EDGE)
+def test_a_shadows_wedge_at_the_pictures_edge_is_no_ink(mnist, index: int) -> None:
+    """The step is kept by the closing of the picture continued past its edge, where the
+    wedge goes on, and the digit is read."""
+    images, labels = mnist
+    reading = DigitReader(DigitModel(SHIPPED_MODEL)).read(shadowed_photo(images[index]))
+    assert reading.number == str(labels[index])
+
+
+# MNIST test digits whose shadowed photo (train.pictures.shadowed_photo) has a shadow's edge
 # that no stroke crosses: the lit side was taken for the sheet, and the digit, in the shadow
 # or across the edge, went unread or read cut.
 SHADOW_NO_STROKE_CROSSES = (30, 44, 47, 89)

@@ -135,6 +135,7 @@ def ink_map(gray: np.ndarray) -> InkMap:
     # it takes the light of the sheet beside it, and joins the sheet).
     around = close_strokes(small, beyond=pad)
     region = paper_region(around)[pad : pad + sh, pad : pad + sw]
+    within = around[pad : pad + sh, pad : pad + sw]  # the same closing, on the picture
     # Only a sheet whose outline turns a corner within the picture limits the search. An edge
     # running straight across is a shadow's as likely as a sheet's (a sheet that shows one
     # edge fills the frame, and the strip of table beyond it runs along the frame's edge,
@@ -143,7 +144,7 @@ def ink_map(gray: np.ndarray) -> InkMap:
     # onto the table (a pen lying across it does: strokes_cross leaves straight bars out).
     shadow_edge = not region.all() and (
         not turns_a_corner(outline(region))
-        or strokes_cross(small, around[pad : pad + sh, pad : pad + sw], region))
+        or strokes_cross(small, within, region))
     if shadow_edge:
         region = np.ones_like(region)  # the step was a shadow's edge, not the sheet's
     smooth = smooth_of(paper_like)
@@ -165,6 +166,11 @@ def ink_map(gray: np.ndarray) -> InkMap:
         # it keeps of a close crop's bold strokes is no step to keep: its steps are kept only
         # where the picture has a shadow's edge.
         steps = wide if shadow_edge else None
+    elif shadow_edge:
+        # A shadow's step where it meets the picture's edge: closed within the picture alone,
+        # a wedge of shadow in a corner narrower than the closing fills with the light beside
+        # it, and so does the wide closing; the picture continued past its edge keeps it.
+        steps = np.ascontiguousarray(within)
     # A bold digit cropped close leaves too little paper between its strokes for any closing,
     # however wide: one smooth surface under the whole picture is then the quieter ground. Both
     # are judged on every pixel, as the surface knows no sheet.
