@@ -326,6 +326,21 @@ def test_a_shadows_wedge_at_the_pictures_edge_is_no_ink(mnist, index: int) -> No
     assert reading.number == str(labels[index])
 
 
+# MNIST test digits whose shadowed photo (train.pictures.shadowed_photo) found no sheet and no
+# step, so a smooth surface, quieter on the lit paper, was its paper: the shadow it could not
+# follow became ink, and joined the digit.
+SURFACE_UNDER_A_SHADOW = (71, 168, 230, 276)
+
+
+@pytest.mark.parametrize("index", SURFACE_UNDER_A_SHADOW)
+def test_a_surface_that_leaves_a_shadow_is_not_the_paper(mnist, index: int) -> None:
+    """What the surface leaves darker than itself is as thick as a ground: it is not the
+    paper, and the digit is read."""
+    images, labels = mnist
+    reading = DigitReader(DigitModel(SHIPPED_MODEL)).read(shadowed_photo(images[index]))
+    assert reading.number == str(labels[index])
+
+
 # MNIST test digits whose shadowed photo (train.pictures.shadowed_photo) has a shadow's edge
 # that no stroke crosses: the lit side was taken for the sheet, and the digit, in the shadow
 # or across the edge, went unread or read cut.

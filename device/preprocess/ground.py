@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from device.preprocess.measure import components, disk, odd, percentiles, small_copy
-from device.preprocess.polarity import crop_of_a_one, polarity
+from device.preprocess.polarity import crop_of_a_one, polarity, thickness
 from device.preprocess.sheet import outline, paper_region, turns_a_corner
 
 # The ground is estimated on a copy this many px on its longer side (ink_map).
@@ -36,6 +36,10 @@ GROUND_FIT_ROUNDS = 2
 FIT_SIDE = 24
 # Fewer paper pixels than this (of the FIT_SIDE copy) fit no surface: four per unknown.
 MIN_FIT_PIXELS = 24
+# What a smooth surface leaves darker than itself is a shadow it cannot follow, not strokes,
+# where it is as thick as the ground around a digit is (polarity.thickness: ~0.1 for strokes,
+# 0.3 for a sheet or a ground).
+GROUND_THICKNESS = 0.3
 # The ground that keeps steps (smooth_keeping_steps) is not smoothed across a step of more
 # than about this much of the light (in log units, ~10%): paper noise is a few percent, a
 # shadow takes a third of the light or more.
@@ -175,8 +179,9 @@ def ink_map(gray: np.ndarray) -> InkMap:
     # however wide: one smooth surface under the whole picture is then the quieter ground. Both
     # are judged on every pixel, as the surface knows no sheet.
     # No smooth surface follows a shadow's hard edge: where a shadow's edge (shadow_edge) is a
-    # step that the wide closing keeps, the surface would take the shadow for ink. (Where the
-    # wide closing is the paper, a close crop's, the surface is judged by its noise alone.)
+    # step that the wide closing keeps, the surface would take the shadow for ink; and where
+    # what the surface leaves darker than itself is as thick as a ground (leaves_a_shadow),
+    # whether or not a step was found, it is a shadow the surface did not follow.
     surface = fitted_ground(small)
     if (surface is not None and shadow_edge and not wide_taken
             and shadow_step(blurred_ground(paper), wide, region)):
@@ -185,7 +190,7 @@ def ink_map(gray: np.ndarray) -> InkMap:
         everywhere = np.ones_like(region)
         surface_noise = paper_noise(surface, everywhere, sample)
         closing_noise = noise if region.all() else paper_noise(paper, everywhere, sample)
-        if surface_noise <= closing_noise:
+        if surface_noise <= closing_noise and not leaves_a_shadow(small, surface):
             paper, noise, region, steps = surface, surface_noise, everywhere, None
     # Ink that runs into the edge of the sheet goes on beyond it (candidates.cut_by_sheet).
     sheet = None if region.all() else region
@@ -234,6 +239,16 @@ def fitted_ground(small: np.ndarray) -> np.ndarray | None:
     if coefficients is None or not _reaches_every_side(paper.reshape(tiny.shape)):
         return None
     return (_quadratic_terms(*small.shape) @ coefficients).reshape(small.shape)
+
+
+def leaves_a_shadow(small: np.ndarray, surface: np.ndarray) -> bool:
+    """Whether what the smooth surface under a small copy (dark ink) leaves darker than itself
+    (Otsu's split of the ink map it makes) is as thick as a ground (GROUND_THICKNESS): a shadow
+    across the paper, whose hard edge no smooth surface follows, however quiet the paper it
+    leaves elsewhere. A bold digit's strokes are never that thick."""
+    ink = ink_strength(against_paper(surface.astype(np.float32), small.astype(np.float32)))
+    _, darker = cv2.threshold(ink, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    return thickness(darker) >= GROUND_THICKNESS
 
 
 def _reaches_every_side(paper: np.ndarray) -> bool:
