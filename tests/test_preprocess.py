@@ -29,6 +29,7 @@ from device.sidecar import ModelError
 from tests.camera_like import mnist_test, paper_frame, sheet_on_table_set
 from tests.conftest import SHIPPED_MODEL
 from train.pictures import (
+    boxed_field,
     loose_crop,
     shadowed_photo,
     thick_marker,
@@ -232,6 +233,21 @@ def test_no_smooth_surface_is_the_paper_across_a_shadows_edge(mnist, index: int)
     ink, so the closed paper is kept, and the digit is read."""
     images, labels = mnist
     reading = DigitReader(DigitModel(SHIPPED_MODEL)).read(shadowed_photo(images[index]))
+    assert reading.number == str(labels[index])
+
+
+# MNIST test digits whose boxed field (train.pictures.boxed_field) has a box tall enough for its
+# sides to pass for vertical rules: with the sides taken away, its top and bottom stayed as
+# bars beside the digit, and joined it.
+BOX_SIDES_AS_RULES = (180, 399, 701)
+
+
+@pytest.mark.parametrize("index", BOX_SIDES_AS_RULES)
+def test_a_tall_boxs_sides_are_no_rules(mnist, index: int) -> None:
+    """A box's side turns a corner at both ends, as its top and bottom do: it stays, the box
+    stays whole and is refused, and the digit inside is read."""
+    images, labels = mnist
+    reading = DigitReader(DigitModel(SHIPPED_MODEL)).read(boxed_field(images[index]))
     assert reading.number == str(labels[index])
 
 

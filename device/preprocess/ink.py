@@ -97,8 +97,7 @@ def remove_ruled_lines(ink: np.ndarray, page: bool = False) -> tuple[np.ndarray,
         found[axis] = cv2.subtract(along, _open(along, across_kernel))
     if page and found:
         found = _rules_past_the_rest(found, ink)
-    if 1 in found:
-        found[1] = _without_box_edges(found[1], clear)
+    found = {axis: _without_box_edges(lines, clear, axis) for axis, lines in found.items()}
     if not found or not (lines := _strongest(found.values())).any():
         return ink, False
     # Lines are blurred a pixel or two wider than the opening keeps.
@@ -108,11 +107,15 @@ def remove_ruled_lines(ink: np.ndarray, page: bool = False) -> tuple[np.ndarray,
     return cv2.subtract(ink, lines), bool((lines > LINE_LEVEL).any())
 
 
-def _without_box_edges(lines: np.ndarray, clear: np.ndarray) -> np.ndarray:
-    """The horizontal lines found, less the top and bottom of boxes (a form's field drawn
-    around a digit): a rule runs on across the sheet, where a box's edge turns a corner at both
-    ends, into a side at least as long as a rule is thick. The box then stays whole, and the
-    candidates stage refuses it."""
+def _without_box_edges(lines: np.ndarray, clear: np.ndarray, axis: int) -> np.ndarray:
+    """The lines found along ``axis`` (1: across, 0: down), less the edges of boxes (a form's
+    field drawn around a digit): a rule runs on across the sheet, where a box's edge turns a
+    corner at both ends, into a side at least as long as a rule is thick. The box then stays
+    whole, and the candidates stage refuses it; with its sides taken away, its top and bottom
+    would stay, bars that join the digit (a 9 read as a 5)."""
+    if axis == 0:  # down: the same question of the picture turned on its side
+        return np.ascontiguousarray(_without_box_edges(
+            np.ascontiguousarray(lines.T), np.ascontiguousarray(clear.T), 1).T)
     n, labels, stats = components((lines > LINE_LEVEL).astype(np.uint8))
     edges = [i for i in range(1, n)
              if _turns_at_both_ends(clear, *(int(v) for v in stats[i, :4]))]
