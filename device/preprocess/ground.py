@@ -155,17 +155,20 @@ def ink_map(gray: np.ndarray) -> InkMap:
     # The noise is judged on every fourth pixel each way: plenty for a spread, and it spares
     # a full-size comparison with a ground that is not taken.
     sample = np.ascontiguousarray(smooth[::4, ::4])
-    noise = paper_noise(paper, region, sample)
+    # Each closed ground is judged, and read against, blurred (blurred_ground): blurred once.
+    blurred = blurred_ground(paper)
+    noise = paper_noise(blurred, region, sample)
     # A photo cropped close to its digit has strokes wider than the usual closing: what it
     # leaves of them counts as paper, and the paper looks noisy. A closing as wide as a
     # quarter of the picture clears them; it is taken only where the paper it leaves is
     # clearly quieter, since on a camera scene it also flattens real shading away.
     wide = close_strokes(small, wide=True)
-    wide_noise = paper_noise(wide, region, sample)
+    wide_blurred = blurred_ground(wide)
+    wide_noise = paper_noise(wide_blurred, region, sample)
     steps: np.ndarray | None = wide  # the ground that keeps a shadow's step (photo_contrast)
     wide_taken = wide_noise < WIDE_GROUND_GAIN * noise
     if wide_taken:
-        paper, noise = wide, wide_noise
+        blurred, noise = wide_blurred, wide_noise
         # The blur of the wide ground spreads a shadow's step as the usual one's does, but what
         # it keeps of a close crop's bold strokes is no step to keep: its steps are kept only
         # where the picture has a shadow's edge.
@@ -184,17 +187,18 @@ def ink_map(gray: np.ndarray) -> InkMap:
     # whether or not a step was found, it is a shadow the surface did not follow.
     surface = fitted_ground(small)
     if (surface is not None and shadow_edge and not wide_taken
-            and shadow_step(blurred_ground(paper), wide, region)):
+            and shadow_step(blurred, wide, region)):
         surface = None
     if surface is not None:
         everywhere = np.ones_like(region)
-        surface_noise = paper_noise(surface, everywhere, sample)
-        closing_noise = noise if region.all() else paper_noise(paper, everywhere, sample)
+        surface_blurred = blurred_ground(surface)
+        surface_noise = paper_noise(surface_blurred, everywhere, sample)
+        closing_noise = noise if region.all() else paper_noise(blurred, everywhere, sample)
         if surface_noise <= closing_noise and not leaves_a_shadow(small, surface):
-            paper, noise, region, steps = surface, surface_noise, everywhere, None
+            blurred, noise, region, steps = surface_blurred, surface_noise, everywhere, None
     # Ink that runs into the edge of the sheet goes on beyond it (candidates.cut_by_sheet).
     sheet = None if region.all() else region
-    return InkMap(ink_strength(photo_contrast(paper, region, smooth, steps)), noise, sheet)
+    return InkMap(ink_strength(photo_contrast(blurred, region, smooth, steps)), noise, sheet)
 
 
 def _clear_of_edges(paper: np.ndarray) -> np.ndarray:
@@ -268,13 +272,14 @@ def against_paper(paper: np.ndarray | np.float32, smooth: np.ndarray) -> np.ndar
     return (paper - smooth) / np.maximum(paper, 16.0)
 
 
-def photo_contrast(paper_small: np.ndarray, region: np.ndarray, smooth: np.ndarray,
+def photo_contrast(paper: np.ndarray, region: np.ndarray, smooth: np.ndarray,
                    steps: np.ndarray | None = None) -> np.ndarray:
     """The ink contrast of a photo (``smooth``, at any scale) against a stroke-free ground
-    estimated on a small copy, zero outside the sheet. ``steps``: the same picture closed more
-    widely (close_strokes(wide=True)), where the ground should keep a shadow's hard edge."""
+    estimated on a small copy (``paper``: blurred_ground of it), zero outside the sheet.
+    ``steps``: the same picture closed so as to keep a shadow's hard edge (the wide closing,
+    or the closing of the picture continued past its edge), where the ground should keep
+    it."""
     h, w = smooth.shape
-    paper = blurred_ground(paper_small)
     # The blur spreads a hard shadow's edge (the phone's, a hand's): on its dark side the
     # ground comes out lighter than the paper, and a band along the edge reads as ink. A
     # closing keeps any step wider than itself, and the wide one (``steps``) also clears what
@@ -283,7 +288,7 @@ def photo_contrast(paper_small: np.ndarray, region: np.ndarray, smooth: np.ndarr
     # so a shadow's, and nowhere else. That smoothing costs a quarter of a camera frame's
     # reading, so it is done only where the sheet has such a step.
     if steps is not None and shadow_step(paper, steps, region):
-        paper = np.minimum(paper, smooth_keeping_steps(steps, blur_size(paper_small)))
+        paper = np.minimum(paper, smooth_keeping_steps(steps, blur_size(paper)))
     paper = cv2.resize(paper, (w, h), interpolation=cv2.INTER_LINEAR)
     contrast = against_paper(paper, smooth)
     if not region.all():
@@ -292,8 +297,8 @@ def photo_contrast(paper_small: np.ndarray, region: np.ndarray, smooth: np.ndarr
 
 
 def blur_size(paper_small: np.ndarray) -> int:
-    """The Gaussian's width that smooths a small copy's closed ground: a fifth of its shorter
-    side."""
+    """The Gaussian's width that smooths a small copy's closed ground (or one of its size): a
+    fifth of its shorter side."""
     return odd(min(paper_small.shape) / 5)
 
 
@@ -320,10 +325,10 @@ def smooth_keeping_steps(ground: np.ndarray, k: int) -> np.ndarray:
     return np.exp(cv2.bilateralFilter(light, k, STEP_LOG, sigma))
 
 
-def paper_noise(paper_small: np.ndarray, region: np.ndarray, sample: np.ndarray) -> float:
+def paper_noise(paper: np.ndarray, region: np.ndarray, sample: np.ndarray) -> float:
     """The paper's noise (sigma on the 0..255 scale) of a photo sampled as ``sample`` against
-    a stroke-free ground estimated on a small copy."""
-    return paper_statistics(photo_contrast(paper_small, region, sample) * 255.0)[1]
+    a stroke-free ground estimated on a small copy (``paper``: blurred_ground of it)."""
+    return paper_statistics(photo_contrast(paper, region, sample) * 255.0)[1]
 
 
 def ink_strength(contrast: np.ndarray) -> np.ndarray:

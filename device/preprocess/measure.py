@@ -70,12 +70,19 @@ def stroke_width(mask: np.ndarray) -> float:
 COUNTING_PAYS = 4096
 
 
+def shade_counts(image: np.ndarray) -> np.ndarray:
+    """How many of an 8-bit image's pixels (any shape) have each shade 0..255, as np.bincount
+    counts them, by OpenCV's histogram: about twice as fast on a frame's pixels. (Its float32
+    counts are exact below 2**24 pixels, far more than any stage counts.)"""
+    return cv2.calcHist([image], [0], None, [256], [0, 256]).ravel().astype(np.int64)
+
+
 def percentiles(values: np.ndarray, qs: tuple[float, ...]) -> list[float]:
     """np.percentile's (linear) percentiles without its generic overhead, which several calls a
     frame add up to: by counting shades for many 8-bit values, by one partial sort otherwise."""
     flat = values.ravel()
     if flat.dtype == np.uint8 and flat.size >= COUNTING_PAYS:
-        return shade_percentiles(np.bincount(flat, minlength=256), qs)
+        return shade_percentiles(shade_counts(values), qs)
     return _interpolated(flat.size, qs, lambda ranks: np.partition(flat, ranks)[ranks])
 
 

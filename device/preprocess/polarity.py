@@ -12,6 +12,7 @@ from device.preprocess.measure import (
     fills_its_hull,
     median,
     odd,
+    shade_counts,
     shade_percentiles,
 )
 from device.preprocess.sheet import SHEET_SHARE, filled, outline, turns_a_corner
@@ -61,7 +62,7 @@ def otsu_shades(image: np.ndarray) -> tuple[np.ndarray, float]:
     """Otsu's split of an 8-bit picture: the mask of its lighter shades (0/1) and how far apart
     the two sides' median shades are (0 where one side is empty)."""
     level, light = cv2.threshold(image, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    counts = np.bincount(image.ravel(), minlength=256)
+    counts = shade_counts(image)
     light_counts = np.where(np.arange(256) > level, counts, 0)
     dark_counts = counts - light_counts
     if not light_counts.any() or not dark_counts.any():
@@ -130,7 +131,7 @@ def uniform_ground(pixels: np.ndarray) -> int | None:
     shade, however little ground a tight crop leaves; a photo's ground never is (sensor noise,
     light falling off), and needs flat-fielding. None when the picture is not clean."""
     level, _ = cv2.threshold(pixels, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    counts = np.bincount(pixels.ravel(), minlength=256)  # all that follows needs only these
+    counts = shade_counts(pixels)  # all that follows needs only these
     shades = np.arange(256)
     ground = counts * (shades > level)
     if ground.sum() < 0.05 * pixels.size:
