@@ -282,11 +282,13 @@ def photo_contrast(paper: np.ndarray, region: np.ndarray, smooth: np.ndarray,
     h, w = smooth.shape
     # The blur spreads a hard shadow's edge (the phone's, a hand's): on its dark side the
     # ground comes out lighter than the paper, and a band along the edge reads as ink. A
-    # closing keeps any step wider than itself, and the wide one (``steps``) also clears what
-    # the usual one leaves of a bold stroke; smoothed without crossing steps, it is the darker
-    # of the two grounds only on the dark side of a step wider than a quarter of the picture,
-    # so a shadow's, and nowhere else. That smoothing costs a quarter of a camera frame's
-    # reading, so it is done only where the sheet has such a step.
+    # closing keeps any step wider than itself, and the wide one also clears what the usual
+    # one leaves of a bold stroke; smoothed without crossing steps, it is the darker of the two
+    # grounds only on the dark side of a step wider than a quarter of the picture, so a
+    # shadow's, and nowhere else. Where the picture is known to have a shadow's edge, the
+    # steps kept are the usual closing's, of the picture continued past its edge (ink_map).
+    # That smoothing costs a quarter of a camera frame's reading, so it is done only where
+    # the sheet has such a step.
     if steps is not None and shadow_step(paper, steps, region):
         paper = np.minimum(paper, smooth_keeping_steps(steps, blur_size(paper)))
     paper = cv2.resize(paper, (w, h), interpolation=cv2.INTER_LINEAR)
@@ -309,11 +311,12 @@ def blurred_ground(paper_small: np.ndarray) -> np.ndarray:
     return cv2.GaussianBlur(paper_small.astype(np.float32), (k, k), 0)
 
 
-def shadow_step(blurred: np.ndarray, wide: np.ndarray, region: np.ndarray) -> bool:
-    """Whether the widely closed ground (``wide``) is more than STEP_LOG darker than the
-    blurred usual one anywhere on the sheet: only on the dark side of a step wider than a
-    quarter of the picture, a shadow's, can it be."""
-    return bool((region & (wide < blurred * np.exp(-STEP_LOG))).any())
+def shadow_step(blurred: np.ndarray, steps: np.ndarray, region: np.ndarray) -> bool:
+    """Whether a closed ground (``steps``) is more than STEP_LOG darker than the blurred
+    ground anywhere on the sheet: on the dark side of a step that the blur spread. Of the
+    widely closed ground, only a step wider than a quarter of the picture, a shadow's, can
+    be."""
+    return bool((region & (steps < blurred * np.exp(-STEP_LOG))).any())
 
 
 def smooth_keeping_steps(ground: np.ndarray, k: int) -> np.ndarray:
