@@ -357,6 +357,50 @@ def test_a_surface_that_leaves_a_shadow_is_not_the_paper(mnist, index: int) -> N
     assert reading.number == str(labels[index])
 
 
+# MNIST test digits whose shadowed photo (train.pictures.shadowed_photo), with little noise, has
+# its lit paper (a dark board's, for light ink) one exact shade along the edge: the shadow, far
+# thicker than strokes, passed for a bold digit's ink on a clean ground, and the level made it
+# ink.
+SHADOW_AS_BOLD_INK = (10, 55, 676, 1175)
+
+
+@pytest.mark.parametrize("index", SHADOW_AS_BOLD_INK)
+def test_a_shadow_with_ink_in_it_is_no_bold_digit(mnist, index: int) -> None:
+    """Split again, the thick "ink" is a ground (the shadowed paper, thicker than strokes) with
+    the digit's ink on it: no one level is the picture's ground, and the digit is read."""
+    images, labels = mnist
+    picture = shadowed_photo(images[index])
+    scale = working_scale(*picture.shape)
+    work = cv2.resize(picture, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    small = measure.small_copy(work, ground.GROUND_SIDE)
+    pad = round(ground.GROUND_MARGIN * max(small.shape))
+    dark, level = polarity_stage.polarity(work, small, pad)
+    assert level is None and polarity_stage.shadow_with_ink(small, dark)
+    reading = DigitReader(DigitModel(SHIPPED_MODEL)).read(picture)
+    assert reading.number == str(labels[index])
+
+
+def test_a_bold_digits_ink_is_no_shadow(mnist) -> None:
+    """A bold marker digit's ink side splits into its fill and its soft edges: the edges are
+    thin, so its clean ground stands."""
+    images, _ = mnist
+    for index in range(20):
+        picture = thick_marker(images[index])
+        small = measure.small_copy(picture, ground.GROUND_SIDE)
+        assert not polarity_stage.shadow_with_ink(small, dark=True), index
+
+
+def test_a_flat_shadow_holding_dark_ink_is_no_ground_of_light_ink(mnist) -> None:
+    """MNIST test digit 1467's shadowed photo: the shadow's flat shade runs along the edge and
+    the lit paper passed for light ink on it, but the dark digit is lighter still than that
+    ground in the light-ink view, as nothing is in a clean picture: the digit is read."""
+    images, labels = mnist
+    reading = DigitReader(DigitModel(SHIPPED_MODEL)).read(shadowed_photo(images[1467]))
+    assert reading.number == str(labels[1467])
+    file = images[1467]  # the MNIST file itself, white on black: its black ground is lightest
+    assert polarity_stage.lightest_is_ground(255 - file, 255)
+
+
 # MNIST test digits whose shadowed photo (train.pictures.shadowed_photo) has a shadow's edge
 # that no stroke crosses: the lit side was taken for the sheet, and the digit, in the shadow
 # or across the edge, went unread or read cut.

@@ -143,6 +143,32 @@ def uniform_ground(pixels: np.ndarray) -> int | None:
     return mode if share >= CLEAN_GROUND_SHARE else None
 
 
+def lightest_is_ground(view: np.ndarray, level: int) -> bool:
+    """Whether nothing in a picture (``view``: in the shades of dark ink on a light ground)
+    is distinctly lighter than its ground's level (by DISTINCT_SHADES, over LIGHTER_MARKS of
+    it): a clean picture's ground is its lightest shade. Where a flat shadow along the edge of
+    a low-noise photo is taken for the ground of light ink, the lit paper for that ink, the
+    dark digit is lighter still in that view."""
+    return np.count_nonzero(view > level + DISTINCT_SHADES) <= LIGHTER_MARKS * view.size
+
+
+def shadow_with_ink(small: np.ndarray, dark: bool) -> bool:
+    """Whether what Otsu puts on the ink's side of a small copy, ink thicker than strokes, is
+    a shadow with ink in it: split again, its lighter shades, distinct from its darker ones
+    (DISTINCT_SHADES), are themselves thicker than strokes, a ground with marks on it. A bold
+    digit's ink side splits into its fill and its soft edges, and the edges are thin."""
+    view = small if dark else 255 - small
+    level, _ = cv2.threshold(view, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    ink_side = view[view <= level]
+    within, _ = cv2.threshold(ink_side, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    lighter = (view > within) & (view <= level)
+    darker = view[view <= within]
+    if not lighter.any() or not darker.size:
+        return False
+    apart = median(view[lighter]) - median(darker)
+    return apart >= DISTINCT_SHADES and thickness(lighter.astype(np.uint8)) > STROKE_THICKNESS
+
+
 def edge_shade(image: np.ndarray) -> int:
     """The shade along the picture's edge: mostly ground, whatever the strokes touch."""
     edge = np.concatenate((image[0, :], image[-1, :], image[:, 0], image[:, -1]))
@@ -166,8 +192,10 @@ def polarity(gray: np.ndarray, small: np.ndarray, pad: int,
     edge = edge_shade(sample)
     grounds = {True: uniform_ground(sample), False: uniform_ground(255 - sample)}
     edge_like = {True: edge, False: 255 - edge}
+    views = {True: sample, False: 255 - sample}  # in the shades of dark ink on a light ground
     clean = [dark for dark, level in grounds.items()
-             if level is not None and abs(level - edge_like[dark]) <= 1]
+             if level is not None and abs(level - edge_like[dark]) <= 1
+             and lightest_is_ground(views[dark], level)]
     if len(clean) == 1 and not ink_thicker_than_strokes(small, clean[0]):
         return clean[0], grounds[clean[0]]
     if not clean and light_sheet(small):
@@ -183,7 +211,8 @@ def polarity(gray: np.ndarray, small: np.ndarray, pad: int,
         if not clean[0] and margin >= 0 and light_sheet(small):
             return True, None
         if abs(margin) <= CLEAN_DOUBT or (margin >= 0) == clean[0]:
-            return clean[0], grounds[clean[0]]
+            # Thick ink on one exact shade: a bold digit, unless a shadow with the ink in it.
+            return clean[0], None if shadow_with_ink(small, clean[0]) else grounds[clean[0]]
         return margin >= 0, None
     dark = margin >= 0
     # Where no exact shade is also the shade along the edge (a tight crop's strokes fill its
