@@ -65,8 +65,8 @@ BOXED_FLOOR = 0.97
 # with the light falling off across it passed for a crop of a 1).
 UNDERLINED_FLOOR = 0.98
 # A phone photo with a hard-edged shadow (the phone's, a hand's) across the digit: measured
-# 90.2% (textbook 20.6%; 79.6% at a42dda4, while a low-noise photo's lit paper, one exact shade
-# not along the edge, was still the ground's level, a narrow photo split by a shadow passed for
+# 90.6% (textbook 20.6%; 79.6% at a42dda4, while a low-noise photo's lit paper, one exact shade,
+# could be the ground's level with the shadow as ink, a narrow photo split by a shadow passed for
 # the crop of a 1, the steps kept through the smoothing were the wide closing's only, whatever
 # the paper, and a smooth surface could leave a whole shadow as ink where no step was found;
 # 72.2% while a sheet's edge running straight across the picture was
