@@ -401,6 +401,36 @@ def test_a_flat_shadow_holding_dark_ink_is_no_ground_of_light_ink(mnist) -> None
     assert polarity_stage.lightest_is_ground(255 - file, 255)
 
 
+# MNIST test digits whose shadowed photo (train.pictures.shadowed_photo) has a bold digit on the
+# lit side of the shadow's edge: the closing left it joined to the shadow, a bay in the lit part
+# whose outline then turned a corner, so the lit part passed for a sheet and the digit, running
+# into its edge, for a pen across it.
+BAY_IN_THE_LIT_PART = (20, 25, 79, 413)
+
+
+@pytest.mark.parametrize("index", BAY_IN_THE_LIT_PART)
+def test_a_bay_a_digit_cuts_into_the_lit_part_is_no_sheets_corner(mnist, index: int) -> None:
+    """A sheet is convex: the lit part's hull runs straight across the picture, the edge is a
+    shadow's, the whole picture is searched, and the digit is read."""
+    images, labels = mnist
+    picture = shadowed_photo(images[index])
+    scale = working_scale(*picture.shape)
+    work = cv2.resize(picture, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    assert ground.ink_map(work).sheet is None
+    reading = DigitReader(DigitModel(SHIPPED_MODEL)).read(picture)
+    assert reading.number == str(labels[index])
+
+
+def test_the_convex_hull_fills_a_bay() -> None:
+    """A square with a bay cut into one side: its hull is the whole square."""
+    square = np.zeros((40, 40), bool)
+    square[5:35, 5:35] = True
+    square[5:15, 15:25] = False  # the bay, open at the top
+    hull = measure.convex_hull(square)
+    assert hull[5:35, 5:35].all() and not hull[:5].any() and not hull[:, 36:].any()
+    assert not measure.convex_hull(np.zeros((8, 8), bool)).any()
+
+
 # MNIST test digits whose shadowed photo (train.pictures.shadowed_photo) has a shadow's edge
 # that no stroke crosses: the lit side was taken for the sheet, and the digit, in the shadow
 # or across the edge, went unread or read cut.

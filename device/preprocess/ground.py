@@ -12,7 +12,14 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
-from device.preprocess.measure import components, disk, odd, percentiles, small_copy
+from device.preprocess.measure import (
+    components,
+    convex_hull,
+    disk,
+    odd,
+    percentiles,
+    small_copy,
+)
 from device.preprocess.polarity import crop_of_a_one, polarity, thickness
 from device.preprocess.sheet import outline, paper_region, turns_a_corner
 
@@ -146,8 +153,11 @@ def ink_map(gray: np.ndarray) -> InkMap:
     # where what lies on it is refused as cut by the border); and strokes crossing from the
     # sheet into its surroundings make its edge a shadow's, as ink never crosses from a sheet
     # onto the table (a pen lying across it does: strokes_cross leaves straight bars out).
+    # A sheet is convex, and its outline is its hull's: a bold digit on the lit side of a
+    # shadow's edge, which the closing leaves joined to the shadow, cuts a bay into the lit
+    # part, whose outline then turned a corner around it.
     shadow_edge = not region.all() and (
-        not turns_a_corner(outline(region))
+        not turns_a_corner(outline(convex_hull(region)))
         or strokes_cross(small, within, region))
     if shadow_edge:
         region = np.ones_like(region)  # the step was a shadow's edge, not the sheet's

@@ -45,13 +45,26 @@ def disk(size: int) -> np.ndarray:
 SOLID_HULL_FILL = 0.9
 
 
-def fills_its_hull(shape: np.ndarray) -> bool:
-    """Whether the shape (uint8, nonzero = inside) covers most of its convex hull. The hull of
-    its outlines' corners is the hull of all its pixels, found from a few dozen points instead
-    of thousands."""
+def _hull_points(shape: np.ndarray) -> np.ndarray:
+    """The corners of a shape's (uint8, nonzero = inside) convex hull: the hull of its
+    outlines' corners is the hull of all its pixels, found from a few dozen points instead of
+    thousands."""
     outlines, _ = cv2.findContours(shape, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    hull_area = cv2.contourArea(cv2.convexHull(np.concatenate(outlines)))
-    return cv2.countNonZero(shape) >= SOLID_HULL_FILL * hull_area
+    return cv2.convexHull(np.concatenate(outlines))
+
+
+def fills_its_hull(shape: np.ndarray) -> bool:
+    """Whether the shape (uint8, nonzero = inside) covers most of its convex hull."""
+    return cv2.countNonZero(shape) >= SOLID_HULL_FILL * cv2.contourArea(_hull_points(shape))
+
+
+def convex_hull(shape: np.ndarray) -> np.ndarray:
+    """A shape's (bool or 0/1) convex hull, filled (bool)."""
+    hull = np.zeros(shape.shape, np.uint8)
+    if not shape.any():
+        return hull > 0
+    cv2.fillPoly(hull, [_hull_points(shape.astype(np.uint8))], 1)
+    return hull > 0
 
 
 def stroke_width(mask: np.ndarray) -> float:
