@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 from pathlib import Path
@@ -22,7 +23,7 @@ from device.preprocess import (
 )
 from device.preprocess import ink as ink_stage
 from device.preprocess import polarity as polarity_stage
-from device.preprocess.frame import working_scale
+from device.preprocess.frame import at_working_scale
 from device.reader import DigitReader
 from device.runtime import DigitModel
 from device.sidecar import ModelError
@@ -41,6 +42,20 @@ from train.pictures import (
 
 # The contract exactly as the convert step wrote it into the shipped sidecar.
 SIDECAR_CONTRACT = json.loads(SHIPPED_MODEL.with_suffix(".json").read_text())["preprocessing"]
+
+
+@functools.cache
+def shipped_reader() -> DigitReader:
+    """The shipped model's reader, loaded once for the module's tests."""
+    return DigitReader(DigitModel(SHIPPED_MODEL))
+
+
+def as_ink_map_sees(picture: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """A gray picture as ground.ink_map gets it (at the working scale), its small copy and the
+    margin the polarity stage puts around that copy."""
+    work, _ = at_working_scale(picture)
+    small = measure.small_copy(work, ground.GROUND_SIDE)
+    return work, small, round(ground.GROUND_MARGIN * max(small.shape))
 
 
 def paper(h: int = 240, w: int = 320, level: int = 215) -> np.ndarray:
@@ -232,7 +247,7 @@ def test_no_smooth_surface_is_the_paper_across_a_shadows_edge(mnist, index: int)
     the step: a quadratic surface under the whole picture would take the shadowed side for
     ink, so the closed paper is kept, and the digit is read."""
     images, labels = mnist
-    reading = DigitReader(DigitModel(SHIPPED_MODEL)).read(shadowed_photo(images[index]))
+    reading = shipped_reader().read(shadowed_photo(images[index]))
     assert reading.number == str(labels[index])
 
 
@@ -247,7 +262,7 @@ def test_a_tall_boxs_sides_are_no_rules(mnist, index: int) -> None:
     """A box's side turns a corner at both ends, as its top and bottom do: it stays, the box
     stays whole and is refused, and the digit inside is read."""
     images, labels = mnist
-    reading = DigitReader(DigitModel(SHIPPED_MODEL)).read(boxed_field(images[index]))
+    reading = shipped_reader().read(boxed_field(images[index]))
     assert reading.number == str(labels[index])
 
 
@@ -264,10 +279,8 @@ def test_a_shadow_along_the_edge_is_no_clean_ground(mnist, index: int) -> None:
     ink is dark, no one level is the ground, and the digit is read."""
     images, labels = mnist
     picture = shadowed_photo(images[index])
-    small = measure.small_copy(picture, ground.GROUND_SIDE)
-    pad = round(ground.GROUND_MARGIN * max(small.shape))
-    assert polarity_stage.polarity(picture, small, pad) == (True, None)
-    reading = DigitReader(DigitModel(SHIPPED_MODEL)).read(picture)
+    assert polarity_stage.polarity(*as_ink_map_sees(picture)) == (True, None)
+    reading = shipped_reader().read(picture)
     assert reading.number == str(labels[index])
 
 
@@ -284,12 +297,8 @@ def test_a_shadow_thicker_than_strokes_leaves_no_clean_level(mnist, index: int) 
     its ground), and the digit is read."""
     images, labels = mnist
     picture = shadowed_photo(images[index])
-    scale = working_scale(*picture.shape)
-    work = cv2.resize(picture, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    small = measure.small_copy(work, ground.GROUND_SIDE)
-    pad = round(ground.GROUND_MARGIN * max(small.shape))
-    assert polarity_stage.polarity(work, small, pad) == (True, None)
-    reading = DigitReader(DigitModel(SHIPPED_MODEL)).read(picture)
+    assert polarity_stage.polarity(*as_ink_map_sees(picture)) == (True, None)
+    reading = shipped_reader().read(picture)
     assert reading.number == str(labels[index])
 
 
@@ -304,7 +313,7 @@ def test_the_wide_ground_keeps_a_shadows_step(mnist, index: int) -> None:
     """Where the wide closing is the paper and the picture has a shadow's edge, its step is
     kept through the smoothing as the usual closing's is, and the digit is read."""
     images, labels = mnist
-    reading = DigitReader(DigitModel(SHIPPED_MODEL)).read(shadowed_photo(images[index]))
+    reading = shipped_reader().read(shadowed_photo(images[index]))
     assert reading.number == str(labels[index])
 
 
@@ -320,10 +329,9 @@ def test_a_narrow_photo_split_by_a_shadow_is_no_crop_of_a_one(mnist, index: int)
     narrow digit, and the digit in it is read."""
     images, labels = mnist
     picture = shadowed_photo(images[index])
-    scale = working_scale(*picture.shape)
-    work = cv2.resize(picture, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    assert not polarity_stage.crop_of_a_one(measure.small_copy(work, ground.GROUND_SIDE))
-    reading = DigitReader(DigitModel(SHIPPED_MODEL)).read(picture)
+    _, small, _ = as_ink_map_sees(picture)
+    assert not polarity_stage.crop_of_a_one(small)
+    reading = shipped_reader().read(picture)
     assert reading.number == str(labels[index])
 
 
@@ -338,7 +346,7 @@ def test_a_shadows_wedge_at_the_pictures_edge_is_no_ink(mnist, index: int) -> No
     """The step is kept by the closing of the picture continued past its edge, where the
     wedge goes on, and the digit is read."""
     images, labels = mnist
-    reading = DigitReader(DigitModel(SHIPPED_MODEL)).read(shadowed_photo(images[index]))
+    reading = shipped_reader().read(shadowed_photo(images[index]))
     assert reading.number == str(labels[index])
 
 
@@ -353,7 +361,7 @@ def test_a_surface_that_leaves_a_shadow_is_not_the_paper(mnist, index: int) -> N
     """What the surface leaves darker than itself is as thick as a ground: it is not the
     paper, and the digit is read."""
     images, labels = mnist
-    reading = DigitReader(DigitModel(SHIPPED_MODEL)).read(shadowed_photo(images[index]))
+    reading = shipped_reader().read(shadowed_photo(images[index]))
     assert reading.number == str(labels[index])
 
 
@@ -370,13 +378,10 @@ def test_a_shadow_with_ink_in_it_is_no_bold_digit(mnist, index: int) -> None:
     the digit's ink on it: no one level is the picture's ground, and the digit is read."""
     images, labels = mnist
     picture = shadowed_photo(images[index])
-    scale = working_scale(*picture.shape)
-    work = cv2.resize(picture, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    small = measure.small_copy(work, ground.GROUND_SIDE)
-    pad = round(ground.GROUND_MARGIN * max(small.shape))
+    work, small, pad = as_ink_map_sees(picture)
     dark, level = polarity_stage.polarity(work, small, pad)
     assert level is None and polarity_stage.shadow_with_ink(small, dark)
-    reading = DigitReader(DigitModel(SHIPPED_MODEL)).read(picture)
+    reading = shipped_reader().read(picture)
     assert reading.number == str(labels[index])
 
 
@@ -385,8 +390,7 @@ def test_a_bold_digits_ink_is_no_shadow(mnist) -> None:
     thin, so its clean ground stands."""
     images, _ = mnist
     for index in range(20):
-        picture = thick_marker(images[index])
-        small = measure.small_copy(picture, ground.GROUND_SIDE)
+        _, small, _ = as_ink_map_sees(thick_marker(images[index]))
         assert not polarity_stage.shadow_with_ink(small, dark=True), index
 
 
@@ -395,10 +399,17 @@ def test_a_flat_shadow_holding_dark_ink_is_no_ground_of_light_ink(mnist) -> None
     the lit paper passed for light ink on it, but the dark digit is lighter still than that
     ground in the light-ink view, as nothing is in a clean picture: the digit is read."""
     images, labels = mnist
-    reading = DigitReader(DigitModel(SHIPPED_MODEL)).read(shadowed_photo(images[1467]))
-    assert reading.number == str(labels[1467])
-    file = images[1467]  # the MNIST file itself, white on black: its black ground is lightest
-    assert polarity_stage.lightest_is_ground(255 - file, 255)
+    picture = shadowed_photo(images[1467])
+    work, _, _ = as_ink_map_sees(picture)
+    light_view = 255 - np.ascontiguousarray(work[::2, ::2])  # as polarity samples it
+    level = polarity_stage.uniform_ground(light_view)  # the shadow's flat shade
+    assert level is not None and not polarity_stage.lightest_is_ground(light_view, level)
+    assert shipped_reader().read(picture).number == str(labels[1467])
+    # A clean picture of light ink (a tight crop, white on black): its ground is its lightest.
+    work, _, _ = as_ink_map_sees(tight_white_on_black(images[1467]))
+    light_view = 255 - np.ascontiguousarray(work[::2, ::2])
+    level = polarity_stage.uniform_ground(light_view)
+    assert level is not None and polarity_stage.lightest_is_ground(light_view, level)
 
 
 # MNIST test digits whose shadowed photo (train.pictures.shadowed_photo) has a bold digit on the
@@ -414,10 +425,9 @@ def test_a_bay_a_digit_cuts_into_the_lit_part_is_no_sheets_corner(mnist, index: 
     shadow's, the whole picture is searched, and the digit is read."""
     images, labels = mnist
     picture = shadowed_photo(images[index])
-    scale = working_scale(*picture.shape)
-    work = cv2.resize(picture, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    work, _, _ = as_ink_map_sees(picture)
     assert ground.ink_map(work).sheet is None
-    reading = DigitReader(DigitModel(SHIPPED_MODEL)).read(picture)
+    reading = shipped_reader().read(picture)
     assert reading.number == str(labels[index])
 
 
@@ -443,7 +453,7 @@ def test_a_straight_edge_no_stroke_crosses_is_no_sheets_edge(mnist, index: int) 
     it. Without corners the step is no sheet's edge, the whole picture is searched, and the
     digit is read."""
     images, labels = mnist
-    reading = DigitReader(DigitModel(SHIPPED_MODEL)).read(shadowed_photo(images[index]))
+    reading = shipped_reader().read(shadowed_photo(images[index]))
     assert reading.number == str(labels[index])
 
 
@@ -466,7 +476,7 @@ def test_an_underline_joined_to_the_digit_is_left_out(mnist, index: int) -> None
     assert extraction.unlined == {}
     rendered = (digit.input[..., 0] * 255).astype(np.uint8)
     assert mnist_style.bottom_line(rendered, stroke_width(rendered > 127)) is None
-    reading = DigitReader(DigitModel(SHIPPED_MODEL)).read(picture)
+    reading = shipped_reader().read(picture)
     assert reading.number == str(labels[index])
 
 
@@ -481,7 +491,7 @@ def test_a_line_just_past_the_digit_is_also_read_without(mnist) -> None:
     assert set(extraction.unlined) == {0}
     _, y, _, h = extraction.unlined[0].box
     assert abs(y - whole.box[1]) <= 2 and h < whole.box[3]
-    reading = DigitReader(DigitModel(SHIPPED_MODEL)).read(picture)
+    reading = shipped_reader().read(picture)
     assert labels[220] == 7 and reading.number == "7"
     assert reading.digits[0].box == extraction.unlined[0].box
 
@@ -501,9 +511,7 @@ def test_a_shadow_over_most_of_the_sheet_leaves_the_ink_dark(mnist, left_of_cent
     whole (before, the lit paper was taken for light strokes on a dark board)."""
     frame, (x, y, w, h) = _on_a_form(mnist, "none")
     frame = _shaded(frame, x + w / 2 - left_of_centre, 0.5)
-    small = measure.small_copy(frame, ground.GROUND_SIDE)
-    pad = round(ground.GROUND_MARGIN * max(small.shape))
-    assert polarity_stage.polarity(frame, small, pad) == (True, None)
+    assert polarity_stage.polarity(*as_ink_map_sees(frame)) == (True, None)
     if left_of_centre == 5:
         (candidate,) = extract_digits(frame).candidates
         cx, cy, cw, ch = candidate.box
@@ -817,13 +825,10 @@ def test_a_sheet_on_a_light_table_stands_out(mnist_dir: Path) -> None:
     shades closer together than to the sheet's: the sheet alone is searched."""
     frame = sheet_on_table_set(mnist_dir, count=152)[151]  # the probe's first 152 frames
     assert frame.kind == "blank sheet"
-    gray = to_gray(frame.image)
-    scale = working_scale(*gray.shape)
-    assert scale < 1  # searched as ink_map sees it, at the working scale
-    work = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    work, small, _ = as_ink_map_sees(to_gray(frame.image))  # as ink_map searches it
+    assert work.shape != frame.image.shape[:2]  # at the working scale
     found = ground.ink_map(work).sheet
     assert found is not None  # the sheet limits the search
-    small = measure.small_copy(work, ground.GROUND_SIDE)
     table, paper = measure.median(small[~found]), measure.median(small[found])
     assert table > 0.7 * paper  # too little for the sheet to stand out before
     assert extract_digits(frame.image).candidates == []
@@ -953,7 +958,7 @@ def test_a_narrow_photo_of_paper_is_no_crop_of_a_one(mnist, falloff: float,
                                                      interpolation=cv2.INTER_CUBIC) / 255.0
     frame += np.random.default_rng(0).normal(0, 1.5, frame.shape)
     picture = np.clip(frame, 0, 255).astype(np.uint8)
-    reading = DigitReader(DigitModel(SHIPPED_MODEL)).read(picture)
+    reading = shipped_reader().read(picture)
     assert labels[18] == 3 and reading.number == "3"
     x, y, bw, bh = reading.digits[0].box
     assert x >= 35 and x + bw <= 115 and y >= 160 and y + bh <= 240, reading.digits[0].box

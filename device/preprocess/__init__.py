@@ -30,7 +30,7 @@ import numpy as np
 
 from device.preprocess.candidates import REASONS, Blob, edge_of, find_digits, may_be_one_digit
 from device.preprocess.contract import check_contract
-from device.preprocess.frame import crop_roi, to_gray, working_scale
+from device.preprocess.frame import at_working_scale, crop_roi, to_gray
 from device.preprocess.ground import ink_map
 from device.preprocess.ink import remove_ruled_lines, threshold_ink
 from device.preprocess.measure import stroke_width
@@ -95,12 +95,7 @@ def extract_digits(
     gray, (ox, oy) = crop_roi(to_gray(frame), roi)
     if (as_it_is := as_model_input(gray)) is not None:
         return _as_it_is(*as_it_is, gray, (ox, oy))
-    h, w = gray.shape
-    scale = working_scale(h, w)
-    work = gray if scale == 1.0 else cv2.resize(
-        gray, None, fx=scale, fy=scale,
-        interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC,
-    )
+    work, scale = at_working_scale(gray)
     ink, noise, sheet = ink_map(work)
     ink, had_lines = remove_ruled_lines(ink, page=noise is None)
     inked = threshold_ink(ink, noise)

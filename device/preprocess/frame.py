@@ -56,3 +56,13 @@ def working_scale(h: int, w: int) -> float:
     if longer < MIN_WORK_SIDE:
         return MIN_WORK_SIDE / longer
     return 1.0
+
+
+def at_working_scale(gray: np.ndarray) -> tuple[np.ndarray, float]:
+    """The picture at its working scale (shrunk by area, enlarged by cubic interpolation), and
+    that scale."""
+    scale = working_scale(*gray.shape)
+    if scale == 1.0:
+        return gray, scale
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
+    return cv2.resize(gray, None, fx=scale, fy=scale, interpolation=interpolation), scale

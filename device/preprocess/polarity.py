@@ -190,9 +190,9 @@ def polarity(gray: np.ndarray, small: np.ndarray, pad: int,
     # Judged on the pixels themselves: shrinking the picture would average its noise away.
     sample = np.ascontiguousarray(gray[::2, ::2])
     edge = edge_shade(sample)
-    grounds = {True: uniform_ground(sample), False: uniform_ground(255 - sample)}
-    edge_like = {True: edge, False: 255 - edge}
     views = {True: sample, False: 255 - sample}  # in the shades of dark ink on a light ground
+    grounds = {dark: uniform_ground(view) for dark, view in views.items()}
+    edge_like = {True: edge, False: 255 - edge}
     clean = [dark for dark, level in grounds.items()
              if level is not None and abs(level - edge_like[dark]) <= 1
              and lightest_is_ground(views[dark], level)]
