@@ -350,6 +350,41 @@ def test_a_shadows_wedge_at_the_pictures_edge_is_no_ink(mnist, index: int) -> No
     assert reading.number == str(labels[index])
 
 
+# MNIST test digits whose shadowed photo (train.pictures.shadowed_photo) has a corner of shadow
+# cut off by the frame beside the digit, left as ink: measured inside the frame alone, it was as
+# thin for its size as a stroke, and read as a second digit (a 1 or a 2).
+SHADOW_CORNER_CUT_BY_THE_FRAME = (624, 720, 862, 1558)
+
+
+@pytest.mark.parametrize("index", SHADOW_CORNER_CUT_BY_THE_FRAME)
+def test_a_shadows_corner_cut_by_the_frame_is_no_digit(mnist, index: int) -> None:
+    """Mirrored across the frame, the corner is a solid shape, and only the digit is read."""
+    images, labels = mnist
+    reading = shipped_reader().read(shadowed_photo(images[index]))
+    assert reading.number == str(labels[index])
+
+
+def test_the_frame_cuts_no_outline() -> None:
+    """A shadow's corner in the frame's corner is solid, mirrored beyond the frame, where
+    inside the frame alone it was as thin for its size as a stroke; a stroke that the frame
+    cuts is as thin either way."""
+    labels = np.zeros((100, 100), np.int32)
+    cv2.fillPoly(labels, [np.array([(0, 0), (40, 0), (0, 60)])], 1)  # the top left corner
+    cv2.line(labels, (99, 20), (70, 80), 2, 4)  # a stroke running off the right edge
+    widths = {}
+    for i in (1, 2):
+        x, y, w, h = cv2.boundingRect((labels == i).astype(np.uint8))
+        blob = candidates.Blob(x, y, w, h, [i])
+        own = blob.owns(labels[y : y + h, x : x + w]).astype(np.uint8)
+        whole = candidates.beyond_the_frame(own, blob, labels.shape)
+        assert whole.shape == ((2 * h, 2 * w) if i == 1 else (h, 2 * w))
+        widths[i] = stroke_width(own), stroke_width(whole), 0.3 * max(w, h)
+    inside, mirrored, solid = widths[1]
+    assert inside < solid < mirrored
+    inside, mirrored, _ = widths[2]
+    assert inside <= mirrored < 1.2 * inside
+
+
 # MNIST test digits whose shadowed photo (train.pictures.shadowed_photo) found no sheet and no
 # step, so a smooth surface, quieter on the lit paper, was its paper: the shadow it could not
 # follow became ink, and joined the digit.

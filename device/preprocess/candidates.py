@@ -190,15 +190,32 @@ def reject_reason(blob: Blob, labels: np.ndarray, stroke: float, photo: bool,
         return "border"
     if cut_by_sheet(blob, labels, sheet_edge):
         return "sheet"
-    own = blob.owns(labels[blob.y : blob.y2, blob.x : blob.x2]).astype(np.uint8)
     # Handwriting is strokes: even a bold marker digit is far thinner than it is tall. A solid
     # shape (a fingertip over the sheet, a shadow, a sticker) is not, and it is convex too:
     # it fills its outline's hull, where a bold digit's strokes leave bays (an 8's waist).
     # Only a camera sees fingers and shadows: in a clean picture (a drawing, a digital crop)
     # every mark was drawn, and a bold marker 0 whose loop filled in is still that 0.
-    if photo and stroke_width(own) > 0.3 * max(blob.w, blob.h) and fills_its_hull(own):
-        return "solid"
+    if photo:
+        own = blob.owns(labels[blob.y : blob.y2, blob.x : blob.x2]).astype(np.uint8)
+        # Where the frame cuts a shape, the cut is none of its outline (beyond_the_frame),
+        # unless the picture is this digit, cropped to it.
+        whole = own if cropped_to_it else beyond_the_frame(own, blob, labels.shape)
+        if stroke_width(whole) > 0.3 * max(blob.w, blob.h) and fills_its_hull(own):
+            return "solid"
     return None
+
+
+def beyond_the_frame(own: np.ndarray, blob: Blob, shape: tuple[int, int]) -> np.ndarray:
+    """A blob's pixels (``own``: its box of a picture ``shape``) mirrored across each frame
+    edge it touches: the shape goes on beyond the frame, and its cut there is none of its
+    outline. A shadow's corner that the frame cuts off is about as thick as it is wide;
+    measured inside the frame alone, its long cut made it look as thin as a stroke. A stroke
+    that the frame cuts stays as thin, its cut as short as the stroke is wide."""
+    h, w = shape
+    bh, bw = own.shape
+    return cv2.copyMakeBorder(
+        own, bh if blob.y == 0 else 0, bh if blob.y2 == h else 0,
+        bw if blob.x == 0 else 0, bw if blob.x2 == w else 0, cv2.BORDER_REFLECT)
 
 
 def frames_the_digit(blob: Blob, shape: tuple[int, int]) -> bool:
