@@ -364,6 +364,21 @@ def test_a_shadows_corner_cut_by_the_frame_is_no_digit(mnist, index: int) -> Non
     assert reading.number == str(labels[index])
 
 
+# MNIST test digits whose shadowed photo (train.pictures.shadowed_photo) has a sliver of the
+# shadow's edge left as ink along the frame beside the digit: too short to lie along the frame
+# by the stroke-tip rule, it was read as a 1 beside the digit.
+SLIVER_ALONG_THE_FRAME = (3, 1081, 2314, 2398)
+
+
+@pytest.mark.parametrize("index", SLIVER_ALONG_THE_FRAME)
+def test_a_sliver_along_the_frame_is_no_digit(mnist, index: int) -> None:
+    """Along the frame over nearly all its length and less than a stroke wide, the sliver is
+    the edge of something beyond the frame: only the digit is read."""
+    images, labels = mnist
+    reading = shipped_reader().read(shadowed_photo(images[index]))
+    assert reading.number == str(labels[index])
+
+
 def test_the_frame_cuts_no_outline() -> None:
     """A shadow's corner in the frame's corner is solid, mirrored beyond the frame, where
     inside the frame alone it was as thin for its size as a stroke; a stroke that the frame

@@ -237,10 +237,12 @@ def spans_the_picture(blob: Blob, shape: tuple[int, int]) -> bool:
 def _lies_along(blob: Blob, spans: list[int], stroke: float) -> list[bool]:
     """For each frame side (_border_spans' order), whether the blob lies along it: over most of
     its own extent that way and far more than a stroke tip's width (a slanted stroke meets the
-    edge over a few stroke widths, a grazing curve over more)."""
-    extents = (blob.w, blob.w, blob.h, blob.h)
-    return [span > max(6 * stroke, 0.6 * extent)
-            for span, extent in zip(spans, extents, strict=True)]
+    edge over a few stroke widths, a grazing curve over more); or as a sliver, over nearly all
+    of its extent and reaching less than a stroke's width into the picture, as the edge of
+    something beyond the frame does (a shadow's, a table's), and no digit's strokes."""
+    extents, depths = (blob.w, blob.w, blob.h, blob.h), (blob.h, blob.h, blob.w, blob.w)
+    return [span > max(6 * stroke, 0.6 * extent) or (span >= 0.9 * extent and depth < stroke)
+            for span, extent, depth in zip(spans, extents, depths, strict=True)]
 
 
 def _cut_by_border(blob: Blob, spans: list[int], along: list[bool], stroke: float) -> bool:
