@@ -400,6 +400,22 @@ def test_the_frame_cuts_no_outline() -> None:
     assert inside <= mirrored < 1.2 * inside
 
 
+# MNIST test digits whose shadowed photo (train.pictures.shadowed_photo), its paper the wide
+# closing, has a strip of shadow along the picture's edge narrower than that closing: closed
+# within the picture alone, it filled with the light beside it, and the strip, read as ink,
+# joined the digit and ran off the picture.
+SHADOW_STRIP_ALONG_THE_EDGE = (374, 716, 1278, 1553)
+
+
+@pytest.mark.parametrize("index", SHADOW_STRIP_ALONG_THE_EDGE)
+def test_a_shadows_strip_along_the_edge_is_no_ink(mnist, index: int) -> None:
+    """The wide closing of the picture continued past its edge keeps the strip's step, and
+    the digit is read."""
+    images, labels = mnist
+    reading = shipped_reader().read(shadowed_photo(images[index]))
+    assert reading.number == str(labels[index])
+
+
 # MNIST test digits whose shadowed photo (train.pictures.shadowed_photo) found no sheet and no
 # step, so a smooth surface, quieter on the lit paper, was its paper: the shadow it could not
 # follow became ink, and joined the digit.

@@ -181,8 +181,12 @@ def ink_map(gray: np.ndarray) -> InkMap:
         blurred, noise = wide_blurred, wide_noise
         # The blur of the wide ground spreads a shadow's step as the usual one's does, but what
         # it keeps of a close crop's bold strokes is no step to keep: its steps are kept only
-        # where the picture has a shadow's edge.
-        steps = wide if shadow_edge else None
+        # where the picture has a shadow's edge, and then closed as widely on the picture
+        # continued past its edge: a strip of shadow along the edge narrower than the wide
+        # closing goes on there, where within the picture alone it filled with the light beside
+        # it, and joined the digit as ink.
+        steps = (close_strokes(small, wide=True, beyond=pad)[pad : pad + sh, pad : pad + sw]
+                 if shadow_edge else None)
     elif shadow_edge:
         # A shadow's step where it meets the picture's edge: closed within the picture alone,
         # a wedge of shadow in a corner narrower than the closing fills with the light beside
@@ -287,7 +291,7 @@ def photo_contrast(paper: np.ndarray, region: np.ndarray, smooth: np.ndarray,
     """The ink contrast of a photo (``smooth``, at any scale) against a stroke-free ground
     estimated on a small copy (``paper``: blurred_ground of it), zero outside the sheet.
     ``steps``: the same picture closed so as to keep a shadow's hard edge (the wide closing,
-    or the closing of the picture continued past its edge), where the ground should keep
+    or a closing of the picture continued past its edge), where the ground should keep
     it."""
     h, w = smooth.shape
     # The blur spreads a hard shadow's edge (the phone's, a hand's): on its dark side the
@@ -296,7 +300,8 @@ def photo_contrast(paper: np.ndarray, region: np.ndarray, smooth: np.ndarray,
     # one leaves of a bold stroke; smoothed without crossing steps, it is the darker of the two
     # grounds only on the dark side of a step wider than a quarter of the picture, so a
     # shadow's, and nowhere else. Where the picture is known to have a shadow's edge, the
-    # steps kept are the usual closing's, of the picture continued past its edge (ink_map).
+    # steps kept are those of the picture continued past its edge, closed as its paper was
+    # (ink_map).
     # That smoothing costs a quarter of a camera frame's reading, so it is done only where
     # the sheet has such a step.
     if steps is not None and shadow_step(paper, steps, region):
