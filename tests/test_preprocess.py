@@ -416,6 +416,28 @@ def test_a_shadows_strip_along_the_edge_is_no_ink(mnist, index: int) -> None:
     assert reading.number == str(labels[index])
 
 
+# MNIST test digits whose shadowed photo (train.pictures.shadowed_photo), with little noise, has
+# one exact shade along its edge (the lit paper's, or the shadow's taken as the ground of light
+# ink), the ink little darker than the shadow: what lay on the other side, the shadow or the
+# lit paper with the ink in it, passed for a bold digit's ink on a clean ground (split again it
+# stays one), and the level made it all ink.
+SHADOW_THICKER_THAN_ANY_DIGIT = (39, 907, 1365, 1429)
+
+
+@pytest.mark.parametrize("index", SHADOW_THICKER_THAN_ANY_DIGIT)
+def test_ink_thicker_than_any_digit_is_a_shadow(mnist, index: int) -> None:
+    """Its thickness is a ground's (over BOLDEST_DIGIT): no one level is the ground, and the
+    digit is read."""
+    images, labels = mnist
+    picture = shadowed_photo(images[index])
+    gray, small, pad = as_ink_map_sees(picture)
+    dark, level = polarity_stage.polarity(gray, small, pad)
+    assert level is None
+    assert polarity_stage.ink_thickness(small, dark) > polarity_stage.BOLDEST_DIGIT
+    reading = shipped_reader().read(picture)
+    assert reading.number == str(labels[index])
+
+
 # MNIST test digits whose shadowed photo (train.pictures.shadowed_photo) found no sheet and no
 # step, so a smooth surface, quieter on the lit paper, was its paper: the shadow it could not
 # follow became ink, and joined the digit.

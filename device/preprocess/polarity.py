@@ -24,6 +24,10 @@ CLEAN_DOUBT = 1.0
 # A clean picture's ink thicker than this for its size may be no ink (thickness: ~0.1 for a
 # digit's strokes, 0.3 and more for a sheet's half): only then is the costlier margin asked.
 STROKE_THICKNESS = 0.2
+# ...and ink thicker than this is none: its widest inscribed circle spans most of it, as it
+# does a shadow's or a ground's, where the boldest digits whose loops filled in (a thick
+# marker's, a blurred crop's) stay below 0.38 on validation pictures, shadows from 0.42 up.
+BOLDEST_DIGIT = 0.4
 # Light marks over this share of a light shape show that it is no sheet (light_sheet).
 LIGHTER_MARKS = 0.005
 # The shading is divided out (unshaded) against a median this share of the small copy's
@@ -196,7 +200,8 @@ def polarity(gray: np.ndarray, small: np.ndarray, pad: int,
     clean = [dark for dark, level in grounds.items()
              if level is not None and abs(level - edge_like[dark]) <= 1
              and lightest_is_ground(views[dark], level)]
-    if len(clean) == 1 and not ink_thicker_than_strokes(small, clean[0]):
+    thick = ink_thickness(small, clean[0]) if len(clean) == 1 else 0.0
+    if len(clean) == 1 and thick <= STROKE_THICKNESS:
         return clean[0], grounds[clean[0]]
     if not clean and light_sheet(small):
         return True, None  # a sheet on a table: a scene, whose ground is no one shade
@@ -211,8 +216,11 @@ def polarity(gray: np.ndarray, small: np.ndarray, pad: int,
         if not clean[0] and margin >= 0 and light_sheet(small):
             return True, None
         if abs(margin) <= CLEAN_DOUBT or (margin >= 0) == clean[0]:
-            # Thick ink on one exact shade: a bold digit, unless a shadow with the ink in it.
-            return clean[0], None if shadow_with_ink(small, clean[0]) else grounds[clean[0]]
+            # Thick ink on one exact shade: a bold digit, unless a shadow with the ink in it,
+            # or a shadow as thick as no digit is (the ink a little darker than it, so that
+            # split again it stays one).
+            shadow = thick > BOLDEST_DIGIT or shadow_with_ink(small, clean[0])
+            return clean[0], None if shadow else grounds[clean[0]]
         return margin >= 0, None
     dark = margin >= 0
     # Where no exact shade is also the shade along the edge (a tight crop's strokes fill its
@@ -221,7 +229,7 @@ def polarity(gray: np.ndarray, small: np.ndarray, pad: int,
     # shadow across a photo with little noise, whose lit paper is one exact shade while the
     # shadow fills the edge. That level would make the whole shadow ink.
     level = grounds[dark]
-    if level is not None and ink_thicker_than_strokes(small, dark):
+    if level is not None and ink_thickness(small, dark) > STROKE_THICKNESS:
         level = None
     return dark, level
 
@@ -264,12 +272,12 @@ def light_sheet(small: np.ndarray) -> bool:
     return median(rise[rim]) >= step / 2
 
 
-def ink_thicker_than_strokes(small: np.ndarray, dark: bool) -> bool:
-    """Whether the shades Otsu puts on the ink's side of a small copy are thicker than a
-    digit's strokes ever are (thickness over STROKE_THICKNESS)."""
+def ink_thickness(small: np.ndarray, dark: bool) -> float:
+    """How thick the shades Otsu puts on the ink's side of a small copy are (thickness):
+    over STROKE_THICKNESS, thicker than a digit's strokes ever are."""
     kind = cv2.THRESH_BINARY_INV if dark else cv2.THRESH_BINARY
     _, ink = cv2.threshold(small, 0, 1, kind + cv2.THRESH_OTSU)
-    return thickness(ink) > STROKE_THICKNESS
+    return thickness(ink)
 
 
 def ground_margin(small: np.ndarray, pad: int, ones_crop: bool | None = None) -> float:
