@@ -421,7 +421,7 @@ def test_a_shadows_strip_along_the_edge_is_no_ink(mnist, index: int) -> None:
 # ink), the ink little darker than the shadow: what lay on the other side, the shadow or the
 # lit paper with the ink in it, passed for a bold digit's ink on a clean ground (split again it
 # stays one), and the level made it all ink.
-SHADOW_THICKER_THAN_ANY_DIGIT = (39, 907, 1365, 1429)
+SHADOW_THICKER_THAN_ANY_DIGIT = (39, 1365, 1429, 2960)
 
 
 @pytest.mark.parametrize("index", SHADOW_THICKER_THAN_ANY_DIGIT)
@@ -436,6 +436,36 @@ def test_ink_thicker_than_any_digit_is_a_shadow(mnist, index: int) -> None:
     assert polarity_stage.ink_thickness(small, dark) > polarity_stage.BOLDEST_DIGIT
     reading = shipped_reader().read(picture)
     assert reading.number == str(labels[index])
+
+
+# MNIST test digits whose shadowed photo (train.pictures.shadowed_photo) is of light ink on a
+# dark board: inverted, a stroke's contrast over the inverted ground shrank with the light, and
+# its part in the shadow faded out of the threshold (a digit cut in two, or read as another).
+LIGHT_INK_ACROSS_A_SHADOW = (357, 358, 458, 586)
+
+
+@pytest.mark.parametrize("index", LIGHT_INK_ACROSS_A_SHADOW)
+def test_light_ink_in_a_shadow_is_read_as_in_the_light(mnist, index: int) -> None:
+    images, labels = mnist
+    picture = shadowed_photo(images[index])
+    assert not polarity_stage.polarity(*as_ink_map_sees(picture))[0]  # light ink
+    reading = shipped_reader().read(picture)
+    assert reading.number == str(labels[index])
+
+
+def test_light_ink_stands_out_alike_in_the_light_and_in_a_shadow() -> None:
+    """A chalk stroke twice as light as its board, in full light and in a shadow that halves
+    the light: as light ink is read (inverted), it is as strong on both sides, and as strong as
+    against_paper makes it where the board is at its typical level."""
+    board = np.array([[60.0, 30.0]], np.float32)  # lit, shadowed
+    stroke = 2 * board
+    inverted_ground, inverted_stroke = 255 - board, 255 - stroke
+    typical = float(inverted_ground[0, 0])
+    contrast = ground.light_against_ground(inverted_ground, inverted_stroke, typical)
+    assert contrast[0, 0] == pytest.approx(contrast[0, 1])
+    as_paper = ground.against_paper(inverted_ground, inverted_stroke)
+    assert contrast[0, 0] == pytest.approx(as_paper[0, 0])
+    assert as_paper[0, 1] < 0.6 * as_paper[0, 0]  # read as paper, the shadowed half fades
 
 
 # MNIST test digits whose shadowed photo (train.pictures.shadowed_photo) found no sheet and no

@@ -212,7 +212,8 @@ def ink_map(gray: np.ndarray) -> InkMap:
             blurred, noise, region, steps = surface_blurred, surface_noise, everywhere, None
     # Ink that runs into the edge of the sheet goes on beyond it (candidates.cut_by_sheet).
     sheet = None if region.all() else region
-    return InkMap(ink_strength(photo_contrast(blurred, region, smooth, steps)), noise, sheet)
+    contrast = photo_contrast(blurred, region, smooth, steps, light_ink=not dark)
+    return InkMap(ink_strength(contrast), noise, sheet)
 
 
 def _clear_of_edges(paper: np.ndarray) -> np.ndarray:
@@ -286,13 +287,26 @@ def against_paper(paper: np.ndarray | np.float32, smooth: np.ndarray) -> np.ndar
     return (paper - smooth) / np.maximum(paper, 16.0)
 
 
+def light_against_ground(ground: np.ndarray, smooth: np.ndarray, typical: float) -> np.ndarray:
+    """against_paper for light ink, the picture and its ground inverted (255 - shade, as
+    ink_map reads light ink): how much lighter than its ground each pixel is, as a share of
+    the ground's own light, scaled to equal against_paper where the ground is at its
+    ``typical`` (inverted) level. Light multiplies the ink and the board beneath it alike,
+    so a light stroke in a shadow is as many times lighter than the board as in the light;
+    inverted, against_paper's difference over the inverted ground shrinks with the light, and
+    the stroke's part in the shadow faded out of the threshold."""
+    light = 255.0 - ground
+    scale = max(255.0 - typical, 16.0) / max(typical, 16.0)
+    return (ground - smooth) / np.maximum(light, 16.0) * scale
+
+
 def photo_contrast(paper: np.ndarray, region: np.ndarray, smooth: np.ndarray,
-                   steps: np.ndarray | None = None) -> np.ndarray:
+                   steps: np.ndarray | None = None, light_ink: bool = False) -> np.ndarray:
     """The ink contrast of a photo (``smooth``, at any scale) against a stroke-free ground
     estimated on a small copy (``paper``: blurred_ground of it), zero outside the sheet.
     ``steps``: the same picture closed so as to keep a shadow's hard edge (the wide closing,
     or a closing of the picture continued past its edge), where the ground should keep
-    it."""
+    it; ``light_ink``: the picture is inverted light ink (light_against_ground)."""
     h, w = smooth.shape
     # The blur spreads a hard shadow's edge (the phone's, a hand's): on its dark side the
     # ground comes out lighter than the paper, and a band along the edge reads as ink. A
@@ -304,10 +318,17 @@ def photo_contrast(paper: np.ndarray, region: np.ndarray, smooth: np.ndarray,
     # (ink_map).
     # That smoothing costs a quarter of a camera frame's reading, so it is done only where
     # the sheet has such a step.
-    if steps is not None and shadow_step(paper, steps, region):
+    stepped = steps is not None and shadow_step(paper, steps, region)
+    if stepped:
         paper = np.minimum(paper, smooth_keeping_steps(steps, blur_size(paper)))
+    typical = float(np.median(paper))
     paper = cv2.resize(paper, (w, h), interpolation=cv2.INTER_LINEAR)
-    contrast = against_paper(paper, smooth)
+    # Light ink is read as light falls on it only across a shadow's step: elsewhere the light
+    # on a board varies little, and read so, clean light-on-black pictures lost digits.
+    if light_ink and stepped:
+        contrast = light_against_ground(paper, smooth, typical)
+    else:
+        contrast = against_paper(paper, smooth)
     if not region.all():
         contrast *= cv2.resize(region.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST)
     return contrast
