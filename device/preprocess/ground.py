@@ -321,14 +321,13 @@ def photo_contrast(paper: np.ndarray, region: np.ndarray, smooth: np.ndarray,
     stepped = steps is not None and shadow_step(paper, steps, region)
     if stepped:
         paper = np.minimum(paper, smooth_keeping_steps(steps, blur_size(paper)))
-    typical = float(np.median(paper))
-    paper = cv2.resize(paper, (w, h), interpolation=cv2.INTER_LINEAR)
+    ground = cv2.resize(paper, (w, h), interpolation=cv2.INTER_LINEAR)
     # Light ink is read as light falls on it only across a shadow's step: elsewhere the light
     # on a board varies little, and read so, clean light-on-black pictures lost digits.
     if light_ink and stepped:
-        contrast = light_against_ground(paper, smooth, typical)
+        contrast = light_against_ground(ground, smooth, typical=float(np.median(paper)))
     else:
-        contrast = against_paper(paper, smooth)
+        contrast = against_paper(ground, smooth)
     if not region.all():
         contrast *= cv2.resize(region.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST)
     return contrast
