@@ -213,9 +213,9 @@ def beyond_the_frame(own: np.ndarray, blob: Blob, shape: tuple[int, int]) -> np.
     that the frame cuts stays as thin, its cut as short as the stroke is wide."""
     h, w = shape
     bh, bw = own.shape
-    return cv2.copyMakeBorder(
-        own, bh if blob.y == 0 else 0, bh if blob.y2 == h else 0,
-        bw if blob.x == 0 else 0, bw if blob.x2 == w else 0, cv2.BORDER_REFLECT)
+    pads = (bh if blob.y == 0 else 0, bh if blob.y2 == h else 0,
+            bw if blob.x == 0 else 0, bw if blob.x2 == w else 0)
+    return cv2.copyMakeBorder(own, *pads, cv2.BORDER_REFLECT) if any(pads) else own
 
 
 def frames_the_digit(blob: Blob, shape: tuple[int, int]) -> bool:

@@ -67,8 +67,7 @@ def strokes_cross(small: np.ndarray, paper: np.ndarray, region: np.ndarray) -> b
     is a pen or a pencil lying across it, which says nothing of a shadow: strokes that cross
     a shadow's edge bend somewhere, or are short for their width (a long thin 1 across one
     is neither, and leaves the edge taken for the sheet's)."""
-    ratio = np.clip(against_paper(paper.astype(np.float32), small.astype(np.float32)) * 255,
-                    0, 255).astype(np.uint8)
+    ratio = ink_strength(against_paper(paper.astype(np.float32), small.astype(np.float32)))
     otsu, _ = cv2.threshold(ratio, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     strokes = (ratio > max(otsu, FAINT_INK * INK_FLOOR)).astype(np.uint8)
     n, labels, _ = components(strokes)
@@ -97,6 +96,12 @@ def close_strokes(image: np.ndarray, wide: bool = False, beyond: int = 0) -> np.
         return cv2.morphologyEx(image, cv2.MORPH_CLOSE, disk(size))
     continued = cv2.copyMakeBorder(image, beyond, beyond, beyond, beyond, cv2.BORDER_REPLICATE)
     return cv2.morphologyEx(continued, cv2.MORPH_CLOSE, disk(size))
+
+
+def on_the_picture(continued: np.ndarray, pad: int) -> np.ndarray:
+    """The picture's own part of one continued ``pad`` px past each edge (close_strokes'
+    ``beyond``)."""
+    return continued[pad : continued.shape[0] - pad, pad : continued.shape[1] - pad]
 
 
 class InkMap(NamedTuple):
@@ -145,8 +150,8 @@ def ink_map(gray: np.ndarray) -> InkMap:
     # along the edge narrower than the closing stays table (closed within the picture alone,
     # it takes the light of the sheet beside it, and joins the sheet).
     around = close_strokes(small, beyond=pad)
-    region = paper_region(around)[pad : pad + sh, pad : pad + sw]
-    within = around[pad : pad + sh, pad : pad + sw]  # the same closing, on the picture
+    region = on_the_picture(paper_region(around), pad)
+    within = on_the_picture(around, pad)  # the same closing, on the picture
     # Only a sheet whose outline turns a corner within the picture limits the search. An edge
     # running straight across is a shadow's as likely as a sheet's (a sheet that shows one
     # edge fills the frame, and the strip of table beyond it runs along the frame's edge,
@@ -185,13 +190,13 @@ def ink_map(gray: np.ndarray) -> InkMap:
         # continued past its edge: a strip of shadow along the edge narrower than the wide
         # closing goes on there, where within the picture alone it filled with the light beside
         # it, and joined the digit as ink.
-        steps = (close_strokes(small, wide=True, beyond=pad)[pad : pad + sh, pad : pad + sw]
+        steps = (on_the_picture(close_strokes(small, wide=True, beyond=pad), pad)
                  if shadow_edge else None)
     elif shadow_edge:
         # A shadow's step where it meets the picture's edge: closed within the picture alone,
         # a wedge of shadow in a corner narrower than the closing fills with the light beside
         # it, and so does the wide closing; the picture continued past its edge keeps it.
-        steps = np.ascontiguousarray(within)
+        steps = within
     # A bold digit cropped close leaves too little paper between its strokes for any closing,
     # however wide: one smooth surface under the whole picture is then the quieter ground. Both
     # are judged on every pixel, as the surface knows no sheet.
