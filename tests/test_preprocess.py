@@ -1168,6 +1168,53 @@ def test_percentiles_by_counting_or_sorting_are_numpys(size: int) -> None:
     assert measure.shade_percentiles(counts, qs) == pytest.approx(expected, abs=1e-9)
 
 
+def _blotches(seed: int) -> np.ndarray:
+    """A uint8 0/1 mask of blotches of any size, some inside others' holes (rings drawn)."""
+    rng = np.random.default_rng(seed)
+    h, w = rng.integers(4, 120, 2)
+    noise = cv2.GaussianBlur(rng.random((h, w)).astype(np.float32), (0, 0), rng.uniform(0.5, 4))
+    mask = (noise > rng.uniform(0.3, 0.7)).astype(np.uint8)
+    if min(h, w) > 30:
+        centre = (int(w) // 2, int(h) // 2)
+        cv2.circle(mask, centre, 12, 1, 2)  # a ring...
+        cv2.circle(mask, centre, 8, 0, -1)
+        cv2.circle(mask, centre, 3, 1, -1)  # ...with a dot in its hole
+    return mask
+
+
+@pytest.mark.parametrize("seed", range(100))
+def test_boxes_and_the_largest_component_are_opencvs_stats(seed: int) -> None:
+    # The stages that need few of the stats (the threshold's boxes, the largest shape) take
+    # them from the labels and the outlines: they must be what OpenCV's stats pass gives.
+    mask = _blotches(seed)
+    n, labels, stats = measure.components(mask)
+    n_only, labels_only = measure.labelled(mask)
+    assert n_only == n
+    np.testing.assert_array_equal(labels_only, labels)
+    np.testing.assert_array_equal(measure.boxes(mask, labels, n), stats[1:, :4])
+    if n > 1:
+        label = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+        assert measure.largest(labels, n) == (label, stats[label, cv2.CC_STAT_AREA])
+
+
+@pytest.mark.parametrize("seed", range(50))
+def test_the_ink_margin_blurs_the_margin_as_a_whole_picture(seed: int) -> None:
+    # dark_ink_margin blurs only the picture and the margin's first px around it: it must
+    # measure what a median over the whole picture with its margin gives.
+    rng = np.random.default_rng(seed)
+    h, w = rng.integers(8, 81, 2)
+    base = cv2.GaussianBlur(rng.random((h, w)).astype(np.float32), (0, 0), rng.uniform(0.5, 3))
+    small = np.clip((base - base.min()) / (np.ptp(base) + 1e-6) * 255
+                    + rng.normal(0, 10, (h, w)), 0, 255).astype(np.uint8)
+    pad = int(rng.integers(1, 25))
+    light, apart = polarity_stage.otsu_shades(
+        cv2.medianBlur(polarity_stage.with_margin(small, pad), 3))
+    thickness = polarity_stage.thickness
+    whole = (0.0 if apart < polarity_stage.DISTINCT_SHADES else
+             float(np.log(max(thickness(light), 1e-3) / max(0.5 * thickness(1 - light), 1e-3))))
+    assert polarity_stage.dark_ink_margin(small, pad) == whole
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_the_thresholds_components_are_the_masks_own(mnist, seed: int) -> None:
     # find_digits takes the components the threshold found instead of labelling the mask

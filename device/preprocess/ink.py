@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 
 from device.preprocess.ground import FAINT_INK, INK_FLOOR, paper_statistics
-from device.preprocess.measure import components
+from device.preprocess.measure import boxes, components, labelled
 from device.preprocess.polarity import narrow_crop
 
 # Printed rules and grid lines are at most this thick (px, in the searched image); a digit
@@ -45,14 +45,17 @@ def threshold_ink(ink: np.ndarray, noise: float | None = 0.0) -> InkMask:
     strong_level = max(float(otsu), floor)
     weak_level = max(strong_level * 0.5, floor * FAINT_INK)
     weak = (ink > weak_level).astype(np.uint8)
-    n, labels, stats = components(weak)
+    n, labels = labelled(weak)
     # Ink is each weak component holding some strong ink. Kept components stay apart in the
     # mask, and keep their raster order: numbering them 1..m in order labels the mask.
     kept = np.bincount(labels[ink > strong_level], minlength=n) > 0
     kept[0] = False
     if not kept[1:].all():  # usually every faint stroke holds sure ink, and nothing changes
         labels = np.take(np.where(kept, np.cumsum(kept), 0).astype(np.int32), labels)
-    return InkMask(cv2.compare(labels, 0, cv2.CMP_GT), labels, stats[kept, :4])
+    mask = cv2.compare(labels, 0, cv2.CMP_GT)
+    # The boxes of the kept components only, from the mask's outlines: labelling the whole
+    # frame's stats cost more than the rest of the threshold.
+    return InkMask(mask, labels, boxes(mask, labels, int(np.count_nonzero(kept)) + 1))
 
 
 def _open(image: np.ndarray, kernel: tuple[int, int]) -> np.ndarray:

@@ -8,8 +8,9 @@ import cv2
 import numpy as np
 
 from device.preprocess.measure import (
-    components,
     fills_its_hull,
+    labelled,
+    largest,
     median,
     odd,
     shade_counts,
@@ -40,11 +41,12 @@ FLAT_GROUND = 160
 DISTINCT_SHADES = 48
 
 
-def dark_ink_margin(small: np.ndarray) -> float:
+def dark_ink_margin(small: np.ndarray, pad: int) -> float:
     """How clearly the ink is dark on a light ground (> 0) rather than light strokes on a dark
-    ground (< 0), judged on a small copy of the picture (about GROUND_SIDE px): the log of how
-    much thicker the light shades are than half the dark's. 0 where the two shades differ too
-    little to tell, which counts as dark ink.
+    ground (< 0), judged on a small copy of the picture (about GROUND_SIDE px) surrounded by
+    ``pad`` (≥ 1) px of the shade along its edge (with_margin): the log of how much thicker
+    the light shades are than half the dark's. 0 where the two shades differ too little to
+    tell, which counts as dark ink.
 
     Decided by what surrounds the strokes, not by which shade covers more of the picture:
     strokes are thin everywhere, the ground around them (paper, a board, a black canvas) is
@@ -52,8 +54,11 @@ def dark_ink_margin(small: np.ndarray) -> float:
     than the dark; a light sheet on a dark table is thick too, and dark ink is the rule there,
     as on a blank picture.
     """
-    small = cv2.medianBlur(small, 3)  # specks and JPEG noise are not structure
-    light, apart = otsu_shades(small)
+    # Specks and JPEG noise are not structure. A median leaves the margin's one shade as it
+    # is, so only the picture and the margin's first px around it are blurred.
+    blurred = cv2.copyMakeBorder(cv2.medianBlur(with_margin(small, 1), 3),
+                                 pad - 1, pad - 1, pad - 1, pad - 1, cv2.BORDER_REPLICATE)
+    light, apart = otsu_shades(blurred)
     if apart < DISTINCT_SHADES:
         return 0.0
     # Light strokes on a dark ground are at most half as thick as that ground (0.48 at most on
@@ -90,15 +95,15 @@ def thickness(mask: np.ndarray) -> float:
     """How thick the largest shape of a binary mask is for its size: the widest inscribed
     circle's radius over the shape's longer side. About 0.1 for a digit's strokes, 0.3 for a
     sheet of paper or the ground around a digit."""
-    n, labels, stats = components(mask)
+    n, labels = labelled(mask)
     if n <= 1:
         return 0.0
-    largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
-    shape = (labels == largest).astype(np.uint8)
+    shape = cv2.compare(labels, largest(labels, n)[0], cv2.CMP_EQ)
+    _, _, width, height = cv2.boundingRect(shape)
     # Outside the picture counts as more of the same: a stroke running off the edge stays thin.
     padded = cv2.copyMakeBorder(shape, 1, 1, 1, 1, cv2.BORDER_REPLICATE)
     radius = float(cv2.distanceTransform(padded, cv2.DIST_L2, 3).max())
-    return radius / max(stats[largest, cv2.CC_STAT_WIDTH], stats[largest, cv2.CC_STAT_HEIGHT])
+    return radius / max(width, height)
 
 
 def crop_of_a_one(small: np.ndarray) -> bool:
@@ -248,15 +253,15 @@ def light_sheet(small: np.ndarray) -> bool:
     the sheet, where the lit board holds the light strokes."""
     blurred = cv2.medianBlur(small, 3)  # specks and JPEG noise are not structure
     _, light = cv2.threshold(blurred, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    n, labels, stats = components(light)
+    n, labels = labelled(light)
     if n <= 1 or light.all():
         return False
     # With no table, or too little of it, to speak of, the thickness decides as ever. The tests
     # run cheapest first.
-    largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
-    if not SHEET_SHARE <= stats[largest, cv2.CC_STAT_AREA] / light.size <= 1 - SHEET_SHARE:
+    biggest, area = largest(labels, n)
+    if not SHEET_SHARE <= area / light.size <= 1 - SHEET_SHARE:
         return False
-    shape = (labels == largest).astype(np.uint8)
+    shape = (labels == biggest).astype(np.uint8)
     on_it = blurred[shape > 0]
     sheet = median(on_it)
     step = sheet - median(blurred[light == 0])
@@ -283,14 +288,14 @@ def ink_thickness(small: np.ndarray, dark: bool) -> float:
 def ground_margin(small: np.ndarray, pad: int, ones_crop: bool | None = None) -> float:
     """How clearly the ink is dark (> 0) or light (< 0) by the thickness of what surrounds the
     strokes (dark_ink_margin), on the small copy and on its shading divided out."""
-    margin = dark_ink_margin(with_margin(small, pad))
+    margin = dark_ink_margin(small, pad)
     if not (crop_of_a_one(small) if ones_crop is None else ones_crop):
         # The shades as they are split a sheet whose light falls in two levels (a shadow's
         # edge across it) into light and shadow rather than ink and paper; the shades with
         # the shading divided out do not, but lose the strokes that fill a tight crop. Where
         # the two views disagree, the clearer one decides. A narrow crop of a 1 is too little
         # ground for the second view.
-        margin += dark_ink_margin(with_margin(unshaded(small), pad))
+        margin += dark_ink_margin(unshaded(small), pad)
     return margin
 
 
