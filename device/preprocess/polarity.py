@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 
 from device.preprocess.measure import (
+    convex_hull,
     fills_its_hull,
     labelled,
     largest,
@@ -293,10 +294,33 @@ def ground_margin(small: np.ndarray, pad: int, ones_crop: bool | None = None) ->
         # The shades as they are split a sheet whose light falls in two levels (a shadow's
         # edge across it) into light and shadow rather than ink and paper; the shades with
         # the shading divided out do not, but lose the strokes that fill a tight crop. Where
-        # the two views disagree, the clearer one decides. A narrow crop of a 1 is too little
-        # ground for the second view.
-        margin += dark_ink_margin(unshaded(small), pad)
+        # the two views disagree, the clearer one decides, unless the first split is known to
+        # be light and shadow: then it says nothing of the ink (the lit part, a sliver beside a
+        # wide shadow, passed for light strokes), and only the second view speaks. A narrow
+        # crop of a 1 is too little ground for the second view.
+        flat = unshaded(small)
+        if light_and_shadow(small, flat):
+            margin = 0.0
+        margin += dark_ink_margin(flat, pad)
     return margin
+
+
+def light_and_shadow(small: np.ndarray, flat: np.ndarray) -> bool:
+    """Whether Otsu's two shades of a small copy are one ground, part of it in light and part
+    in shadow, not ink and its ground: both are thicker than strokes (STROKE_THICKNESS), with
+    the shading divided out (``flat``: unshaded) their medians are no longer distinct
+    (DISTINCT_SHADES), and the lighter part's hull has one straight edge in the picture, a
+    shadow's. Where one of the two is ink, it is thin; a sheet on a table is two grounds too,
+    but its outline turns a corner. The checks run cheapest first."""
+    light, apart = otsu_shades(cv2.medianBlur(small, 3))
+    if apart < DISTINCT_SHADES:
+        return False
+    lit = light > 0
+    if abs(median(flat[lit]) - median(flat[~lit])) >= DISTINCT_SHADES:
+        return False
+    if min(thickness(light), thickness(1 - light)) <= STROKE_THICKNESS:
+        return False
+    return not turns_a_corner(outline(convex_hull(lit)))
 
 
 def with_margin(small: np.ndarray, pad: int) -> np.ndarray:
