@@ -64,10 +64,11 @@ BOXED_FLOOR = 0.97
 # such line, a line whose lowest row was its blurred edge went unnoticed, and a narrow photo
 # with the light falling off across it passed for a crop of a 1).
 UNDERLINED_FLOOR = 0.98
-# A phone photo with a hard-edged shadow (the phone's, a hand's) across the digit: measured 95.0%
-# (textbook 20.6%; 93.6% while a sliver of lit paper beside a wide shadow could pass for light
-# strokes and decide the ink's polarity; 92.8% while a strip of shadow along the edge could fill
-# with light under the wide closing, shadowed ink thicker than any digit could pass for a bold
+# A phone photo with a hard-edged shadow (the phone's, a hand's) across the digit: measured 95.2%
+# (textbook 20.6%; 95.0% while a flat shadow's shade could pass for a clean picture's ground and
+# decide the ink's polarity, 93.6% while a sliver of lit paper beside a wide shadow could pass for
+# light strokes and decide the ink's polarity; 92.8% while a strip of shadow along the edge could
+# fill with light under the wide closing, shadowed ink thicker than any digit could pass for a bold
 # digit's on a clean ground, and light ink faded in a shadow; 92.4% while a corner of shadow or a
 # sliver of its edge, cut off by the frame, could read as a second digit; 79.6% at a42dda4, while a
 # low-noise photo's lit paper, one exact shade, could be the ground's level with the shadow as ink,

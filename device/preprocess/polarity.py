@@ -211,7 +211,7 @@ def polarity(gray: np.ndarray, small: np.ndarray, pad: int,
         return clean[0], grounds[clean[0]]
     if not clean and light_sheet(small):
         return True, None  # a sheet on a table: a scene, whose ground is no one shade
-    margin = ground_margin(small, pad, ones_crop)
+    margin, shaded = ground_margin(small, pad, ones_crop)
     if len(clean) == 1:
         # A shadow across a photo with little noise splits its paper into two flat shades, and
         # the one along the edge, the shadow's, passes for a clean picture's ground with the
@@ -221,7 +221,10 @@ def polarity(gray: np.ndarray, small: np.ndarray, pad: int,
         # that the ink is light (a bold light digit, one solid shape too, it does).
         if not clean[0] and margin >= 0 and light_sheet(small):
             return True, None
-        if abs(margin) <= CLEAN_DOUBT or (margin >= 0) == clean[0]:
+        # Nor is a picture clean whose shades are a lit part and a shadow (light_and_shadow):
+        # its one exact shade is the shadow's, or the lit paper's, and the flat view alone
+        # tells the ink.
+        if not shaded and (abs(margin) <= CLEAN_DOUBT or (margin >= 0) == clean[0]):
             # Thick ink on one exact shade: a bold digit, unless a shadow with the ink in it,
             # or a shadow as thick as no digit is (the ink a little darker than it, so that
             # split again it stays one).
@@ -286,9 +289,11 @@ def ink_thickness(small: np.ndarray, dark: bool) -> float:
     return thickness(ink)
 
 
-def ground_margin(small: np.ndarray, pad: int, ones_crop: bool | None = None) -> float:
+def ground_margin(small: np.ndarray, pad: int,
+                  ones_crop: bool | None = None) -> tuple[float, bool]:
     """How clearly the ink is dark (> 0) or light (< 0) by the thickness of what surrounds the
-    strokes (dark_ink_margin), on the small copy and on its shading divided out."""
+    strokes (dark_ink_margin), on the small copy and on its shading divided out; and whether
+    the small copy's shades are a lit part and a shadow (light_and_shadow)."""
     margin = dark_ink_margin(small, pad)
     if not (crop_of_a_one(small) if ones_crop is None else ones_crop):
         # The shades as they are split a sheet whose light falls in two levels (a shadow's
@@ -299,10 +304,11 @@ def ground_margin(small: np.ndarray, pad: int, ones_crop: bool | None = None) ->
         # wide shadow, passed for light strokes), and only the second view speaks. A narrow
         # crop of a 1 is too little ground for the second view.
         flat = unshaded(small)
-        if light_and_shadow(small, flat):
+        shaded = light_and_shadow(small, flat)
+        if shaded:
             margin = 0.0
-        margin += dark_ink_margin(flat, pad)
-    return margin
+        return margin + dark_ink_margin(flat, pad), shaded
+    return margin, False
 
 
 def light_and_shadow(small: np.ndarray, flat: np.ndarray) -> bool:
