@@ -64,25 +64,27 @@ BOXED_FLOOR = 0.97
 # such line, a line whose lowest row was its blurred edge went unnoticed, and a narrow photo
 # with the light falling off across it passed for a crop of a 1).
 UNDERLINED_FLOOR = 0.98
-# A phone photo with a hard-edged shadow (the phone's, a hand's) across the digit: measured 95.2%
-# (textbook 20.6%; 95.0% while a flat shadow's shade could pass for a clean picture's ground and
-# decide the ink's polarity, 93.6% while a sliver of lit paper beside a wide shadow could pass for
-# light strokes and decide the ink's polarity; 92.8% while a strip of shadow along the edge could
-# fill with light under the wide closing, shadowed ink thicker than any digit could pass for a bold
-# digit's on a clean ground, and light ink faded in a shadow; 92.4% while a corner of shadow or a
-# sliver of its edge, cut off by the frame, could read as a second digit; 79.6% at a42dda4, while a
-# low-noise photo's lit paper, one exact shade, could be the ground's level with the shadow as ink,
-# a narrow photo split by a shadow passed for the crop of a 1, the steps kept through the smoothing
-# were the wide closing's only, whatever the paper, a smooth surface could leave a whole shadow as
-# ink where no step was found, and a bold digit's bay in the lit part made its outline turn a
-# corner; 72.2% while a sheet's edge running straight across the picture was trusted where no stroke
-# crossed it; 25.4% while the sheet search took the shadowed side for the table, 37.6% while the
-# shadow's two levels of light decided the ink's polarity, 60.4% while the blurred paper left a band
-# of "ink" along the shadow's edge, 66.4% while a smooth surface could be the paper across it, 70.8%
-# while a flat shadow along the edge passed for a clean picture's ground; 72.2% before the sheet
-# search closed the picture continued past its edge, which the sheet-on-a-table probe needs, and
-# 71.2% after it, at 17ddc8e, before a light sheet decided the polarity), a known gap held where it
-# is: a lit part whose edge turns a corner and no stroke crosses into is taken for the sheet, and a
+# A phone photo with a hard-edged shadow (the phone's, a hand's) across the digit: measured 95.6%
+# (textbook 20.6%; 95.2% while a band along the shadow's edge, in the view with the shading
+# divided out, could pass for light strokes and decide the ink's polarity; 95.0% while a flat
+# shadow's shade could pass for a clean picture's ground and decide the ink's polarity, 93.6%
+# while a sliver of lit paper beside a wide shadow could pass for light strokes and decide the
+# ink's polarity; 92.8% while a strip of shadow along the edge could fill with light under the
+# wide closing, shadowed ink thicker than any digit could pass for a bold digit's on a clean
+# ground, and light ink faded in a shadow; 92.4% while a corner of shadow or a sliver of its edge,
+# cut off by the frame, could read as a second digit; 79.6% at a42dda4, while a low-noise photo's
+# lit paper, one exact shade, could be the ground's level with the shadow as ink, a narrow photo
+# split by a shadow passed for the crop of a 1, the steps kept through the smoothing were the wide
+# closing's only, whatever the paper, a smooth surface could leave a whole shadow as ink where no
+# step was found, and a bold digit's bay in the lit part made its outline turn a corner; 72.2%
+# while a sheet's edge running straight across the picture was trusted where no stroke crossed it;
+# 25.4% while the sheet search took the shadowed side for the table, 37.6% while the shadow's two
+# levels of light decided the ink's polarity, 60.4% while the blurred paper left a band of "ink"
+# along the shadow's edge, 66.4% while a smooth surface could be the paper across it, 70.8% while
+# a flat shadow along the edge passed for a clean picture's ground; 72.2% before the sheet search
+# closed the picture continued past its edge, which the sheet-on-a-table probe needs, and 71.2%
+# after it, at 17ddc8e, before a light sheet decided the polarity), a known gap held where it is:
+# a lit part whose edge turns a corner and no stroke crosses into is taken for the sheet, and a
 # clean photo's shadow can still be ink (README, "Ground").
 SHADOW_FLOOR = 0.94
 OWN_FLOORS = {"thick_marker": MARKER_FLOOR, "photo_tight_crop": PHOTO_CROP_FLOOR,

@@ -221,7 +221,7 @@ def polarity(gray: np.ndarray, small: np.ndarray, pad: int,
         # that the ink is light (a bold light digit, one solid shape too, it does).
         if not clean[0] and margin >= 0 and light_sheet(small):
             return True, None
-        # Nor is a picture clean whose shades are a lit part and a shadow (light_and_shadow):
+        # Nor is a picture clean whose shades are a lit part and a shadow (shadow_edge):
         # its one exact shade is the shadow's, or the lit paper's, and the flat view alone
         # tells the ink.
         if not shaded and (abs(margin) <= CLEAN_DOUBT or (margin >= 0) == clean[0]):
@@ -293,7 +293,7 @@ def ground_margin(small: np.ndarray, pad: int,
                   ones_crop: bool | None = None) -> tuple[float, bool]:
     """How clearly the ink is dark (> 0) or light (< 0) by the thickness of what surrounds the
     strokes (dark_ink_margin), on the small copy and on its shading divided out; and whether
-    the small copy's shades are a lit part and a shadow (light_and_shadow)."""
+    the small copy's shades are a lit part and a shadow (shadow_edge)."""
     margin = dark_ink_margin(small, pad)
     if not (crop_of_a_one(small) if ones_crop is None else ones_crop):
         # The shades as they are split a sheet whose light falls in two levels (a shadow's
@@ -304,29 +304,35 @@ def ground_margin(small: np.ndarray, pad: int,
         # wide shadow, passed for light strokes), and only the second view speaks. A narrow
         # crop of a 1 is too little ground for the second view.
         flat = unshaded(small)
-        shaded = light_and_shadow(small, flat)
-        if shaded:
-            margin = 0.0
-        return margin + dark_ink_margin(flat, pad), shaded
+        edge = shadow_edge(small, flat)
+        if edge is None:
+            return margin + dark_ink_margin(flat, pad), False
+        # The second view's window, across the edge, mixes light and shadow: along the edge
+        # the lit side comes out lighter than its ground, a band that passed for light
+        # strokes. The band, a stroke's width either side of the edge, is taken as ground.
+        band = cv2.dilate(edge.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+        return dark_ink_margin(np.where(band, np.uint8(FLAT_GROUND), flat), pad), True
     return margin, False
 
 
-def light_and_shadow(small: np.ndarray, flat: np.ndarray) -> bool:
-    """Whether Otsu's two shades of a small copy are one ground, part of it in light and part
-    in shadow, not ink and its ground: both are thicker than strokes (STROKE_THICKNESS), with
-    the shading divided out (``flat``: unshaded) their medians are no longer distinct
-    (DISTINCT_SHADES), and the lighter part's hull has one straight edge in the picture, a
-    shadow's. Where one of the two is ink, it is thin; a sheet on a table is two grounds too,
-    but its outline turns a corner. The checks run cheapest first."""
+def shadow_edge(small: np.ndarray, flat: np.ndarray) -> np.ndarray | None:
+    """The edge of a shadow across a small copy (bool), where Otsu's two shades of it are one
+    ground, part of it in light and part in shadow, not ink and its ground: both are thicker
+    than strokes (STROKE_THICKNESS), with the shading divided out (``flat``: unshaded) their
+    medians are no longer distinct (DISTINCT_SHADES), and the lighter part's hull has one
+    straight edge in the picture, a shadow's, which is returned. Where one of the two is ink,
+    it is thin; a sheet on a table is two grounds too, but its outline turns a corner. None
+    where the shades are not a lit part and a shadow. The checks run cheapest first."""
     light, apart = otsu_shades(cv2.medianBlur(small, 3))
     if apart < DISTINCT_SHADES:
-        return False
+        return None
     lit = light > 0
     if abs(median(flat[lit]) - median(flat[~lit])) >= DISTINCT_SHADES:
-        return False
+        return None
     if min(thickness(light), thickness(1 - light)) <= STROKE_THICKNESS:
-        return False
-    return not turns_a_corner(outline(convex_hull(lit)))
+        return None
+    edge = outline(convex_hull(lit))
+    return None if turns_a_corner(edge) else edge
 
 
 def with_margin(small: np.ndarray, pad: int) -> np.ndarray:
