@@ -139,13 +139,16 @@ def test_predict_reads_every_image_of_a_folder(images, model_args, tmp_path, cap
     assert f"{empty}: the folder {empty} holds no images" in captured.err
 
 
+@pytest.mark.parametrize("ink", [0, 255])
 def test_a_drawing_on_a_transparent_canvas_reads_as_it_does_uploaded(
-        mnist_dir: Path, model_args, tmp_path: Path, capsys) -> None:
+        ink: int, mnist_dir: Path, model_args, tmp_path: Path, capsys) -> None:
     # Drawing apps export dark ink on a transparent canvas whose hidden colour is black: a
-    # decode that drops the alpha sees black on black and finds no ink.
+    # decode that drops the alpha sees black on black and finds no ink. A white pen's strokes
+    # on that canvas laid on white paper would vanish the same way.
     digits, labels = mnist_test(mnist_dir)
     seven = digits[int(np.flatnonzero(labels == 7)[0])]
     rgba = np.zeros((224, 224, 4), np.uint8)
+    rgba[..., :3] = ink
     rgba[..., 3] = cv2.resize(seven, (224, 224), interpolation=cv2.INTER_CUBIC)
     drawing = tmp_path / "drawing.png"
     cv2.imwrite(str(drawing), rgba)

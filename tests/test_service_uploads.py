@@ -127,6 +127,40 @@ def test_transparent_background_becomes_white_paper() -> None:
     assert gray[15, 15] == 0
 
 
+def _stroke_on_a_canvas(ink: int, mode: str) -> Image.Image:
+    """A stroke of one shade on a transparent canvas: opaque where drawn, clear elsewhere."""
+    alpha = np.zeros((30, 30), np.uint8)
+    alpha[10:20, 14:16] = 255
+    shade = np.full_like(alpha, ink)
+    channels = [shade, alpha] if mode == "LA" else [shade, shade, shade, alpha]
+    return Image.fromarray(np.dstack(channels), mode)
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "LA"])
+@pytest.mark.parametrize("fmt", ["PNG", "WEBP", "TIFF"])
+@pytest.mark.parametrize(("ink", "ground"), [(0, 255), (255, 0)])
+def test_a_transparent_canvas_becomes_the_ground_of_what_is_drawn_on_it(
+        ink: int, ground: int, fmt: str, mode: str) -> None:
+    # White strokes on a clear layer (a white pen in a drawing app) laid on white paper would
+    # vanish: a canvas takes the shade that the strokes stand out from. OpenCV alone dropped a
+    # grey TIFF's alpha, leaving one shade.
+    frame = decode_image(_encoded(_stroke_on_a_canvas(ink, mode), fmt), LIMIT)
+    gray = frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+    assert gray[0, 0] == ground
+    assert gray[15, 15] == ink
+
+
+def test_clear_corners_of_a_photo_stay_white_paper() -> None:
+    # Mostly opaque: a light photo with clear rounded corners is no canvas, and its corners
+    # stay white, as before.
+    rgba = np.full((30, 30, 4), 230, np.uint8)
+    rgba[:4, :4, 3] = 0
+    rgba[10:20, 14:16, :3] = 20
+    frame = decode_image(_encoded(Image.fromarray(rgba, "RGBA"), "PNG"), LIMIT)
+    gray = frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+    assert gray[0, 0] == 255
+
+
 def test_sixteen_bit_png_is_scaled_to_eight_bits() -> None:
     deep = np.full((8, 8), 65535, np.uint16)
     ok, png = cv2.imencode(".png", deep)

@@ -3,9 +3,9 @@
 The header is read first (PNG and JPEG by `device.picture.header`, the rarer formats by Pillow;
 neither allocates anything for pixels) and an image that declares more pixels than the limit is
 refused before it costs memory. OpenCV decodes the formats it reads; Pillow the few it does not
-(GIF, AVIF). Transparent pixels become white paper, 16-bit pixels 8-bit, and a grey image stays
-grey, so a drawing app's export reads like a scan whether it was uploaded or named on the
-command line.
+(GIF, AVIF). Transparent pixels become the ground of what is drawn (white paper under dark
+strokes, black under light ones), 16-bit pixels 8-bit, and a grey image stays grey, so a
+drawing app's export reads like a scan whether it was uploaded or named on the command line.
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ PILLOW_FORMATS = frozenset({"GIF", "AVIF"})
 # Pillow's modes of one grey channel (bilevel, 8, 16 and 32 bits).
 _PILLOW_GRAY_MODES = {"1", "L", "I", "I;16", "I;16B", "I;16L"}
 _PILLOW_ALPHA_MODES = {"RGBA", "LA", "PA", "La", "RGBa"}
+# A picture transparent over this share of it is a canvas: what is opaque is what was drawn.
+CANVAS_SHARE = 0.5
 
 _SIGNATURES = {
     b"\x89PNG": "PNG",
@@ -127,8 +129,9 @@ def _pillow_header(data: bytes, max_pixels: int) -> ImageHeader:
         raise PictureError("corrupt_image", f"the image header is damaged ({exc})") from None
 
 
-def _to_bgr_over_white(image: np.ndarray) -> np.ndarray:
-    """Transparent pixels become white paper, so a dark digit on a transparent canvas reads."""
+def _to_bgr_on_its_ground(image: np.ndarray) -> np.ndarray:
+    """8-bit grey or BGR, transparent pixels laid on the ground of what is drawn
+    (_transparent_ground)."""
     if image.dtype == np.uint16:
         image = (image >> 8).astype(np.uint8)
     if image.ndim == 2:
@@ -136,8 +139,25 @@ def _to_bgr_over_white(image: np.ndarray) -> np.ndarray:
     if image.shape[2] == 4:
         alpha = image[:, :, 3:4].astype(np.float32) / 255.0
         color = image[:, :, :3].astype(np.float32)
-        return (color * alpha + 255.0 * (1.0 - alpha)).astype(np.uint8)
+        ground = _transparent_ground(image)
+        return (color * alpha + ground * (1.0 - alpha)).astype(np.uint8)
     return image[:, :, :3]
+
+
+def _transparent_ground(bgra: np.ndarray) -> float:
+    """The shade transparent pixels become: white paper, as under a drawing app's dark strokes,
+    unless the picture is mostly transparent (a canvas, not a photo with clear corners) and
+    what is drawn on it is light (a white pen on a clear layer): then black, or the strokes
+    would vanish into the paper. Alpha's own shape cannot say which: it is the strokes'
+    shape in both."""
+    alpha = bgra[:, :, 3]
+    if np.count_nonzero(alpha < 128) < CANVAS_SHARE * alpha.size:
+        return 255.0
+    drawn = float(alpha.sum(dtype=np.float64))
+    if drawn == 0.0:
+        return 255.0
+    shade = cv2.cvtColor(bgra[:, :, :3], cv2.COLOR_BGR2GRAY)
+    return 0.0 if float((shade * alpha.astype(np.float64)).sum()) / drawn > 127.5 else 255.0
 
 
 def _opencv_decode(data: bytes, header: ImageHeader) -> np.ndarray:
@@ -193,11 +213,15 @@ def decode_picture(data: bytes, max_pixels: int, header: ImageHeader | None = No
             f"{width}×{height} = {width * height / 1e6:.1f} megapixels", max_pixels)
     if header.format in OPENCV_FORMATS:
         frame = _opencv_decode(data, header)
+        if header.has_alpha and (frame.ndim == 2 or frame.shape[2] != 4):
+            # OpenCV drops the alpha of a grey TIFF with alpha, leaving its hidden colour
+            # alone (one shade, no digit); Pillow keeps it.
+            frame = _pillow_decode(data, header)
     else:
         frame = _pillow_decode(data, header)
     if frame.dtype not in (np.uint8, np.uint16):
         raise PictureError("unsupported_image_format", f"{frame.dtype} pixels are not supported")
-    return _to_bgr_over_white(frame)
+    return _to_bgr_on_its_ground(frame)
 
 
 def _file_pixel_limit() -> int:
