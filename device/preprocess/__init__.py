@@ -7,7 +7,8 @@ several digits), a phone photo, a tight crop, a drawing, the MNIST file itself; 
 light or light on dark. The pipeline, one stage per module:
 
     frame        gray, the region of interest, a working scale (a picture that already is an
-                 MNIST-style input, an MNIST file, goes to the model as it is)
+                 MNIST-style input, an MNIST file, goes to the model as it is), without a
+                 frame drawn around it or a scanner lid's dark edge
     polarity     which way the ink goes (and a clean picture's ground level)
     sheet        the sheet that stands out from a table or a hand, if one does
     ground       the paper's brightness under the strokes → an ink map (of the sheet)
@@ -30,7 +31,7 @@ import numpy as np
 
 from device.preprocess.candidates import REASONS, Blob, edge_of, find_digits, may_be_one_digit
 from device.preprocess.contract import check_contract
-from device.preprocess.frame import at_working_scale, crop_roi, to_gray
+from device.preprocess.frame import at_working_scale, crop_roi, to_gray, without_frame
 from device.preprocess.ground import ink_map
 from device.preprocess.ink import remove_ruled_lines, threshold_ink
 from device.preprocess.measure import stroke_width
@@ -95,6 +96,8 @@ def extract_digits(
     gray, (ox, oy) = crop_roi(to_gray(frame), roi)
     if (as_it_is := as_model_input(gray)) is not None:
         return _as_it_is(*as_it_is, gray, (ox, oy))
+    gray, (fx, fy) = without_frame(gray)
+    ox, oy = ox + fx, oy + fy
     work, scale = at_working_scale(gray)
     ink, noise, sheet = ink_map(work)
     ink, had_lines = remove_ruled_lines(ink, page=noise is None)

@@ -1,4 +1,5 @@
-"""The picture as the other stages want it: gray, cropped to the ROI, at a working scale."""
+"""The picture as the other stages want it: gray, cropped to the ROI, without a frame around
+it, at a working scale."""
 
 from __future__ import annotations
 
@@ -12,6 +13,17 @@ MAX_WORK_SIDE = 320
 # ...and at least this large: an MNIST file (28×28) or a USPS digit (16×16) is enlarged so that
 # its strokes are several pixels wide, as they are in any photo, and every stage sees one scale.
 MIN_WORK_SIDE = 160
+# A band along an edge is a frame (without_frame) at most this share of the picture deep...
+FRAME_BAND = 0.1
+# ...of one shade: its pixels within this of it, all but this share of each line (dust on a
+# scanner's lid, a JPEG's stray pixel)...
+SAME_SHADE = 2
+STRAY_PIXELS = 0.01
+# ...and a ground inside it at least this far from its shade (polarity.DISTINCT_SHADES: strokes
+# stand out from their ground by as much).
+FRAME_CONTRAST = 48
+# Frames inside frames taken off at most (a white margin, a black frame, the canvas).
+MAX_FRAMES = 3
 
 
 def to_gray(frame: np.ndarray) -> np.ndarray:
@@ -46,6 +58,66 @@ def crop_roi(
     if x1 - x0 < 8 or y1 - y0 < 8:
         raise ValueError(f"roi {roi} leaves less than 8×8 pixels of a {w}×{h} frame")
     return gray[y0:y1, x0:x1], (x0, y0)
+
+
+def without_frame(gray: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
+    """The picture without the bands of one shade along its edges that stand apart from a
+    ground inside them (frame_band): a frame drawn around a screenshot or a canvas, a scanner
+    lid's dark edge. Read with them, a band along the edge passed for the ground and the paper
+    inside for ink. Returns what is left and its offset; a photo's edge (sensor noise) is never
+    one shade, and a camera frame comes back at the first line. Bands inside bands (a white
+    margin around a black frame) go one after the other."""
+    top = left = 0
+    for _ in range(MAX_FRAMES):
+        h, w = gray.shape
+        bands = [frame_band(view) for view in (gray, gray[::-1], gray.T, gray.T[::-1])]
+        if not any(bands):
+            break
+        t, b, lf, r = bands
+        gray = gray[t : h - b, lf : w - r]
+        top, left = top + t, left + lf
+    return gray, (left, top)
+
+
+def frame_band(view: np.ndarray) -> int:
+    """How many of a picture's top lines (``view``, turned so that the side is on top) are a
+    band of one shade at most FRAME_BAND of the picture deep, ending at a line of another
+    shade (by FRAME_CONTRAST) all across: the ground inside a frame. 0 where there is none: a
+    stroke that reaches the band, or the ground itself running deeper, is no frame. The inner
+    line is judged between the other sides' bands, which cross it at its ends."""
+    shade, strays = _shade_of(view[0])
+    if strays > STRAY_PIXELS * view.shape[1]:  # a photo's edge, a stroke along it: at once
+        return 0
+    deepest = max(1, int(FRAME_BAND * view.shape[0]))
+    lines = view[1 : deepest + 1]
+    low, high = max(0, shade - SAME_SHADE), min(255, shade + SAME_SHADE)
+    near = np.count_nonzero((lines >= low) & (lines <= high), axis=1)
+    same = near >= (1 - STRAY_PIXELS) * view.shape[1]
+    depth = 1 + (int(np.argmin(same)) if not same.all() else len(same))
+    if depth > deepest or depth >= view.shape[0]:
+        return 0
+    inner = view[depth]
+    ends = max(1, int(FRAME_BAND * len(inner)))
+    inner = inner[_run_of(inner[:ends], shade) : len(inner) - _run_of(inner[::-1][:ends], shade)]
+    if inner.size == 0:
+        return 0
+    ground, strays = _shade_of(inner)
+    contrast = abs(ground - shade) >= FRAME_CONTRAST
+    return depth if contrast and strays <= STRAY_PIXELS * inner.size else 0
+
+
+def _shade_of(line: np.ndarray) -> tuple[int, int]:
+    """A line's commonest shade and how many of its pixels are off it by over SAME_SHADE."""
+    counts = np.bincount(line, minlength=256)
+    shade = int(np.argmax(counts))
+    near = int(counts[max(0, shade - SAME_SHADE) : shade + SAME_SHADE + 1].sum())
+    return shade, line.size - near
+
+
+def _run_of(line: np.ndarray, shade: int) -> int:
+    """How many of a line's first pixels are ``shade`` (±SAME_SHADE)."""
+    off = np.abs(line.astype(np.int16) - shade) > SAME_SHADE
+    return int(np.argmax(off)) if off.any() else line.size
 
 
 def working_scale(h: int, w: int) -> float:
