@@ -758,6 +758,12 @@ def _digit_cut_by_the_frame() -> np.ndarray:
     return frame
 
 
+def _small_digit() -> np.ndarray:
+    frame = paper(480, 640)  # a 4 under a twelfth of the frame's height: too small to search
+    cv2.putText(frame, "4", (300, 250), cv2.FONT_HERSHEY_SIMPLEX, 1.2, 30, 3, cv2.LINE_AA)
+    return frame
+
+
 @pytest.mark.parametrize(
     ("make", "reason"),
     [
@@ -768,6 +774,7 @@ def _digit_cut_by_the_frame() -> np.ndarray:
         (_table_beyond_the_sheet, "only lines"),
         (_digit_cut_by_the_frame, "touch the border"),
         (_fingertip, "only solid shapes"),
+        (_small_digit, "move closer, or crop the picture"),
     ],
 )
 def test_frames_without_a_digit_say_why(make, reason: str) -> None:

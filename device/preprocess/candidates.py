@@ -15,6 +15,10 @@ from device.preprocess.measure import fills_its_hull, stroke_width
 # image (cut_by_sheet): the sheet found is a pixel of its small copy inside the paper's own
 # edge, and a stroke's blurred end may stop a pixel or two short of where the search stops.
 SHEET_EDGE = 2
+# A digit is at least this share of the searched picture's shorter side (REASONS["small"] says
+# so to the user): smaller marks beside no digit are print, specks or texture, and at the
+# working scale a smaller digit's strokes run together.
+MIN_DIGIT = 0.08
 
 
 @dataclass
@@ -306,7 +310,8 @@ REASONS = {
     "speck": "only specks: marks too small to be a digit",
     "line": "only lines (ruled paper, grid or edges), no digit",
     "border": "all candidates touch the border: move the digit into the middle of the frame",
-    "small": "only small marks next to nothing digit-sized",
+    "small": ("only small marks next to nothing digit-sized: a digit must be at least about a "
+              "twelfth of the picture's shorter side; move closer, or crop the picture to it"),
     "solid": "only solid shapes (a finger, a shadow), no handwriting",
     "sheet": "only marks running off the sheet (a pen or pencil across its edge), no digit",
 }
@@ -349,7 +354,7 @@ def find_digits(inked: InkMask, had_lines: bool, *, photo: bool,
         return Found(labels, [], stroke, max(rejected, key=rejected.__getitem__))
     digits = join_end_to_end(digits, stroke)
     tallest = max(g.h for g in digits)
-    min_height = max(10.0, 0.08 * min(h, w), 0.4 * tallest)
+    min_height = max(10.0, MIN_DIGIT * min(h, w), 0.4 * tallest)
     small = [g for g in digits if g.h < min_height]
     digits = attach_strokes([g for g in digits if g.h >= min_height], small, stroke)
     if not digits:

@@ -7,8 +7,8 @@ import cv2
 import numpy as np
 
 # Frames are searched at most this large; boxes map back to full size. The smallest digit a
-# frame is searched for is 8% of its shorter side, ~20 px tall here: all that the model's 20 px
-# box needs. A larger search only costs time (4× the pixels at 640).
+# frame is searched for is 8% of its shorter side (candidates.MIN_DIGIT), ~20 px tall here:
+# all that the model's 20 px box needs. A larger search only costs time (4× the pixels at 640).
 MAX_WORK_SIDE = 320
 # ...and at least this large: an MNIST file (28×28) or a USPS digit (16×16) is enlarged so that
 # its strokes are several pixels wide, as they are in any photo, and every stage sees one scale.
