@@ -10,6 +10,7 @@ specks): the truth for those is "".
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -146,6 +147,16 @@ def paper_frame(
     """The given MNIST digits on paper, left to right, through the camera simulation."""
     rng = np.random.default_rng(seed)
     return _compose(rng, digit_images, size, lines=False, specks=0)
+
+
+def paper_scene(draw: Callable[[np.ndarray], None], seed: int,
+                size: tuple[int, int] = (480, 640)) -> np.ndarray:
+    """Paper through the camera simulation, with whatever ``draw`` puts on its albedo (float
+    BGR 0..1, in place): an object lying on the sheet."""
+    rng = np.random.default_rng(seed)
+    albedo, light = paper(rng, *size)
+    draw(albedo)
+    return _camera(rng, albedo * light)
 
 
 def _compose(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import itertools
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -27,7 +28,7 @@ from device.preprocess.frame import at_working_scale, without_frame
 from device.reader import DigitReader
 from device.runtime import DigitModel
 from device.sidecar import ModelError
-from tests.camera_like import mnist_test, paper_frame, sheet_on_table_set
+from tests.camera_like import mnist_test, paper_frame, paper_scene, sheet_on_table_set
 from tests.conftest import SHIPPED_MODEL
 from train.pictures import (
     boxed_field,
@@ -764,6 +765,46 @@ def _small_digit() -> np.ndarray:
     return frame
 
 
+def _disc(radius: float) -> Callable[[np.ndarray], None]:
+    """A dark round thing lying on the sheet (a coin, a cap), ``radius`` of the frame's height."""
+    def draw(albedo: np.ndarray) -> None:
+        h, w = albedo.shape[:2]
+        cv2.circle(albedo, (w // 2, h // 2), round(radius * h), (0.2, 0.2, 0.2), -1)
+    return draw
+
+
+def _box(height: float, aspect: float) -> Callable[[np.ndarray], None]:
+    """A dark box lying on the sheet (a phone, a book), ``height`` of the frame's height."""
+    def draw(albedo: np.ndarray) -> None:
+        h, w = albedo.shape[:2]
+        side = round(height * h)
+        half = round(side * aspect / 2)
+        cv2.rectangle(albedo, (w // 2 - half, h // 2 - side // 2),
+                      (w // 2 + half, h // 2 + side // 2), (0.2, 0.2, 0.2), -1)
+    return draw
+
+
+@pytest.mark.parametrize(("draw", "seed"), [
+    (_disc(0.15), 0), (_disc(0.25), 1), (_disc(0.3), 2), (_box(0.3, 1.0), 3),
+    (_box(0.4, 1.4), 4), (_box(0.5, 1.0), 5)])
+def test_a_solid_shape_whose_inside_passed_for_paper_is_no_zero(draw, seed: int) -> None:
+    """A dark shape wider than the paper estimate's closing: its inside was taken for paper
+    and its rim for the strokes of a 0. What the rim holds is the rim's own shade, with paper
+    all round: a solid shape."""
+    extraction = extract_digits(paper_scene(draw, seed))
+    assert extraction.candidates == []
+    assert "only solid shapes" in extraction.reason
+
+
+def test_a_zero_holds_paper_whatever_its_size(mnist) -> None:
+    """A 0 drawn as a ring, as large as the shapes above, holds paper: still a 0."""
+    def ring(albedo: np.ndarray) -> None:
+        h, w = albedo.shape[:2]
+        cv2.ellipse(albedo, (w // 2, h // 2), (h // 5, h // 4), 0, 0, 360, (0.2, 0.2, 0.2), 12)
+    for seed in range(3):
+        assert shipped_reader().read(paper_scene(ring, seed)).number == "0"
+
+
 @pytest.mark.parametrize(
     ("make", "reason"),
     [
@@ -823,8 +864,8 @@ def test_a_bold_marker_digit_whose_loops_filled_in_is_not_taken_for_a_finger(
     pictures = [thick_marker(images[i]) for i in (2543, 4960, 4505)]
     monkeypatch.setattr(
         preprocess, "find_digits",
-        lambda inked, had_lines, photo, sheet_edge: candidates.find_digits(
-            inked, had_lines, photo=True, sheet_edge=sheet_edge),
+        lambda inked, had_lines, photo, sheet_edge, gray: candidates.find_digits(
+            inked, had_lines, photo=True, sheet_edge=sheet_edge, gray=gray),
     )
     for picture in pictures:
         (candidate,) = extract_digits(picture).candidates

@@ -103,7 +103,7 @@ def extract_digits(
     ink, had_lines = remove_ruled_lines(ink, page=noise is None)
     inked = threshold_ink(ink, noise)
     found = find_digits(inked, had_lines, photo=noise is not None,
-                        sheet_edge=edge_of(sheet, ink.shape))
+                        sheet_edge=edge_of(sheet, ink.shape), gray=work)
     if found.reason:
         return Extraction([], gray, inked.mask, REASONS[found.reason])
 

@@ -9,12 +9,27 @@ import cv2
 import numpy as np
 
 from device.preprocess.ink import InkMask
-from device.preprocess.measure import fills_its_hull, stroke_width
+from device.preprocess.measure import convex_hull, fills_its_hull, median, stroke_width
 
 # The sheet's edge, where ink found is cut off by it, is this many px wide in the searched
 # image (cut_by_sheet): the sheet found is a pixel of its small copy inside the paper's own
 # edge, and a stroke's blurred end may stop a pixel or two short of where the search stops.
 SHEET_EDGE = 2
+# A hull is asked what it holds (hollow) where this many px of it lie clear of the strokes.
+HOLLOW_CORE = 9
+# ...looked at no larger than about this many px across (hollow), however large the blob.
+HOLLOW_SIDE = 48
+# ...this many px clear of the strokes and of the hull's edge (a camera's blur).
+HOLLOW_CLEAR = 2
+# It holds the strokes' own shade where it is this close to them, as a share of the strokes'
+# contrast to the ground around: a solid shape's inside is its rim's shade up to noise (within
+# 0.03 on validation scenes with discs and boxes), where the paper a digit holds, even in a
+# shadow whose edge runs by it, stays lighter (0.18 and up on validation shadowed photos).
+HOLLOW_SAME = 0.1
+# ...and where no more than this share of the ground around it has that shade: a solid shape
+# lies on paper all round (0 for nearly all validation discs and boxes), where a shadow's dark
+# ink as dark as the shadow runs on past the digit (0.24 and up on validation shadowed photos).
+HOLLOW_SHADE_AROUND = 0.1
 # A digit is at least this share of the searched picture's shorter side (REASONS["small"] says
 # so to the user): smaller marks beside no digit are print, specks or texture, and at the
 # working scale a smaller digit's strokes run together.
@@ -174,10 +189,12 @@ def cut_by_sheet(blob: Blob, labels: np.ndarray, sheet_edge: np.ndarray | None) 
 
 
 def reject_reason(blob: Blob, labels: np.ndarray, stroke: float, photo: bool,
-                  sheet_edge: np.ndarray | None = None) -> str | None:
+                  sheet_edge: np.ndarray | None = None, *,
+                  gray: np.ndarray | None = None) -> str | None:
     """Why a merged blob cannot be a digit, or None if it can. ``photo``: the picture came
     through a camera (its ground has sensor noise), not a clean drawing or crop.
-    ``sheet_edge``: edge_of the sheet that limits the search, if one does."""
+    ``sheet_edge``: edge_of the sheet that limits the search, if one does. ``gray``: the
+    searched picture, where there is one to look at."""
     frame_h = labels.shape[0]
     framed = frames_the_digit(blob, labels.shape)
     if is_line(blob) or (blob.h > 6 * blob.w and blob.h > 0.9 * frame_h and not framed):
@@ -206,7 +223,39 @@ def reject_reason(blob: Blob, labels: np.ndarray, stroke: float, photo: bool,
         whole = own if cropped_to_it else beyond_the_frame(own, blob, labels.shape)
         if stroke_width(whole) > 0.3 * max(blob.w, blob.h) and fills_its_hull(own):
             return "solid"
+        if gray is not None and hollow(blob, labels, gray, stroke):
+            return "solid"
     return None
+
+
+def hollow(blob: Blob, labels: np.ndarray, gray: np.ndarray, stroke: float) -> bool:
+    """Whether what a blob's hull holds clear of its strokes is the shade of the strokes,
+    with the ground all round it of another: the rim of a solid shape wider than the paper
+    estimate's closing (a coin, a phone on the desk), whose inside was taken for paper and its
+    rim, often broken, for ink: a 0. What a digit's hull holds, in its loops and bays, is
+    paper, the shade around the digit. A hull too narrow to show its inside clear of the
+    blurred strokes (a 1's) is not asked."""
+    # Whether a shape is hollow shows as well on every step-th pixel, in a fraction of the
+    # time. The ground is looked at as far out as a stroke, and past the blur.
+    step = max(1, round(max(blob.w, blob.h) / HOLLOW_SIDE))
+    reach = max(round(stroke), (2 * HOLLOW_CLEAR + 1) * step)
+    h, w = labels.shape
+    x0, y0 = max(0, blob.x - reach), max(0, blob.y - reach)
+    x1, y1 = min(w, blob.x2 + reach), min(h, blob.y2 + reach)
+    own = blob.owns(labels[y0:y1:step, x0:x1:step])
+    box = gray[y0:y1:step, x0:x1:step]
+    hull = convex_hull(own)
+    clear = np.ones((2 * HOLLOW_CLEAR + 1, 2 * HOLLOW_CLEAR + 1), np.uint8)
+    inside = cv2.erode((hull & ~own).view(np.uint8), clear) > 0
+    around = cv2.dilate(hull.view(np.uint8), clear) == 0
+    if np.count_nonzero(inside) < HOLLOW_CORE or not around.any():
+        return False
+    held, rim, ground = median(box[inside]), median(box[own]), median(box[around])
+    if abs(held - rim) > HOLLOW_SAME * abs(ground - rim):
+        return False
+    # A shape lies on the ground all round; a shadow that holds faint ink runs on past it.
+    shade = box[around].astype(np.int16)
+    return np.mean(np.abs(shade - held) < np.abs(shade - ground)) <= HOLLOW_SHADE_AROUND
 
 
 def beyond_the_frame(own: np.ndarray, blob: Blob, shape: tuple[int, int]) -> np.ndarray:
@@ -326,10 +375,10 @@ class Found:
 
 
 def find_digits(inked: InkMask, had_lines: bool, *, photo: bool,
-                sheet_edge: np.ndarray | None = None) -> Found:
+                sheet_edge: np.ndarray | None = None, gray: np.ndarray | None = None) -> Found:
     """The digit-like groups of ink in the thresholded mask (its components as the threshold
-    found them), left to right, or why there are none. ``photo``, ``sheet_edge``: as for
-    reject_reason."""
+    found them), left to right, or why there are none. ``photo``, ``sheet_edge``, ``gray``:
+    as for reject_reason."""
     mask, labels = inked.mask, inked.labels
     blobs = [Blob(*(int(v) for v in box), [i]) for i, box in enumerate(inked.boxes, start=1)]
     if not blobs:
@@ -345,7 +394,7 @@ def find_digits(inked: InkMask, had_lines: bool, *, photo: bool,
     rejected: dict[str, int] = {}
     digits = []
     for g in groups:
-        why = reject_reason(g, labels, stroke, photo, sheet_edge)
+        why = reject_reason(g, labels, stroke, photo, sheet_edge, gray=gray)
         if why:
             rejected[why] = rejected.get(why, 0) + 1
         else:
