@@ -796,6 +796,20 @@ def test_a_solid_shape_whose_inside_passed_for_paper_is_no_zero(draw, seed: int)
     assert "only solid shapes" in extraction.reason
 
 
+def test_a_bold_digit_whose_loop_filled_in_holds_paper_in_its_bay() -> None:
+    """A bold marker 6 whose loop filled in: the loop holds the strokes' shade, as a coin
+    does, but the bay between stem and loop holds paper. (Camera-like test frame 451, such a
+    6, was refused while one part holding ink was enough.)"""
+    def bold_six(albedo: np.ndarray) -> None:
+        h, w = albedo.shape[:2]
+        ink = (0.15, 0.15, 0.15)
+        cv2.circle(albedo, (w // 2, h // 2 + h // 12), h // 7, ink, -1)
+        cv2.line(albedo, (w // 2 + h // 14, h // 2 - h // 4), (w // 2 - h // 9, h // 2 + h // 12),
+                 ink, h // 12)
+    for seed in range(4):
+        assert shipped_reader().read(paper_scene(bold_six, seed)).number == "6"
+
+
 def test_a_zero_holds_paper_whatever_its_size(mnist) -> None:
     """A 0 drawn as a ring, as large as the shapes above, holds paper: still a 0."""
     def ring(albedo: np.ndarray) -> None:

@@ -233,8 +233,9 @@ def hollow(blob: Blob, labels: np.ndarray, gray: np.ndarray, stroke: float) -> b
     with the ground all round it of another: the rim of a solid shape wider than the paper
     estimate's closing (a coin, a phone on the desk), whose inside was taken for paper and its
     rim, often broken, for ink: a 0. What a digit's hull holds, in its loops and bays, is
-    paper, the shade around the digit. A hull too narrow to show its inside clear of the
-    blurred strokes (a 1's) is not asked."""
+    paper, the shade around the digit, in one part at least where a bold marker's loop filled
+    in. A hull too narrow to show its inside clear of the blurred strokes (a 1's) is not
+    asked."""
     # Whether a shape is hollow shows as well on every step-th pixel, in a fraction of the
     # time. The ground is looked at as far out as a stroke, and past the blur.
     step = max(1, round(max(blob.w, blob.h) / HOLLOW_SIDE))
@@ -246,16 +247,22 @@ def hollow(blob: Blob, labels: np.ndarray, gray: np.ndarray, stroke: float) -> b
     box = gray[y0:y1:step, x0:x1:step]
     hull = convex_hull(own)
     clear = np.ones((2 * HOLLOW_CLEAR + 1, 2 * HOLLOW_CLEAR + 1), np.uint8)
-    inside = cv2.erode((hull & ~own).view(np.uint8), clear) > 0
+    inside = cv2.erode((hull & ~own).view(np.uint8), clear)
     around = cv2.dilate(hull.view(np.uint8), clear) == 0
-    if np.count_nonzero(inside) < HOLLOW_CORE or not around.any():
+    if not around.any():
         return False
-    held, rim, ground = median(box[inside]), median(box[own]), median(box[around])
-    if abs(held - rim) > HOLLOW_SAME * abs(ground - rim):
+    rim, ground = median(box[own]), median(box[around])
+    # Each part the hull holds (a loop, a bay) holds the strokes' shade: a bold 6 whose loop
+    # filled in still holds paper in its bay.
+    n, parts = cv2.connectedComponents(inside)
+    held = [median(box[parts == part]) for part in range(1, n)
+            if np.count_nonzero(parts == part) >= HOLLOW_CORE]
+    if not held or any(abs(h - rim) > HOLLOW_SAME * abs(ground - rim) for h in held):
         return False
     # A shape lies on the ground all round; a shadow that holds faint ink runs on past it.
     shade = box[around].astype(np.int16)
-    return np.mean(np.abs(shade - held) < np.abs(shade - ground)) <= HOLLOW_SHADE_AROUND
+    like_held = np.abs(shade - median(np.array(held))) < np.abs(shade - ground)
+    return np.mean(like_held) <= HOLLOW_SHADE_AROUND
 
 
 def beyond_the_frame(own: np.ndarray, blob: Blob, shape: tuple[int, int]) -> np.ndarray:
