@@ -15,20 +15,23 @@ from device.preprocess.measure import convex_hull, fills_its_hull, median, strok
 # image (cut_by_sheet): the sheet found is a pixel of its small copy inside the paper's own
 # edge, and a stroke's blurred end may stop a pixel or two short of where the search stops.
 SHEET_EDGE = 2
-# A hull is asked what it holds (hollow) where this many px of it lie clear of the strokes.
-HOLLOW_CORE = 9
-# ...looked at no larger than about this many px across (hollow), however large the blob.
+# What a candidate's hull holds (hollow) is looked at no larger than about this many px
+# across, however large the candidate...
 HOLLOW_SIDE = 48
-# ...this many px clear of the strokes and of the hull's edge (a camera's blur).
+# ...this many px clear of the strokes and of the hull's edge (a camera's blur)...
 HOLLOW_CLEAR = 2
-# It holds the strokes' own shade where it is this close to them, as a share of the strokes'
-# contrast to the ground around: a solid shape's inside is its rim's shade up to noise (within
-# 0.03 on validation scenes with discs and boxes), where the paper a digit holds, even in a
-# shadow whose edge runs by it, stays lighter (0.18 and up on validation shadowed photos).
+# ...in each part (a loop, a bay) of at least this many px.
+HOLLOW_CORE = 9
+# A part holds the strokes' own shade where it is this close to them, as a share of the
+# strokes' contrast to the ground around: a solid shape's inside is its rim's shade up to noise
+# (within 0.03 on generated scenes of dark discs and boxes on paper), where the paper a digit
+# holds, even in a shadow whose edge runs by it, stays lighter (0.18 and up on validation
+# shadowed photos).
 HOLLOW_SAME = 0.1
-# ...and where no more than this share of the ground around it has that shade: a solid shape
-# lies on paper all round (0 for nearly all validation discs and boxes), where a shadow's dark
-# ink as dark as the shadow runs on past the digit (0.24 and up on validation shadowed photos).
+# ...and the shape is solid where no more than this share of the ground around it has that
+# shade: a solid shape lies on paper all round (0 for nearly all those discs and boxes), where
+# a shadow's ink, as dark as the shadow, runs on past the digit (0.24 and up on validation
+# shadowed photos).
 HOLLOW_SHADE_AROUND = 0.1
 # A digit is at least this share of the searched picture's shorter side (REASONS["small"] says
 # so to the user): smaller marks beside no digit are print, specks or texture, and at the
@@ -257,11 +260,11 @@ def hollow(blob: Blob, labels: np.ndarray, gray: np.ndarray, stroke: float) -> b
     n, parts = cv2.connectedComponents(inside)
     held = [median(box[parts == part]) for part in range(1, n)
             if np.count_nonzero(parts == part) >= HOLLOW_CORE]
-    if not held or any(abs(h - rim) > HOLLOW_SAME * abs(ground - rim) for h in held):
+    if not held or any(abs(shade - rim) > HOLLOW_SAME * abs(ground - rim) for shade in held):
         return False
     # A shape lies on the ground all round; a shadow that holds faint ink runs on past it.
-    shade = box[around].astype(np.int16)
-    like_held = np.abs(shade - median(np.array(held))) < np.abs(shade - ground)
+    shades = box[around].astype(np.int16)
+    like_held = np.abs(shades - median(np.array(held))) < np.abs(shades - ground)
     return np.mean(like_held) <= HOLLOW_SHADE_AROUND
 
 
