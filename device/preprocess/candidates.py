@@ -33,6 +33,10 @@ HOLLOW_SAME = 0.1
 # a shadow's ink, as dark as the shadow, runs on past the digit (0.24 and up on validation
 # shadowed photos).
 HOLLOW_SHADE_AROUND = 0.1
+# A solid shape less than this many times the smallest digit tall is named a small mark: a
+# digit that small may look solid at the working scale (its strokes run together), and the
+# fix, to move closer, is the same.
+SOLID_OR_SMALL = 2.0
 # A digit is at least this share of the searched picture's shorter side (REASONS["small"] says
 # so to the user): smaller marks beside no digit are print, specks or texture, and at the
 # working scale a smaller digit's strokes run together.
@@ -403,8 +407,13 @@ def find_digits(inked: InkMask, had_lines: bool, *, photo: bool,
     groups = merge_overlapping(group_nearby(labels, blobs, round(0.25 * stroke)), stroke)
     rejected: dict[str, int] = {}
     digits = []
+    smallest_digit = max(10.0, MIN_DIGIT * min(h, w))
     for g in groups:
         why = reject_reason(g, labels, stroke, photo, sheet_edge, gray=gray)
+        # A digit not much above the smallest is searched at too coarse a scale to show its
+        # strokes apart, and may look solid: the user had better hear that it is small.
+        if why == "solid" and g.h < SOLID_OR_SMALL * smallest_digit:
+            why = "small"
         if why:
             rejected[why] = rejected.get(why, 0) + 1
         else:
@@ -413,7 +422,7 @@ def find_digits(inked: InkMask, had_lines: bool, *, photo: bool,
         return Found(labels, [], stroke, max(rejected, key=rejected.__getitem__))
     digits = join_end_to_end(digits, stroke)
     tallest = max(g.h for g in digits)
-    min_height = max(10.0, MIN_DIGIT * min(h, w), 0.4 * tallest)
+    min_height = max(smallest_digit, 0.4 * tallest)
     small = [g for g in digits if g.h < min_height]
     digits = attach_strokes([g for g in digits if g.h >= min_height], small, stroke)
     if not digits:
