@@ -811,7 +811,7 @@ def test_a_bold_digit_whose_loop_filled_in_holds_paper_in_its_bay() -> None:
         assert shipped_reader().read(paper_scene(bold_six, seed)).number == "6"
 
 
-def test_a_zero_holds_paper_whatever_its_size(mnist) -> None:
+def test_a_zero_holds_paper_whatever_its_size() -> None:
     """A 0 drawn as a ring, as large as the shapes above, holds paper: still a 0."""
     def ring(albedo: np.ndarray) -> None:
         h, w = albedo.shape[:2]

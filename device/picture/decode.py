@@ -3,9 +3,10 @@
 The header is read first (PNG and JPEG by `device.picture.header`, the rarer formats by Pillow;
 neither allocates anything for pixels) and an image that declares more pixels than the limit is
 refused before it costs memory. OpenCV decodes the formats it reads; Pillow the few it does not
-(GIF, AVIF). Transparent pixels become the ground of what is drawn (white paper under dark
-strokes, black under light ones), 16-bit pixels 8-bit, and a grey image stays grey, so a
-drawing app's export reads like a scan whether it was uploaded or named on the command line.
+(GIF, AVIF) and a TIFF with alpha (OpenCV drops a grey one's). Transparent pixels become the ground
+of what is drawn (white paper under dark strokes, black under light ones), 16-bit pixels 8-bit, and
+a grey image stays grey, so a drawing app's export reads like a scan whether it was uploaded or
+named on the command line.
 """
 
 from __future__ import annotations
@@ -178,7 +179,8 @@ def _opencv_decode(data: bytes, header: ImageHeader) -> np.ndarray:
 
 
 def _pillow_decode(data: bytes, header: ImageHeader) -> np.ndarray:
-    """A GIF's first frame or an AVIF, upright, as OpenCV would give it (grey, BGR or BGRA)."""
+    """A GIF's first frame, an AVIF or a TIFF with alpha, upright, as OpenCV would give it
+    (grey, BGR or BGRA)."""
     from PIL import Image, ImageOps
 
     try:
@@ -211,14 +213,11 @@ def decode_picture(data: bytes, max_pixels: int, header: ImageHeader | None = No
     if width * height > max_pixels:
         raise _too_many_pixels(
             f"{width}×{height} = {width * height / 1e6:.1f} megapixels", max_pixels)
-    if header.format in OPENCV_FORMATS:
-        frame = _opencv_decode(data, header)
-        if header.has_alpha and (frame.ndim == 2 or frame.shape[2] != 4):
-            # OpenCV drops the alpha of a grey TIFF with alpha, leaving its hidden colour
-            # alone (one shade, no digit); Pillow keeps it.
-            frame = _pillow_decode(data, header)
-    else:
-        frame = _pillow_decode(data, header)
+    # OpenCV drops the alpha of a grey TIFF with alpha, leaving its hidden colour alone (one
+    # shade, no digit); Pillow keeps every TIFF's.
+    by_pillow = header.format not in OPENCV_FORMATS or (header.format == "TIFF"
+                                                         and header.has_alpha)
+    frame = _pillow_decode(data, header) if by_pillow else _opencv_decode(data, header)
     if frame.dtype not in (np.uint8, np.uint16):
         raise PictureError("unsupported_image_format", f"{frame.dtype} pixels are not supported")
     return _to_bgr_on_its_ground(frame)
