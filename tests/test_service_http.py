@@ -152,6 +152,25 @@ def test_jpeg_upload_is_read(client: httpx.Client) -> None:
     assert response.json()["digit"] == 6
 
 
+def test_an_iphone_heic_photo_is_read_upright(client: httpx.Client) -> None:
+    # A portrait photo of a sheet as an iPhone stores it: HEVC in HEIC, turned, with the turn
+    # to show it in its metadata; both upload forms, as curl sends a file from a Mac.
+    pillow_heif = pytest.importorskip(
+        "pillow_heif", reason="pillow-heif (the dev extra) writes the test's HEIC file")
+    scene = cv2.cvtColor(digit_scene(7, size=(320, 240)), cv2.COLOR_GRAY2RGB)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored turned: rotate 90° clockwise to show
+    buffer = io.BytesIO()
+    pillow_heif.from_pillow(Image.fromarray(np.rot90(scene, 1).copy())).save(
+        buffer, quality=80, exif=exif.tobytes())
+    heic = buffer.getvalue()
+    raw = client.post("/predict", content=heic, headers={"Content-Type": "image/heic"})
+    form = client.post("/predict", files={"file": ("IMG_0001.HEIC", heic, "image/heic")})
+    for response in (raw, form):
+        assert response.status_code == 200, response.text
+        assert response.json()["digit"] == 7
+
+
 def test_blank_page_is_200_with_no_digit_and_a_reason(client: httpx.Client) -> None:
     blank = np.full((120, 160), 230, np.uint8)
     response = client.post("/predict", files={"file": ("blank.png", _png(blank))})

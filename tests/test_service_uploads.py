@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import io
+import json
 import struct
+import subprocess
+import sys
 import zlib
 
 import cv2
@@ -21,6 +24,7 @@ from device.picture.header import (
 )
 from device.service.errors import ServiceError
 from device.service.uploads import decode_image
+from tests.conftest import REPO
 
 LIMIT = 40_000_000
 
@@ -49,10 +53,14 @@ def _encoded(image: Image.Image, fmt: str) -> bytes:
     return buffer.getvalue()
 
 
-def _error(data: bytes) -> ServiceError:
+def _error_at(data: bytes, max_pixels: int) -> ServiceError:
     with pytest.raises(ServiceError) as caught:
-        decode_image(data, LIMIT)
+        decode_image(data, max_pixels)
     return caught.value
+
+
+def _error(data: bytes) -> ServiceError:
+    return _error_at(data, LIMIT)
 
 
 def _pillow_writes(fmt: str) -> bool:
@@ -95,12 +103,64 @@ def test_a_transparent_gif_and_an_exif_turned_avif_read_as_drawn() -> None:
     assert upright[:10].mean() > 200 and upright[10:].mean() < 50
 
 
-def test_a_heic_photo_is_refused_with_what_to_send_instead() -> None:
-    # An ISO base media file whose brand says HEIC, as an iPhone's camera writes it.
+def _heic(image: Image.Image, exif: Image.Exif | None = None) -> bytes:
+    """HEIC bytes as a phone writes them (HEVC in an ISO base media file); pillow-heif, from
+    the dev extra, encodes: the product's decode-only pi-heif cannot."""
+    pillow_heif = pytest.importorskip(
+        "pillow_heif", reason="pillow-heif (the dev extra) writes the tests' HEIC files")
+    buffer = io.BytesIO()
+    extra = {"exif": exif.tobytes()} if exif is not None else {}
+    pillow_heif.from_pillow(image).save(buffer, quality=95, **extra)
+    return buffer.getvalue()
+
+
+def test_a_heic_photo_reads_upright() -> None:
+    # An iPhone stores a portrait photo turned and says how to show it: upright, as a viewer shows.
+    tall = np.zeros((64, 32), np.uint8)
+    tall[:16] = 255  # light at the top once upright
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored turned: rotate 90° clockwise to show
+    stored = Image.fromarray(np.rot90(tall, 1).copy()).convert("RGB")
+    frame = decode_image(_heic(stored, exif), LIMIT)
+    upright = frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+    assert upright.shape == (64, 32)
+    assert upright[:14].mean() > 200 and upright[18:].mean() < 50
+
+
+def test_a_heic_over_the_pixel_limit_is_refused_from_its_header() -> None:
+    error = _error_at(_heic(Image.new("RGB", (400, 300), "white")), max_pixels=100_000)
+    assert (error.status, error.code) == (413, "image_too_large")
+    assert "400×300" in error.detail
+
+
+def test_a_damaged_heic_is_400() -> None:
+    # An ISO base media file whose brand says HEIC, as an iPhone's camera writes it, then nothing.
     heic = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\x00" * 64
-    error = _error(heic)
-    assert (error.status, error.code) == (415, "unsupported_image_format")
-    assert "HEIC" in error.detail and "JPEG" in error.detail
+    cut = _heic(Image.new("RGB", (64, 48), "white"))
+    for data in (heic, cut[: len(cut) // 2]):
+        error = _error(data)
+        assert (error.status, error.code) == (400, "corrupt_image"), error.detail
+
+
+def test_without_a_heif_plug_in_a_heic_is_refused_with_what_to_do() -> None:
+    # Where no pi-heif wheel exists (32-bit Raspberry Pi OS): a fresh interpreter that cannot
+    # import either plug-in, since Pillow keeps a registered one for the life of a process.
+    heic = _heic(Image.new("RGB", (64, 48), "white"))
+    script = (
+        "import sys, json\n"
+        "sys.modules['pi_heif'] = sys.modules['pillow_heif'] = None\n"
+        "from device.service.errors import ServiceError\n"
+        "from device.service.uploads import decode_image\n"
+        "try:\n"
+        "    decode_image(sys.stdin.buffer.read(), 40_000_000)\n"
+        "except ServiceError as e:\n"
+        "    print(json.dumps([e.status, e.code, e.detail]))\n"
+    )
+    run = subprocess.run([sys.executable, "-c", script], input=heic, capture_output=True,
+                         cwd=REPO, timeout=60, check=True)
+    status, code, detail = json.loads(run.stdout)
+    assert (status, code) == (415, "unsupported_image_format")
+    assert "pip install pi-heif" in detail and "JPEG" in detail
 
 
 def test_bomb_is_refused_from_its_header() -> None:

@@ -116,17 +116,18 @@ $(tail -n 20 "$log")"
         die "$suite: the venv's numpy is $venv_numpy, not apt's $apt_numpy"
     local versions readings
     versions=$(in_chroot "$dir" /opt/pi-digits/venv/bin/python -c \
-        'import platform, cv2, importlib.metadata as m; print(platform.python_version(), cv2.__version__, m.version("ai-edge-litert"))')
+        'import platform, cv2, importlib.metadata as m; print(platform.python_version(), cv2.__version__, m.version("ai-edge-litert"), m.version("pi-heif"))')
     readings=$(in_chroot "$dir" sh -c 'cd /tmp && /opt/pi-digits/venv/bin/python -m device predict \
         --model /opt/pi-digits/models/digitnet_int8.tflite /root/pi-digits/docs/examples/seven.png \
-        /root/pi-digits/docs/examples/42.jpg')
+        /root/pi-digits/docs/examples/42.jpg /root/pi-digits/docs/examples/42.heic')
     echo "$readings"
-    grep -q 'seven.png: digit 7 ' <<<"$readings" && grep -q '42.jpg: .*number 42;' <<<"$readings" ||
+    grep -q 'seven.png: digit 7 ' <<<"$readings" && grep -q '42.jpg: .*number 42;' <<<"$readings" &&
+        grep -q '42.heic: .*number 42;' <<<"$readings" ||
         die "$suite: the installed service misread the examples"
-    local python opencv litert
-    read -r python opencv litert <<<"$versions"
+    local python opencv litert heif
+    read -r python opencv litert heif <<<"$versions"
     cleanup_mounts
-    echo "| $suite | $python | $apt_numpy (apt, kept) | $opencv | $litert | $took s | 7, 42 |" \
+    echo "| $suite | $python | $apt_numpy (apt, kept) | $opencv | $litert | $heif | $took s | 7, 42, 42 |" \
         >"$BUILD/$suite/installer-row.md"
 }
 
@@ -150,11 +151,12 @@ binfmt_misc), as far as it goes without systemd running: apt's \`python3-venv\`,
 \`/etc/pi-digits/digits.env\` and the unit; it then stops at \`systemctl daemon-reload\`, as it
 must without systemd. \`python3-picamera2\` is Raspberry Pi OS's own and not in Debian: the
 installer says so and goes on. The installed venv then read the example pictures
-(\`python -m device predict docs/examples/seven.png docs/examples/42.jpg\`). Install times are
-emulated and depend on what else the machine ran meanwhile.
+(\`python -m device predict docs/examples/seven.png docs/examples/42.jpg docs/examples/42.heic\`,
+the last through pi-heif's libheif). Install times are emulated and depend on what else the
+machine ran meanwhile.
 
-| suite | Python | numpy in the venv | OpenCV | LiteRT | install time (emulated) | read |
-|---|---|---|---|---|---|---|
+| suite | Python | numpy in the venv | OpenCV | LiteRT | pi-heif | install time (emulated) | read |
+|---|---|---|---|---|---|---|---|
 $(printf '%s\n' "$@")
 EOF
     )

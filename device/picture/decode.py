@@ -3,7 +3,8 @@
 The header is read first (PNG and JPEG by `device.picture.header`, the rarer formats by Pillow;
 neither allocates anything for pixels) and an image that declares more pixels than the limit is
 refused before it costs memory. OpenCV decodes the formats it reads; Pillow the few it does not
-(GIF, AVIF) and a TIFF with alpha (OpenCV drops a grey one's). Transparent pixels become the ground
+(GIF, AVIF, and HEIC through the pi-heif plug-in) and a TIFF with alpha (OpenCV drops a grey
+one's). Transparent pixels become the ground
 of what is drawn (white paper under dark strokes, black under light ones), 16-bit pixels 8-bit, and
 a grey image stays grey, so a drawing app's export reads like a scan whether it was uploaded or
 named on the command line.
@@ -11,6 +12,8 @@ named on the command line.
 
 from __future__ import annotations
 
+import functools
+import importlib
 import io
 import os
 import re
@@ -25,7 +28,10 @@ from device.picture.header import DamagedHeaderError, ImageHeader, read_header
 # What OpenCV's imdecode reads, and what Pillow decodes for it; Pillow names them while reading
 # the header.
 OPENCV_FORMATS = frozenset({"PNG", "JPEG", "BMP", "WEBP", "TIFF", "PPM"})
-PILLOW_FORMATS = frozenset({"GIF", "AVIF"})
+PILLOW_FORMATS = frozenset({"GIF", "AVIF", "HEIF"})
+# Pillow plug-ins that read HEIC (libheif): pi-heif is the decode-only one the device extra
+# installs; pillow-heif, its full sibling, reads the same where a user has it instead.
+HEIF_PLUGINS = ("pi_heif", "pillow_heif")
 # Pillow's modes of one grey channel (bilevel, 8, 16 and 32 bits).
 _PILLOW_GRAY_MODES = {"1", "L", "I", "I;16", "I;16B", "I;16L"}
 _PILLOW_ALPHA_MODES = {"RGBA", "LA", "PA", "La", "RGBa"}
@@ -46,8 +52,10 @@ _HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b
 _AVIF_BRANDS = {b"avif", b"avis"}
 # What to do instead, for formats a phone may well send but this installation cannot read.
 _INSTEAD = {
-    "HEIC": "HEIC photos (an iPhone camera's default) are not supported: send a JPEG or PNG "
-            "(Settings > Camera > Formats > Most Compatible makes an iPhone take JPEGs)",
+    "HEIC": "HEIC photos (an iPhone camera's default) need the pi-heif package, which this "
+            "installation lacks: `pip install pi-heif` in the service's environment, or send a "
+            "JPEG or PNG (Settings > Camera > Formats > Most Compatible makes an iPhone take "
+            "JPEGs)",
     "AVIF": "this installation's Pillow cannot read AVIF: upgrade it (pip install -U pillow) "
             "or send a JPEG or PNG",
 }
@@ -74,6 +82,23 @@ def _looks_like(data: bytes) -> str | None:
         if brand in _HEIF_BRANDS:
             return "HEIC"
     return next((name for magic, name in _SIGNATURES.items() if data.startswith(magic)), None)
+
+
+@functools.cache
+def heif_readable() -> bool:
+    """Whether Pillow reads HEIC here: registers the first HEIF plug-in installed, once.
+
+    Registered only when a HEIC arrives, so a service that never sees one never loads libheif.
+    The plug-in turns the picture upright by its own transform boxes (irot, imir) and resets
+    the EXIF orientation it carries, so Pillow's EXIF transpose turns nothing twice.
+    """
+    for name in HEIF_PLUGINS:
+        try:
+            importlib.import_module(name).register_heif_opener()
+        except ImportError:
+            continue
+        return True
+    return False
 
 
 def small_picture_header(data: bytes, pixels: int) -> ImageHeader | None:
@@ -106,6 +131,8 @@ def _pillow_header(data: bytes, max_pixels: int) -> ImageHeader:
     # Imported here: most services never see such an image, and Pillow costs ~2 MiB resident.
     from PIL import Image, UnidentifiedImageError
 
+    if _looks_like(data) == "HEIC":
+        heif_readable()
     try:
         with warnings.catch_warnings():
             # The caller applies its own, lower pixel limit; Pillow's warning would be noise.
@@ -121,13 +148,21 @@ def _pillow_header(data: bytes, max_pixels: int) -> ImageHeader:
         raise _too_many_pixels(size, max_pixels) from None
     except UnidentifiedImageError:
         kind = _looks_like(data)
-        if kind in _INSTEAD:
+        if kind in _INSTEAD and not _pillow_reads(kind):
             raise PictureError("unsupported_image_format", _INSTEAD[kind]) from None
         if kind:
             raise PictureError("corrupt_image", f"the {kind} image's header is damaged") from None
         raise PictureError("not_an_image", "not an image") from None
     except Exception as exc:  # Pillow's plug-ins raise many types on a damaged header
         raise PictureError("corrupt_image", f"the image header is damaged ({exc})") from None
+
+
+def _pillow_reads(kind: str) -> bool:
+    """Whether this installation reads a HEIC or an AVIF at all: if it does, one it could not
+    identify is damaged, not unsupported."""
+    from PIL import features
+
+    return heif_readable() if kind == "HEIC" else bool(features.check("avif"))
 
 
 def _to_bgr_on_its_ground(image: np.ndarray) -> np.ndarray:
@@ -179,8 +214,8 @@ def _opencv_decode(data: bytes, header: ImageHeader) -> np.ndarray:
 
 
 def _pillow_decode(data: bytes, header: ImageHeader) -> np.ndarray:
-    """A GIF's first frame, an AVIF or a TIFF with alpha, upright, as OpenCV would give it
-    (grey, BGR or BGRA)."""
+    """A GIF's first frame, an AVIF, a HEIC or a TIFF with alpha, upright, as OpenCV would give
+    it (grey, BGR or BGRA)."""
     from PIL import Image, ImageOps
 
     try:

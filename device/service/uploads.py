@@ -22,7 +22,7 @@ from device.service.errors import ServiceError
 
 UPLOAD_FIELD = "file"
 HOW_TO_UPLOAD = (
-    "an image (PNG, JPEG, BMP, WebP, TIFF, PNM, GIF or AVIF) as multipart field 'file' "
+    "an image (PNG, JPEG, HEIC, BMP, WebP, TIFF, PNM, GIF or AVIF) as multipart field 'file' "
     "(curl -F file=@digit.png) or as the raw body with Content-Type image/* "
     "(curl --data-binary @digit.png -H 'Content-Type: image/png')"
 )

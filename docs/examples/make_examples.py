@@ -39,6 +39,20 @@ def bomb_png(width: int, height: int) -> bytes:
             + chunk(b"IDAT", zlib.compress(b"\0" * 16)) + chunk(b"IEND", b""))
 
 
+def write_heic_turned(path: Path, gray: np.ndarray) -> None:
+    """``gray`` as an iPhone stores a photo: HEVC in HEIC, turned a quarter, with the turn that
+    shows it upright in its metadata (EXIF orientation 6, which pillow-heif writes as the
+    HEIF transform the phone uses)."""
+    # pillow-heif (the dev extra) encodes; the device's pi-heif only decodes.
+    import pillow_heif
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° clockwise to show
+    stored = Image.fromarray(np.rot90(gray, 1).copy()).convert("RGB")
+    pillow_heif.from_pillow(stored).save(str(path), quality=80, exif=exif.tobytes())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     default = os.environ.get("MNIST_DATA_DIR", REPO.parent / "shared" / "data" / "mnist")
@@ -53,6 +67,7 @@ def main() -> None:
     cv2.imwrite(str(HERE / "seven.png"), paper_frame([first(7)], seed=7, size=SIZE))
     cv2.imwrite(str(HERE / "42.jpg"), paper_frame([first(4), first(2)], seed=42, size=SIZE),
                 [cv2.IMWRITE_JPEG_QUALITY, 85])
+    write_heic_turned(HERE / "42.heic", paper_frame([first(4), first(2)], seed=42, size=SIZE))
     cv2.imwrite(str(HERE / "blank.jpg"), paper_frame([], seed=1, size=SIZE),
                 [cv2.IMWRITE_JPEG_QUALITY, 85])
     (HERE / "bomb.png").write_bytes(bomb_png(50_000, 50_000))

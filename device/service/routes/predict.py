@@ -27,7 +27,8 @@ INLINE_MAX_PIXELS = 28 * 28  # uploads this small are read on the event loop (pr
 _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorBody, "description": "a damaged image, an empty body, or malformed"},
     413: {"model": ErrorBody, "description": "upload or declared image size over the limit"},
-    415: {"model": ErrorBody, "description": "not an image, or a format not supported (HEIC)"},
+    415: {"model": ErrorBody, "description": "not an image, or a format this installation "
+                                             "cannot read (HEIC without pi-heif)"},
     422: {"model": ErrorBody, "description": "multipart body without a 'file' field"},
     503: {"model": ErrorBody, "description": "the camera is absent, failing or hung"},
 }
