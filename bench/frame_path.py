@@ -4,12 +4,14 @@
     .venv/bin/python -m bench.frame_path [--baseline COMMIT] [--rounds 5] [--doc docs/BENCHMARKS.md]
 
 The same fixed pictures go through both: camera-like frames of one handwritten digit on paper
-at 640×480 and 1280×960 (tests/camera_like.py), a 28×28 MNIST upload and a tight crop of a
-digit (train/pictures.py), all from MNIST test digits. The earlier commit's tree is taken out
-of git into a temporary folder; each side runs in its own process (one OpenCV thread,
-one interpreter thread, the same model file) and the two alternate for ``--rounds`` rounds, so
-whatever else the machine does lands on both. Writes bench/out/frame_path.json and the "Frame
-path" section of docs/BENCHMARKS.md (bench.run_all runs it too).
+at 640×480 and 1280×960 (tests/camera_like.py), a 28×28 MNIST upload, a tight crop of a
+digit (train/pictures.py) and a phone's 12-megapixel JPEG file of a camera-like frame (whose
+read includes its decoding, by each side's own decoder), all from MNIST test digits. The
+earlier commit's tree is taken out of git into a temporary folder; each side runs in its own
+process (one OpenCV thread, one interpreter thread, the same model file) and the two alternate
+for ``--rounds`` rounds, so whatever else the machine does lands on both. Writes
+bench/out/frame_path.json and the "Frame path" section of docs/BENCHMARKS.md (bench.run_all
+runs it too).
 """
 
 from __future__ import annotations
@@ -37,13 +39,18 @@ PICTURES = {
     "camera 1280×960": "camera-like frame, one digit on paper",
     "upload 28×28": "the MNIST test PNG itself, white on black",
     "tight crop": "cropped to the ink, ×8, black on white",
+    "phone JPEG 4032×3024": "a 12-megapixel JPEG file of a camera-like frame: decoding it "
+                            "is part of the read",
 }
+JPEG_KIND = "phone JPEG 4032×3024"
 PER_KIND = 5  # different pictures of each kind, so no one lucky picture decides
 
 
 def pictures(mnist_dir: Path) -> dict[str, np.ndarray]:
     """``PER_KIND`` fixed pictures of each kind, stacked: {"kind/i": picture}."""
     sys.path.insert(0, str(REPO))
+    import cv2
+
     from tests.camera_like import mnist_test, paper_frame
     from train.pictures import tight_black_on_white
 
@@ -55,7 +62,29 @@ def pictures(mnist_dir: Path) -> dict[str, np.ndarray]:
         made[f"camera 1280×960/{i}"] = paper_frame([digit], seed=i, size=(960, 1280))
         made[f"upload 28×28/{i}"] = digit
         made[f"tight crop/{i}"] = tight_black_on_white(digit)
+        phone = cv2.resize(made[f"camera 640×480/{i}"], (4032, 3024),
+                           interpolation=cv2.INTER_CUBIC)
+        made[f"{JPEG_KIND}/{i}"] = cv2.imencode(".jpg", phone, [cv2.IMWRITE_JPEG_QUALITY, 90])[1]
     return made
+
+
+def _reads_files(reader: object) -> object:
+    """The read of a JPEG file's bytes, by the side's own decoding: today's decodes no larger
+    than its reader needs (decode_for_reading); an earlier commit's, at full size."""
+    # Asked of the reader, not of an import: the editable install's finder may answer an
+    # import that the earlier tree lacks with this checkout's module.
+    if hasattr(reader, "read_picture"):
+        from device.picture import decode_for_reading
+
+        def read(data: bytes) -> object:
+            return reader.read_picture(decode_for_reading(data, 1 << 30, reader.picture_side))
+    else:
+        # The upload route's decoder, where every earlier commit has it.
+        from device.service.uploads import decode_image
+
+        def read(data: bytes) -> object:
+            return reader.read(decode_image(data, 1 << 30))
+    return read
 
 
 def worker(frames_file: Path, model: Path, repeats: int) -> dict:
@@ -69,16 +98,21 @@ def worker(frames_file: Path, model: Path, repeats: int) -> dict:
     from device.runtime import DigitModel
 
     reader = DigitReader(DigitModel(model, threads=1))
+    read_file = _reads_files(reader)
     frames = np.load(frames_file)
     result: dict = {"device": str(Path(device.__file__).parent), "pictures": {}}
     for name in frames.files:
-        frame = frames[name]
+        if name.startswith(JPEG_KIND):
+            data = frames[name].tobytes()
+            read = lambda data=data: read_file(data)  # noqa: E731
+        else:
+            read = lambda frame=frames[name]: reader.read(frame)  # noqa: E731
         for _ in range(3):  # warm-up: first calls pay for allocation
-            reader.read(frame)
+            read()
         total, stages = [], {"preprocess": [], "inference": []}
         for _ in range(repeats):
             start = time.perf_counter()
-            reading = reader.read(frame)
+            reading = read()
             total.append((time.perf_counter() - start) * 1000)
             for stage, times in stages.items():
                 times.append(reading.timings_ms[stage])
@@ -157,7 +191,9 @@ def frame_section(result: dict) -> list[str]:
         "",
         f"Measured by `bench/frame_path.py` (started {result['started']}; load average after: "
         f"{result['loadavg']}). The device's whole read, `DigitReader.read` (preprocessing and "
-        "the int8 model through LiteRT), on one OpenCV thread and one interpreter thread: "
+        "the int8 model through LiteRT; for the phone JPEG also its decoding, as an upload's: "
+        "today's decodes it no larger than the reader needs, `device.picture.shrink_for`), on "
+        "one OpenCV thread and one interpreter thread: "
         f"today's `device/` against commit `{result['baseline'][:10]}`'s, the same "
         f"{PER_KIND} fixed pictures of each kind and the same model "
         f"(`{result['model']}`), each side in its own process, alternating for "

@@ -127,7 +127,8 @@ def run_predict(args: argparse.Namespace) -> int:
     failures = 0
     for name, listed_problem in files:
         started = time.perf_counter()
-        frame, problem = (None, listed_problem) if listed_problem else read_image(name)
+        picture, problem = (
+            (None, listed_problem) if listed_problem else read_image(name, reader.picture_side))
         if problem is not None:
             failures += 1
             print(f"{PROG} predict: error: {name}: {problem.detail}", file=sys.stderr)
@@ -136,7 +137,7 @@ def run_predict(args: argparse.Namespace) -> int:
                       flush=True)
             continue
         decoded = time.perf_counter()
-        reading = reader.read(frame)
+        reading = reader.read_picture(picture)
         answer = reading_answer(
             reading, source="file", file=name, model=reader.model,
             capture_ms=(decoded - started) * 1000.0,
@@ -149,12 +150,13 @@ def run_predict(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
-def read_image(name: str) -> tuple[Any, Unreadable | None]:
-    """(the image, None) or (None, why it cannot be read)."""
-    from device.picture import PictureError, read_picture
+def read_image(name: str, least_side: int | None = None) -> tuple[Any, Unreadable | None]:
+    """(the picture, decoded no larger than ``least_side`` needs: `device.picture.Decoded`,
+    None) or (None, why it cannot be read)."""
+    from device.picture import PictureError, read_picture_for_reading
 
     try:
-        return read_picture(name), None
+        return read_picture_for_reading(name, least_side), None
     except PictureError as exc:
         return None, Unreadable(exc.code, exc.detail)
 

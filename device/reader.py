@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from device.preprocess import Extraction, check_contract, extract_digits
+from device.picture import Decoded
+from device.preprocess import Extraction, check_contract, extract_digits, least_picture_side
 from device.runtime import INPUT_SHAPE, DigitModel
 
 JOIN_MIN_CONFIDENCE = 0.9
@@ -68,6 +69,21 @@ class DigitReader:
             box=box,
             uncertain=bool(probs[best] < self.uncertain_below),
         )
+
+    @property
+    def picture_side(self) -> int:
+        """The longer side a picture needs to read as at full size (device.picture decodes a
+        large JPEG no larger)."""
+        return least_picture_side(self.roi)
+
+    def read_picture(self, picture: Decoded) -> Reading:
+        """Read a decoded picture, its boxes in the pixels of the picture as the file holds it."""
+        reading = self.read(picture.frame)
+        if picture.shrink == 1:
+            return reading
+        return replace(reading, digits=[
+            replace(d, box=_enlarged(d.box, picture.shrink, picture.size)) for d in reading.digits
+        ])
 
     def read(self, frame: np.ndarray) -> Reading:
         """Read a (H,W) gray or (H,W,3) BGR uint8 frame. Raises ValueError for a bad frame."""
@@ -171,3 +187,11 @@ def _resolve_joins(
         elif i not in used:
             result.append(piece)
     return result
+
+
+def _enlarged(box: tuple[int, int, int, int], times: int,
+              size: tuple[int, int]) -> tuple[int, int, int, int]:
+    """A box in a picture shrunk ``times``, in the pixels of the picture of ``size`` (h, w)."""
+    x, y, w, h = (v * times for v in box)
+    height, width = size
+    return x, y, max(1, min(w, width - x)), max(1, min(h, height - y))

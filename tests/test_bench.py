@@ -175,6 +175,7 @@ def test_frame_path_compares_two_commits_in_one_run(tmp_path: Path, mnist_dir: P
         assert today[kind]["ms"] > 0 and before[kind]["ms"] > 0
         assert today[kind]["read"] == before[kind]["read"]  # MNIST test digits 7, 2, 1, 0, 4
     assert today["upload 28×28"]["read"] == ["7", "2", "1", "0", "4"]
+    assert today[frame_path.JPEG_KIND]["read"] == ["7", "2", "1", "0", "4"]
 
 
 def test_bare_endpoint_reads_the_upload_and_nothing_else() -> None:

@@ -171,6 +171,26 @@ def test_an_iphone_heic_photo_is_read_upright(client: httpx.Client) -> None:
         assert response.json()["digit"] == 7
 
 
+def test_a_phone_sized_jpeg_reads_as_its_png_with_boxes_in_its_own_pixels(
+    client: httpx.Client,
+) -> None:
+    # A 12-megapixel JPEG decodes a quarter as wide (device.picture.shrink_for); its reading
+    # and boxes are the full-size PNG's, turned upright where it was stored turned.
+    scene = cv2.resize(digit_scene(4), (4032, 3024), interpolation=cv2.INTER_CUBIC)
+    png = client.post("/predict", files={"file": ("scene.png", _png(scene))}).json()
+    exif = Image.Exif()
+    for orientation, stored in ((1, scene), (6, np.rot90(scene, 1).copy())):
+        exif[0x0112] = orientation
+        buffer = io.BytesIO()
+        Image.fromarray(stored).save(buffer, "JPEG", quality=92, exif=exif.tobytes())
+        jpeg = client.post("/predict", files={"file": ("IMG_1.jpg", buffer.getvalue())}).json()
+        assert (jpeg["number"], png["number"]) == ("4", "4")
+        for ours, full in zip(jpeg["digits"], png["digits"], strict=True):
+            assert all(abs(ours["box"][k] - full["box"][k]) <= 8 for k in "xywh"), (ours, full)
+            assert ours["box"]["x"] + ours["box"]["w"] <= 4032
+            assert ours["box"]["y"] + ours["box"]["h"] <= 3024
+
+
 def test_blank_page_is_200_with_no_digit_and_a_reason(client: httpx.Client) -> None:
     blank = np.full((120, 160), 230, np.uint8)
     response = client.post("/predict", files={"file": ("blank.png", _png(blank))})

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from device.picture import small_picture_header
+from device.picture import decode_for_reading, small_picture_header
 from device.picture.header import (
     JPEG_SIGNATURE,
     PNG_SIGNATURE,
@@ -161,6 +161,52 @@ def test_without_a_heif_plug_in_a_heic_is_refused_with_what_to_do() -> None:
     status, code, detail = json.loads(run.stdout)
     assert (status, code) == (415, "unsupported_image_format")
     assert "pip install pi-heif" in detail and "JPEG" in detail
+
+
+def _jpeg(picture: np.ndarray, orientation: int = 1) -> bytes:
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    buffer = io.BytesIO()
+    Image.fromarray(picture).save(buffer, "JPEG", quality=90, exif=exif.tobytes())
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(("width", "height", "shrink"), [
+    (4032, 3024, 4),  # a phone's 12 megapixels: libjpeg decodes a quarter as wide
+    (1500, 1000, 2),
+    (1279, 900, 1),  # 1279 // 2 is under 640: as large as it is
+])
+def test_a_large_jpeg_decodes_no_larger_than_the_reader_needs(
+    width: int, height: int, shrink: int
+) -> None:
+    picture = np.full((height, width), 200, np.uint8)
+    picture[: height // 4] = 40  # dark along the top
+    decoded = decode_for_reading(_jpeg(picture), LIMIT, least_side=640)
+    assert decoded.shrink == shrink and decoded.size == (height, width)
+    assert decoded.frame.shape[:2] == (-(-height // shrink), -(-width // shrink))
+    gray = decoded.frame if decoded.frame.ndim == 2 else cv2.cvtColor(decoded.frame,
+                                                                      cv2.COLOR_BGR2GRAY)
+    top = gray[: decoded.frame.shape[0] // 5].mean()
+    assert top < 60 and gray[decoded.frame.shape[0] // 2 :].mean() > 180
+
+
+def test_a_large_jpeg_stored_turned_decodes_smaller_and_upright() -> None:
+    stored = np.full((3024, 4032), 200, np.uint8)
+    stored[:, :500] = 40  # on the left as stored: at the top once turned 90° clockwise
+    decoded = decode_for_reading(_jpeg(stored, orientation=6), LIMIT, least_side=640)
+    assert decoded.shrink == 4 and decoded.size == (4032, 3024)
+    assert decoded.frame.shape[:2] == (1008, 756)
+    gray = decoded.frame if decoded.frame.ndim == 2 else cv2.cvtColor(decoded.frame,
+                                                                      cv2.COLOR_BGR2GRAY)
+    assert gray[:100].mean() < 60 and gray[200:].mean() > 180
+
+
+def test_only_jpegs_decode_smaller_and_only_when_asked() -> None:
+    picture = np.full((2000, 3000), 200, np.uint8)
+    assert decode_for_reading(_encoded(Image.fromarray(picture), "PNG"), LIMIT,
+                              least_side=640).shrink == 1
+    assert decode_for_reading(_jpeg(picture), LIMIT, least_side=None).shrink == 1
+    assert decode_image(_jpeg(picture), LIMIT).shape[:2] == (2000, 3000)
 
 
 def test_bomb_is_refused_from_its_header() -> None:

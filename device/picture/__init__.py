@@ -1,10 +1,18 @@
 """Pictures as files hold them: their header (`header`) and their decoding into the frame the
 reader takes (`decode`), shared by the service's uploads, the command line and the file camera."""
 
-from device.picture.decode import PictureError, decode_picture, read_picture, small_picture_header
+from device.picture.decode import (
+    Decoded,
+    PictureError,
+    decode_for_reading,
+    decode_picture,
+    read_picture,
+    read_picture_for_reading,
+    small_picture_header,
+)
 from device.picture.header import ImageHeader, read_header
 
 __all__ = [
-    "ImageHeader", "PictureError", "decode_picture", "read_header", "read_picture",
-    "small_picture_header",
+    "Decoded", "ImageHeader", "PictureError", "decode_for_reading", "decode_picture", "read_header",
+    "read_picture", "read_picture_for_reading", "small_picture_header",
 ]

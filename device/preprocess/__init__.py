@@ -31,7 +31,13 @@ import numpy as np
 
 from device.preprocess.candidates import REASONS, Blob, edge_of, find_digits, may_be_one_digit
 from device.preprocess.contract import check_contract
-from device.preprocess.frame import at_working_scale, crop_roi, to_gray, without_frame
+from device.preprocess.frame import (
+    at_working_scale,
+    crop_roi,
+    least_picture_side,
+    to_gray,
+    without_frame,
+)
 from device.preprocess.ground import ink_map
 from device.preprocess.ink import remove_ruled_lines, threshold_ink
 from device.preprocess.measure import stroke_width
@@ -45,8 +51,8 @@ from device.preprocess.mnist_style import (
 )
 
 __all__ = [
-    "REASONS", "Candidate", "Extraction", "check_contract", "extract_digits", "stroke_width",
-    "to_gray",
+    "REASONS", "Candidate", "Extraction", "check_contract", "extract_digits",
+    "least_picture_side", "stroke_width", "to_gray",
 ]
 
 

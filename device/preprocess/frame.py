@@ -3,6 +3,8 @@ it, at a working scale."""
 
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
 
@@ -10,6 +12,10 @@ import numpy as np
 # frame is searched for is 8% of its shorter side (candidates.MIN_DIGIT), ~20 px tall here:
 # all that the model's 20 px box needs. A larger search only costs time (4× the pixels at 640).
 MAX_WORK_SIDE = 320
+# A picture may be decoded smaller before it is read (a phone's large JPEG, device.picture) while
+# its longer side, or its ROI's, stays this many times the working side: the search's own shrink
+# then still averages over several of the file's pixels, and readings stay as from the file.
+DECODE_MARGIN = 2
 # ...and at least this large: an MNIST file (28×28) or a USPS digit (16×16) is enlarged so that
 # its strokes are several pixels wide, as they are in any photo, and every stage sees one scale.
 MIN_WORK_SIDE = 160
@@ -41,6 +47,13 @@ def to_gray(frame: np.ndarray) -> np.ndarray:
     if frame.ndim == 3 and frame.shape[2] == 4:
         return cv2.cvtColor(frame, cv2.COLOR_BGRA2GRAY)
     raise ValueError(f"frame has shape {frame.shape}; expected (H,W) gray or (H,W,3) BGR")
+
+
+def least_picture_side(roi: tuple[float, float, float, float] | None) -> int:
+    """The longer side a picture must keep for the search to see all it would see at full size:
+    DECODE_MARGIN times the working side, over the ROI's share of the frame."""
+    share = 1.0 if roi is None else min(roi[2], roi[3])
+    return math.ceil(DECODE_MARGIN * MAX_WORK_SIDE / share)
 
 
 def crop_roi(

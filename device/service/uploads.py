@@ -17,7 +17,7 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
-from device.picture import ImageHeader, PictureError, decode_picture
+from device.picture import Decoded, ImageHeader, PictureError, decode_for_reading
 from device.service.errors import ServiceError
 
 UPLOAD_FIELD = "file"
@@ -167,10 +167,17 @@ _PICTURE_STATUS = {"not_an_image": 415, "unsupported_image_format": 415, "corrup
 
 
 def decode_image(data: bytes, max_pixels: int, header: ImageHeader | None = None) -> np.ndarray:
-    """The upload's picture (`device.picture.decode_picture`); its refusals as the client's
-    errors, with what would have worked."""
+    """The upload's picture at its full size (decode_upload)."""
+    return decode_upload(data, max_pixels, None, header).frame
+
+
+def decode_upload(data: bytes, max_pixels: int, least_side: int | None,
+                  header: ImageHeader | None = None) -> Decoded:
+    """The upload's picture, no larger than ``least_side`` needs
+    (`device.picture.decode_for_reading`); its refusals as the client's errors, with what
+    would have worked."""
     try:
-        return decode_picture(data, max_pixels, header)
+        return decode_for_reading(data, max_pixels, least_side, header)
     except PictureError as exc:
         expected = (f"an image of at most {max_pixels} pixels (DIGITS_MAX_IMAGE_PIXELS)"
                     if exc.code == "image_too_large" else HOW_TO_UPLOAD)

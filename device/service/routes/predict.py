@@ -6,19 +6,18 @@ import time
 from typing import Any
 
 import anyio
-import numpy as np
 from fastapi import APIRouter, Request, Response
 from pydantic_core import to_json
 
 from device.answer import Answer, Source, reading_answer
-from device.picture import ImageHeader, small_picture_header
+from device.picture import Decoded, ImageHeader, small_picture_header
 from device.reader import Reading
 from device.service.camera_supervisor import CameraUnavailableError
 from device.service.context import ServiceContext
 from device.service.deps import ContextDep, context_of
 from device.service.errors import ServiceError
 from device.service.schemas import ErrorBody
-from device.service.uploads import HOW_TO_UPLOAD, decode_image, read_upload
+from device.service.uploads import HOW_TO_UPLOAD, decode_upload, read_upload
 
 router = APIRouter(tags=["predict"])
 
@@ -70,11 +69,12 @@ def _answer(
 
 def _decode(
     context: ServiceContext, data: bytes, header: ImageHeader | None = None
-) -> tuple[np.ndarray, float]:
-    """An upload's picture and its decode time in ms."""
+) -> tuple[Decoded, float]:
+    """An upload's picture, no larger than the reader needs, and its decode time in ms."""
     decode_started = time.perf_counter()
-    frame = decode_image(data, context.settings.max_image_pixels, header)
-    return frame, _ms(time.perf_counter() - decode_started)
+    picture = decode_upload(
+        data, context.settings.max_image_pixels, context.reader.picture_side, header)
+    return picture, _ms(time.perf_counter() - decode_started)
 
 
 def _unusable(exc: ValueError) -> ServiceError:
@@ -87,9 +87,9 @@ def _decode_and_read(
 ) -> tuple[Reading, float]:
     """An upload's reading and its decode time in ms (one worker-thread hop for both, where
     the caller hands it to one)."""
-    frame, capture_ms = _decode(context, data, header)
+    picture, capture_ms = _decode(context, data, header)
     try:
-        return context.reader.read(frame), capture_ms
+        return context.reader.read_picture(picture), capture_ms
     except ValueError as exc:
         raise _unusable(exc) from None
 
