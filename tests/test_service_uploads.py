@@ -190,15 +190,14 @@ def test_a_large_jpeg_decodes_no_larger_than_the_reader_needs(
     assert top < 60 and gray[decoded.frame.shape[0] // 2 :].mean() > 180
 
 
-def test_a_large_jpeg_stored_turned_decodes_smaller_and_upright() -> None:
-    stored = np.full((3024, 4032), 200, np.uint8)
-    stored[:, :500] = 40  # on the left as stored: at the top once turned 90° clockwise
+def test_a_large_colour_jpeg_stored_turned_decodes_smaller_and_upright() -> None:
+    stored = np.full((3024, 4032, 3), (200, 190, 170), np.uint8)
+    stored[:, :500] = (30, 40, 120)  # RGB, blue; left as stored, at the top once turned
     decoded = decode_for_reading(_jpeg(stored, orientation=6), LIMIT, least_side=640)
     assert decoded.shrink == 4 and decoded.size == (4032, 3024)
-    assert decoded.frame.shape[:2] == (1008, 756)
-    gray = decoded.frame if decoded.frame.ndim == 2 else cv2.cvtColor(decoded.frame,
-                                                                      cv2.COLOR_BGR2GRAY)
-    assert gray[:100].mean() < 60 and gray[200:].mean() > 180
+    assert decoded.frame.shape == (1008, 756, 3)
+    blue, _green, red = decoded.frame[:100].reshape(-1, 3).mean(axis=0)  # OpenCV's BGR
+    assert blue > 100 and red < 50 and decoded.frame[200:].mean() > 170
 
 
 def test_only_jpegs_decode_smaller_and_only_when_asked() -> None:
