@@ -218,8 +218,11 @@ def polarity(gray: np.ndarray, small: np.ndarray, pad: int,
         # lit paper as its "ink", far thicker than strokes. Where the strokes' thickness then
         # says clearly that the ink goes the other way, no one level is the ground. So does a
         # table dark enough to clip to black around a sheet, where the thickness does not say
-        # that the ink is light (a bold light digit, one solid shape too, it does).
-        if not clean[0] and margin >= 0 and light_sheet(small):
+        # that the ink is light (a bold light digit, one solid shape too, it does), or where
+        # the light shape is no one exact shade either, as a drawn stroke's inside is: paper
+        # in a photo, around which a dark table flat enough to pass for a clean ground has
+        # the thickness of the ground once the frame's edge is continued in its shade.
+        if not clean[0] and (margin >= 0 or grounds[True] is None) and light_sheet(small):
             return True, None
         # Nor is a picture clean whose shades are a lit part and a shadow (shadow_edge):
         # its one exact shade is the shadow's, or the lit paper's, and the flat view alone
