@@ -4,10 +4,10 @@ The header is read first (PNG and JPEG by `device.picture.header`, the rarer for
 neither allocates anything for pixels) and an image that declares more pixels than the limit is
 refused before it costs memory. OpenCV decodes the formats it reads; Pillow the few it does not
 (GIF, AVIF, and HEIC through the pi-heif plug-in) and a TIFF with alpha (OpenCV drops a grey
-one's). Transparent pixels become the ground
-of what is drawn (white paper under dark strokes, black under light ones), 16-bit pixels 8-bit, and
-a grey image stays grey, so a drawing app's export reads like a scan whether it was uploaded or
-named on the command line.
+one's). Transparent pixels become the ground of what is drawn (white paper under dark strokes,
+black under light ones), 16-bit pixels 8-bit, and a grey image stays grey, so a drawing app's
+export reads like a scan whether it was uploaded or named on the command line. For reading, a
+large JPEG decodes no larger than the reader needs (decode_for_reading).
 """
 
 from __future__ import annotations
