@@ -17,6 +17,7 @@ runs it too).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import statistics
@@ -24,7 +25,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -68,7 +71,7 @@ def pictures(mnist_dir: Path) -> dict[str, np.ndarray]:
     return made
 
 
-def _reads_files(reader: object) -> object:
+def _reads_files(reader: Any) -> Callable[[bytes], Any]:
     """The read of a JPEG file's bytes, by the side's own decoding: today's decodes no larger
     than its reader needs (decode_for_reading); an earlier commit's, at full size."""
     # Asked of the reader, not of an import: the editable install's finder may answer an
@@ -76,13 +79,13 @@ def _reads_files(reader: object) -> object:
     if hasattr(reader, "read_picture"):
         from device.picture import decode_for_reading
 
-        def read(data: bytes) -> object:
+        def read(data: bytes) -> Any:
             return reader.read_picture(decode_for_reading(data, 1 << 30, reader.picture_side))
     else:
         # The upload route's decoder, where every earlier commit has it.
         from device.service.uploads import decode_image
 
-        def read(data: bytes) -> object:
+        def read(data: bytes) -> Any:
             return reader.read(decode_image(data, 1 << 30))
     return read
 
@@ -103,10 +106,9 @@ def worker(frames_file: Path, model: Path, repeats: int) -> dict:
     result: dict = {"device": str(Path(device.__file__).parent), "pictures": {}}
     for name in frames.files:
         if name.startswith(JPEG_KIND):
-            data = frames[name].tobytes()
-            read = lambda data=data: read_file(data)  # noqa: E731
+            read = functools.partial(read_file, frames[name].tobytes())
         else:
-            read = lambda frame=frames[name]: reader.read(frame)  # noqa: E731
+            read = functools.partial(reader.read, frames[name])
         for _ in range(3):  # warm-up: first calls pay for allocation
             read()
         total, stages = [], {"preprocess": [], "inference": []}

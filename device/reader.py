@@ -57,6 +57,9 @@ class DigitReader:
         check_contract(model.sidecar.preprocessing)
         self.model = model
         self.roi = roi
+        # The longer side a picture needs to read as at full size: device.picture decodes a
+        # large JPEG no larger.
+        self.picture_side = least_picture_side(roi)
         self._labels = [int(label) for label in model.sidecar.labels]
         self.uncertain_below = model.sidecar.uncertain_below or DEFAULT_UNCERTAIN_BELOW
 
@@ -69,12 +72,6 @@ class DigitReader:
             box=box,
             uncertain=bool(probs[best] < self.uncertain_below),
         )
-
-    @property
-    def picture_side(self) -> int:
-        """The longer side a picture needs to read as at full size (device.picture decodes a
-        large JPEG no larger)."""
-        return least_picture_side(self.roi)
 
     def read_picture(self, picture: Decoded) -> Reading:
         """Read a decoded picture, its boxes in the pixels of the picture as the file holds it."""

@@ -10,6 +10,7 @@ specks): the truth for those is "".
 from __future__ import annotations
 
 import functools
+import io
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -434,3 +435,18 @@ class Score:
         return ", ".join(
             f"{label}: {c}/{t}" for label, (c, t) in sorted(self.per_digit.items())
         )
+
+
+def heic_bytes(picture: np.ndarray, orientation: int = 1, quality: int = 90) -> bytes:
+    """``picture`` (gray or RGB) as a phone's HEIC photo, its EXIF ``orientation`` saying how to
+    show it (6: turned 90° clockwise), which pillow-heif writes as the HEIF transform a phone
+    uses. pillow-heif, from the dev extra, encodes: the device's pi-heif only decodes."""
+    import pillow_heif
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    buffer = io.BytesIO()
+    pillow_heif.from_pillow(Image.fromarray(picture).convert("RGB")).save(
+        buffer, quality=quality, exif=exif.tobytes())
+    return buffer.getvalue()

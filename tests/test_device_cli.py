@@ -13,7 +13,7 @@ import pytest
 
 from device.__main__ import main
 from device.picture import read_picture
-from device.service.uploads import decode_image
+from device.service.uploads import decode_upload
 from tests.camera_like import mnist_test, paper_frame
 from tests.conftest import REPO
 
@@ -157,7 +157,7 @@ def test_a_drawing_on_a_transparent_canvas_reads_as_it_does_uploaded(
     assert code == 0
     assert answer["digit"] == 7 and answer["reason"] is None
     # The same frame the service decodes from the same bytes.
-    assert np.array_equal(read_picture(drawing), decode_image(drawing.read_bytes(), 10**7))
+    assert np.array_equal(read_picture(drawing), decode_upload(drawing.read_bytes(), 10**7).frame)
 
 
 def test_predict_refuses_a_decompression_bomb_in_one_line(model_args, capsys,

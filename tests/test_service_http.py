@@ -26,6 +26,7 @@ from device.picture import small_picture_header
 from device.reader import DigitReader
 from device.runtime import DigitModel
 from device.service.routes.predict import INLINE_MAX_PIXELS
+from tests.camera_like import heic_bytes
 
 TOKEN = "s3cret-token"
 
@@ -155,15 +156,10 @@ def test_jpeg_upload_is_read(client: httpx.Client) -> None:
 def test_an_iphone_heic_photo_is_read_upright(client: httpx.Client) -> None:
     # A portrait photo of a sheet as an iPhone stores it: HEVC in HEIC, turned, with the turn
     # to show it in its metadata; both upload forms, as curl sends a file from a Mac.
-    pillow_heif = pytest.importorskip(
+    pytest.importorskip(
         "pillow_heif", reason="pillow-heif (the dev extra) writes the test's HEIC file")
-    scene = cv2.cvtColor(digit_scene(7, size=(320, 240)), cv2.COLOR_GRAY2RGB)
-    exif = Image.Exif()
-    exif[0x0112] = 6  # stored turned: rotate 90° clockwise to show
-    buffer = io.BytesIO()
-    pillow_heif.from_pillow(Image.fromarray(np.rot90(scene, 1).copy())).save(
-        buffer, quality=80, exif=exif.tobytes())
-    heic = buffer.getvalue()
+    scene = digit_scene(7, size=(320, 240))
+    heic = heic_bytes(np.rot90(scene, 1).copy(), 6, quality=80)  # 6: turn clockwise to show
     raw = client.post("/predict", content=heic, headers={"Content-Type": "image/heic"})
     form = client.post("/predict", files={"file": ("IMG_0001.HEIC", heic, "image/heic")})
     for response in (raw, form):

@@ -23,7 +23,8 @@ from device.picture.header import (
     read_header,
 )
 from device.service.errors import ServiceError
-from device.service.uploads import decode_image
+from device.service.uploads import decode_upload
+from tests.camera_like import heic_bytes
 from tests.conftest import REPO
 
 LIMIT = 40_000_000
@@ -51,6 +52,11 @@ def _encoded(image: Image.Image, fmt: str) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, fmt)
     return buffer.getvalue()
+
+
+def decode_image(data: bytes, max_pixels: int, header: ImageHeader | None = None) -> np.ndarray:
+    """The upload's picture at its full size, as the service decodes it."""
+    return decode_upload(data, max_pixels, header=header).frame
 
 
 def _error_at(data: bytes, max_pixels: int) -> ServiceError:
@@ -103,32 +109,26 @@ def test_a_transparent_gif_and_an_exif_turned_avif_read_as_drawn() -> None:
     assert upright[:10].mean() > 200 and upright[10:].mean() < 50
 
 
-def _heic(image: Image.Image, exif: Image.Exif | None = None) -> bytes:
-    """HEIC bytes as a phone writes them (HEVC in an ISO base media file); pillow-heif, from
-    the dev extra, encodes: the product's decode-only pi-heif cannot."""
-    pillow_heif = pytest.importorskip(
+def _heic(picture: np.ndarray, orientation: int = 1) -> bytes:
+    """HEIC bytes as a phone writes them (camera_like.heic_bytes)."""
+    pytest.importorskip(
         "pillow_heif", reason="pillow-heif (the dev extra) writes the tests' HEIC files")
-    buffer = io.BytesIO()
-    extra = {"exif": exif.tobytes()} if exif is not None else {}
-    pillow_heif.from_pillow(image).save(buffer, quality=95, **extra)
-    return buffer.getvalue()
+    return heic_bytes(picture, orientation, quality=95)
 
 
 def test_a_heic_photo_reads_upright() -> None:
     # An iPhone stores a portrait photo turned and says how to show it: upright, as a viewer shows.
     tall = np.zeros((64, 32), np.uint8)
     tall[:16] = 255  # light at the top once upright
-    exif = Image.Exif()
-    exif[0x0112] = 6  # stored turned: rotate 90° clockwise to show
-    stored = Image.fromarray(np.rot90(tall, 1).copy()).convert("RGB")
-    frame = decode_image(_heic(stored, exif), LIMIT)
+    # 6: stored turned, rotate 90° clockwise to show
+    frame = decode_image(_heic(np.rot90(tall, 1).copy(), 6), LIMIT)
     upright = frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
     assert upright.shape == (64, 32)
     assert upright[:14].mean() > 200 and upright[18:].mean() < 50
 
 
 def test_a_heic_over_the_pixel_limit_is_refused_from_its_header() -> None:
-    error = _error_at(_heic(Image.new("RGB", (400, 300), "white")), max_pixels=100_000)
+    error = _error_at(_heic(np.full((300, 400), 255, np.uint8)), max_pixels=100_000)
     assert (error.status, error.code) == (413, "image_too_large")
     assert "400×300" in error.detail
 
@@ -136,7 +136,7 @@ def test_a_heic_over_the_pixel_limit_is_refused_from_its_header() -> None:
 def test_a_damaged_heic_is_400() -> None:
     # An ISO base media file whose brand says HEIC, as an iPhone's camera writes it, then nothing.
     heic = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\x00" * 64
-    cut = _heic(Image.new("RGB", (64, 48), "white"))
+    cut = _heic(np.full((48, 64), 255, np.uint8))
     for data in (heic, cut[: len(cut) // 2]):
         error = _error(data)
         assert (error.status, error.code) == (400, "corrupt_image"), error.detail
@@ -145,14 +145,14 @@ def test_a_damaged_heic_is_400() -> None:
 def test_without_a_heif_plug_in_a_heic_is_refused_with_what_to_do() -> None:
     # Where no pi-heif wheel exists (32-bit Raspberry Pi OS): a fresh interpreter that cannot
     # import either plug-in, since Pillow keeps a registered one for the life of a process.
-    heic = _heic(Image.new("RGB", (64, 48), "white"))
+    heic = _heic(np.full((48, 64), 255, np.uint8))
     script = (
         "import sys, json\n"
         "sys.modules['pi_heif'] = sys.modules['pillow_heif'] = None\n"
         "from device.service.errors import ServiceError\n"
-        "from device.service.uploads import decode_image\n"
+        "from device.service.uploads import decode_upload\n"
         "try:\n"
-        "    decode_image(sys.stdin.buffer.read(), 40_000_000)\n"
+        "    decode_upload(sys.stdin.buffer.read(), 40_000_000)\n"
         "except ServiceError as e:\n"
         "    print(json.dumps([e.status, e.code, e.detail]))\n"
     )

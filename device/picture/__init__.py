@@ -5,7 +5,6 @@ from device.picture.decode import (
     Decoded,
     PictureError,
     decode_for_reading,
-    decode_picture,
     read_picture,
     read_picture_for_reading,
     small_picture_header,
@@ -13,6 +12,6 @@ from device.picture.decode import (
 from device.picture.header import ImageHeader, read_header
 
 __all__ = [
-    "Decoded", "ImageHeader", "PictureError", "decode_for_reading", "decode_picture", "read_header",
-    "read_picture", "read_picture_for_reading", "small_picture_header",
+    "Decoded", "ImageHeader", "PictureError", "decode_for_reading", "read_header", "read_picture",
+    "read_picture_for_reading", "small_picture_header",
 ]

@@ -123,9 +123,9 @@ def heif_readable() -> bool:
 
 
 def small_picture_header(data: bytes, pixels: int) -> ImageHeader | None:
-    """The header of a PNG or JPEG that declares at most ``pixels`` pixels, for decode_picture
-    to use rather than read again; None for anything else, or a damaged header: those take the
-    ordinary path and its errors."""
+    """The header of a PNG or JPEG that declares at most ``pixels`` pixels, for
+    decode_for_reading to use rather than read again; None for anything else, or a damaged
+    header: those take the ordinary path and its errors."""
     try:
         header = read_header(data)
     except DamagedHeaderError:
@@ -267,16 +267,12 @@ def _pillow_decode(data: bytes, header: ImageHeader) -> np.ndarray:
     return cv2.cvtColor(pixels, cv2.COLOR_RGBA2BGRA if mode == "RGBA" else cv2.COLOR_RGB2BGR)
 
 
-def decode_picture(data: bytes, max_pixels: int, header: ImageHeader | None = None) -> np.ndarray:
-    """A (H,W) gray or (H,W,3) BGR uint8 frame; PictureError when the bytes are not one.
-    ``header``: the image's header when the caller has read it already."""
-    return decode_for_reading(data, max_pixels, None, header).frame
-
-
-def decode_for_reading(data: bytes, max_pixels: int, least_side: int | None,
+def decode_for_reading(data: bytes, max_pixels: int, least_side: int | None = None,
                        header: ImageHeader | None = None) -> Decoded:
-    """The picture no larger than a reader needs: a JPEG whose longer side is over
-    ``least_side`` twice or more decodes smaller (shrink_for); anything else as it is."""
+    """The picture, its frame (H,W) gray or (H,W,3) BGR uint8, no larger than a reader needs:
+    a JPEG whose longer side is over ``least_side`` twice or more decodes smaller
+    (shrink_for); anything else, or with no ``least_side``, as it is. PictureError when the
+    bytes are no picture. ``header``: the image's header when the caller has read it already."""
     header = header or _header_of(data, max_pixels)
     if header.format not in OPENCV_FORMATS | PILLOW_FORMATS:
         raise PictureError(
@@ -297,11 +293,12 @@ def decode_for_reading(data: bytes, max_pixels: int, least_side: int | None,
     if frame.dtype not in (np.uint8, np.uint16):
         raise PictureError("unsupported_image_format", f"{frame.dtype} pixels are not supported")
     frame = _to_bgr_on_its_ground(frame)
+    if shrink == 1:
+        return Decoded(frame, 1, frame.shape[:2])
     # A shrunk JPEG is ceil(side / shrink) on each side; it stands upright as the file's EXIF
     # orientation says, so its width came from the file's width or, turned, from its height.
-    turned = shrink > 1 and frame.shape[1] != -(-width // shrink)
-    size = (width, height) if turned else (height, width)
-    return Decoded(frame, shrink, size if shrink > 1 else frame.shape[:2])
+    turned = frame.shape[1] != -(-width // shrink)
+    return Decoded(frame, shrink, (width, height) if turned else (height, width))
 
 
 def _file_pixel_limit() -> int:
@@ -320,7 +317,7 @@ def read_picture(path: str | Path) -> np.ndarray:
 
 
 def read_picture_for_reading(path: str | Path, least_side: int | None) -> Decoded:
-    """read_picture, no larger than a reader needs (decode_for_reading)."""
+    """read_picture, no larger than ``least_side`` needs (decode_for_reading)."""
     try:
         data = Path(path).read_bytes()
     except OSError as exc:

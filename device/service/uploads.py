@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import numpy as np
 from python_multipart import MultipartParser
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import parse_options_header
@@ -166,12 +165,7 @@ _PICTURE_STATUS = {"not_an_image": 415, "unsupported_image_format": 415, "corrup
                    "image_too_large": 413}
 
 
-def decode_image(data: bytes, max_pixels: int, header: ImageHeader | None = None) -> np.ndarray:
-    """The upload's picture at its full size (decode_upload)."""
-    return decode_upload(data, max_pixels, None, header).frame
-
-
-def decode_upload(data: bytes, max_pixels: int, least_side: int | None,
+def decode_upload(data: bytes, max_pixels: int, least_side: int | None = None,
                   header: ImageHeader | None = None) -> Decoded:
     """The upload's picture, no larger than ``least_side`` needs
     (`device.picture.decode_for_reading`); its refusals as the client's errors, with what

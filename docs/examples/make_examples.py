@@ -22,7 +22,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.camera_like import mnist_test, paper_frame  # noqa: E402
+from tests.camera_like import heic_bytes, mnist_test, paper_frame  # noqa: E402
 
 SIZE = (360, 480)  # height, width: a small camera frame
 
@@ -39,20 +39,6 @@ def bomb_png(width: int, height: int) -> bytes:
             + chunk(b"IDAT", zlib.compress(b"\0" * 16)) + chunk(b"IEND", b""))
 
 
-def write_heic_turned(path: Path, gray: np.ndarray) -> None:
-    """``gray`` as an iPhone stores a photo: HEVC in HEIC, turned a quarter, with the turn that
-    shows it upright in its metadata (EXIF orientation 6, which pillow-heif writes as the
-    HEIF transform the phone uses)."""
-    # pillow-heif (the dev extra) encodes; the device's pi-heif only decodes.
-    import pillow_heif
-    from PIL import Image
-
-    exif = Image.Exif()
-    exif[0x0112] = 6  # rotate 90° clockwise to show
-    stored = Image.fromarray(np.rot90(gray, 1).copy()).convert("RGB")
-    pillow_heif.from_pillow(stored).save(str(path), quality=80, exif=exif.tobytes())
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     default = os.environ.get("MNIST_DATA_DIR", REPO.parent / "shared" / "data" / "mnist")
@@ -67,7 +53,9 @@ def main() -> None:
     cv2.imwrite(str(HERE / "seven.png"), paper_frame([first(7)], seed=7, size=SIZE))
     cv2.imwrite(str(HERE / "42.jpg"), paper_frame([first(4), first(2)], seed=42, size=SIZE),
                 [cv2.IMWRITE_JPEG_QUALITY, 85])
-    write_heic_turned(HERE / "42.heic", paper_frame([first(4), first(2)], seed=42, size=SIZE))
+    # 42.jpg's scene as an iPhone stores a photo: turned, with the turn that shows it upright.
+    scene = paper_frame([first(4), first(2)], seed=42, size=SIZE)
+    (HERE / "42.heic").write_bytes(heic_bytes(np.rot90(scene, 1).copy(), 6, quality=80))
     cv2.imwrite(str(HERE / "blank.jpg"), paper_frame([], seed=1, size=SIZE),
                 [cv2.IMWRITE_JPEG_QUALITY, 85])
     (HERE / "bomb.png").write_bytes(bomb_png(50_000, 50_000))
