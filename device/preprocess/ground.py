@@ -252,10 +252,12 @@ def fitted_ground(small: np.ndarray) -> np.ndarray | None:
     for _ in range(GROUND_FIT_ROUNDS):
         if np.count_nonzero(paper) < MIN_FIT_PIXELS:
             break
-        # The least-squares fit's normal equations, 6×6 however many pixels are paper (lstsq:
-        # paper all in one row would leave them singular).
+        # The least-squares fit's normal equations, 6×6 however many pixels are paper, solved
+        # through their SVD (paper all in one row would leave them singular): OpenCV's solver,
+        # in a fifth of np.linalg.lstsq's time at this size.
         chosen = terms[paper]
-        coefficients = np.linalg.lstsq(chosen.T @ chosen, chosen.T @ shades[paper], rcond=None)[0]
+        _, solution = cv2.solve(chosen.T @ chosen, chosen.T @ shades[paper], flags=cv2.DECOMP_SVD)
+        coefficients = solution.ravel()
         ratio = shades / np.maximum(terms @ coefficients, 1.0)
         ratio8 = np.clip(ratio * 128.0, 0, 255).astype(np.uint8)
         cut, _ = cv2.threshold(ratio8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)

@@ -40,6 +40,8 @@ def labelled(mask: np.ndarray) -> tuple[int, np.ndarray]:
 def largest(labels: np.ndarray, n: int) -> tuple[int, int]:
     """The label and the area of the largest of components 1..n-1 (the first of equals, as
     np.argmax of components' areas picks it)."""
+    if n == 2:  # one component, as most masks a frame's stages measure are: nothing to compare
+        return 1, cv2.countNonZero(labels)
     areas = np.bincount(labels.ravel(), minlength=n)
     label = 1 + int(np.argmax(areas[1:]))
     return label, int(areas[label])
