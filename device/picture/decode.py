@@ -297,6 +297,8 @@ def decode_for_reading(data: bytes, max_pixels: int, least_side: int | None = No
         return Decoded(frame, 1, frame.shape[:2])
     # A shrunk JPEG is ceil(side / shrink) on each side; it stands upright as the file's EXIF
     # orientation says, so its width came from the file's width or, turned, from its height.
+    # Where both sides shrink to the same length the two cannot be told apart, and either
+    # answer is within shrink px of the truth: the size only clamps boxes to the picture.
     turned = frame.shape[1] != -(-width // shrink)
     return Decoded(frame, shrink, (width, height) if turned else (height, width))
 
