@@ -60,7 +60,9 @@ lint: $(VENV)/.installed-all
 ## scratch on device inputs and join the two (the mean of their logits, one file); with that
 ## pair as the teacher, train the first network again from scratch ("born-again"
 ## distillation) and join it with the same small one; convert to int8 (logits, calibrated
-## confidence), evaluate with LiteRT on all 10,000 test digits, write the model card.
+## confidence), evaluate with LiteRT on all 10,000 test digits; convert the small member
+## alone as the pair's first look (the pair runs only for digits it is not sure of, at a
+## threshold chosen on validation digits); write the model card.
 model: $(VENV)/.installed-all
 	$(PY) -m train --out runs/default
 	$(PY) -m train --init-from runs/default/model.keras --no-augment --epochs 3 --patience 2 \
@@ -73,6 +75,7 @@ model: $(VENV)/.installed-all
 	$(PY) -m train ensemble runs/distilled/model.keras runs/mini/model.keras \
 		--out runs/distilled-mini
 	$(PY) -m convert runs/distilled-mini/model.keras --out models/ --name digitnet
+	$(PY) -m convert first-look runs/distilled-mini/model.keras models/digitnet_int8.json
 	cp runs/distilled-mini/model.keras models/digitnet.keras
 	$(PY) -m convert card models/digitnet_int8.json
 

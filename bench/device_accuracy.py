@@ -228,6 +228,14 @@ def _pictures(args: argparse.Namespace, parser: argparse.ArgumentParser,
     return sets
 
 
+
+def first_look_note(model: DigitModel) -> str:
+    look = model.sidecar.first_look
+    if model.first_look is None or look is None:
+        return ""
+    return (f"; its first look `{look.model_file}` reads each digit first and is final at "
+            f"confidence ≥ {look.accept_at} (`python -m convert first-look`)")
+
 def main() -> int:
     parser = _parser()
     args = parser.parse_args()
@@ -261,7 +269,8 @@ def main() -> int:
         "",
         f"- model: `{shown}` (sha256 `{model.sha256[:16]}…`), runtime `{model.runtime}`, "
         f"{args.threads} threads; readings below confidence {threshold:.3f} are flagged "
-        "`uncertain` (the sidecar's threshold, chosen on validation digits)",
+        "`uncertain` (the sidecar's threshold, chosen on validation digits)"
+        + first_look_note(model),
         f"- measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.machine()}, "
         f"{os.cpu_count()} CPUs; whole run {elapsed:.0f} s",
         "",

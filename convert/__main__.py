@@ -18,6 +18,7 @@ from train.errors import ModelFileError, check_keras_file
 PROG = "python -m convert"
 USAGE = f"""\
 {PROG} MODEL.keras [--out DIR] [--name NAME] [--quant MODE] [options]
+       {PROG} first-look JOINED.keras SIDECAR.json
        {PROG} evaluate MODEL.tflite [--keras MODEL.keras] [--threads N]
        {PROG} compare [--epochs N] [--arch NAME ...] [--out DIR] [--doc FILE]
        {PROG} card SIDECAR.json"""
@@ -28,7 +29,8 @@ def _convert(argv: list[str]) -> int:
         prog=PROG, usage=USAGE, formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Convert a Keras model to TFLite, evaluate it with LiteRT on the 10,000 "
         "MNIST test digits and write\nits JSON sidecar. The other commands: 'evaluate' "
-        "re-measures a .tflite, 'compare' trains and\ntabulates every architecture, 'card' "
+        "re-measures a .tflite, 'first-look' adds a cheap first reader to a joined model, "
+        "'compare' trains and\ntabulates every architecture, 'card' "
         "writes MODEL_CARD.md from a sidecar (each has --help).")
     p.add_argument("model", type=Path, metavar="MODEL.keras",
                    help="a .keras model written by python -m train")
@@ -129,6 +131,38 @@ def _evaluate(argv: list[str]) -> int:
     return 0
 
 
+def _first_look(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(
+        prog=f"{PROG} first-look",
+        description="Give a model joined by `python -m train ensemble` a first look: its "
+        "small member, converted alone, reads each digit first and the whole model runs only "
+        "for the digits it is not sure of. Writes <stem>_first_look_int8.tflite and its "
+        "sidecar beside SIDECAR.json and records it there, with the threshold chosen on the "
+        "validation digits.")
+    p.add_argument("model", type=Path, metavar="JOINED.keras",
+                   help="the joined model SIDECAR.json's .tflite was converted from")
+    p.add_argument("sidecar", type=Path, metavar="SIDECAR.json",
+                   help="the joined model's sidecar (written by python -m convert)")
+    p.add_argument("--member", choices=("first", "second"), default="second",
+                   help="which member looks first (default %(default)s: the small one)")
+    p.add_argument("--data-dir", metavar="DIR", help=DATA_DIR_HELP)
+    args = p.parse_args(argv)
+    _check_keras_model(args.model)
+    if not args.sidecar.is_file():
+        raise ConversionError(f"sidecar {args.sidecar} does not exist; convert the joined "
+                              "model first (python -m convert JOINED.keras)")
+    from convert.first_look import add_first_look
+    from train.data import load_mnist
+
+    path, card = add_first_look(args.model, args.sidecar, load_mnist(args.data_dir),
+                                role=args.member)
+    look = card["first_look"]
+    print(f"wrote {path} and its sidecar: {look['bytes']:,} bytes, final at confidence "
+          f"≥ {look['accept_at']} (settles {look['test_settled_share']:.1%} of the MNIST test "
+          f"digits alone); recorded in {args.sidecar}")
+    return 0
+
+
 def _compare(argv: list[str]) -> int:
     from train.recipe import ARCHITECTURES, Recipe
 
@@ -182,7 +216,7 @@ def _card(argv: list[str]) -> int:
     return 0
 
 
-COMMANDS = {"evaluate": _evaluate, "compare": _compare, "card": _card}
+COMMANDS = {"evaluate": _evaluate, "first-look": _first_look, "compare": _compare, "card": _card}
 
 
 def _fail(message: str) -> int:

@@ -43,6 +43,31 @@ def _confidence(card: dict) -> list[str]:
     ]
 
 
+def _first_look(card: dict) -> list[str]:
+    look = card.get("first_look")
+    if not look:
+        return []
+    rows = [f"| {at} | {v['settled_share']:.1%} | {v['changed']} |"
+            for at, v in look["validation_by_accept_at"].items()]
+    return [
+        "## First look",
+        "",
+        f"`{look['model_file']}` ({look['bytes']:,} bytes, sha256 `{look['sha256']}`, its own "
+        "sidecar beside it) is this model's small member converted alone. The device runs it "
+        f"first; its answer is final at confidence ≥ {look['accept_at']}, and only the other "
+        "digits go through this model (`python -m convert first-look`). The threshold was "
+        f"chosen on {look['chosen_on']}: {look['rule']}.",
+        "",
+        "| threshold | validation digits settled by the first look | readings it changed |",
+        "| --- | --- | --- |",
+        *rows,
+        "",
+        f"It settles {look['test_settled_share']:.1%} of the MNIST test digits alone "
+        "(measured, not chosen on).",
+        "",
+    ]
+
+
 def _what(training: dict) -> str:
     """What the network is, in the card's first sentence."""
     if any("ensemble" in phase for phase in training.get("phases", [])):
@@ -91,6 +116,7 @@ def render(card: dict) -> str:
         f"Keras {src.get('keras_version')}.",
         "",
         *_confidence(card),
+        *_first_look(card),
         "## Input contract",
         "",
         "```json",

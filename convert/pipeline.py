@@ -84,9 +84,19 @@ def convert_and_verify(model_path: Path, out_dir: Path, quant: str, mnist: Mnist
     """Convert, write, evaluate on all 10,000 test digits and write the sidecar."""
     model = load_keras(model_path)
     trained = source_metrics(model_path)
-    arch = trained.get("arch", model.name)
     # The device takes the softmax itself, calibrated (convert.confidence).
-    network = logits_model(model)
+    return convert_network(logits_model(model), trained, out_dir, quant, mnist,
+                           name=name, arch=trained.get("arch", model.name),
+                           source_model=str(model_path), calibration_sizes=calibration_sizes)
+
+
+def convert_network(network: keras.Model, trained: dict, out_dir: Path, quant: str,
+                    mnist: Mnist, *, name: str | None, arch: str, source_model: str,
+                    calibration_sizes: tuple[int, ...] = CALIBRATION_SIZES,
+                    ) -> tuple[Path, dict]:
+    """A network ending in logits → ``out_dir``/<name>_<quant>.tflite and its sidecar, with
+    int8 ranges and confidence chosen on the validation digits of the run ``trained`` records
+    and every figure measured on the 10,000 test digits."""
     calibration = None
     train, val = held_out_split(mnist, trained)
     if quant == "int8":
@@ -99,9 +109,9 @@ def convert_and_verify(model_path: Path, out_dir: Path, quant: str, mnist: Mnist
     tflite_path = out_dir / f"{name or arch.replace('-', '_')}_{quant}.tflite"
     tflite_path.write_bytes(flatbuffer)
 
-    keras_probs = model.predict(mnist.test.x, batch_size=1024, verbose=0)
-    float_accuracy = float((keras_probs.argmax(1) == mnist.test.y).mean())
-    evaluation = evaluate_tflite(tflite_path, mnist.test.x, mnist.test.y, keras_probs)
+    keras_logits = network.predict(mnist.test.x, batch_size=1024, verbose=0)
+    float_accuracy = float((keras_logits.argmax(1) == mnist.test.y).mean())
+    evaluation = evaluate_tflite(tflite_path, mnist.test.x, mnist.test.y, keras_logits)
     drop_pp = (float_accuracy - evaluation["test_accuracy"]) * 100
     metrics = {
         "tflite_test_accuracy": evaluation["test_accuracy"],
@@ -121,7 +131,7 @@ def convert_and_verify(model_path: Path, out_dir: Path, quant: str, mnist: Mnist
     versions = trained.get("versions", {})
     versions = {f"{k}_version": v for k, v in versions.items()}
     card = sidecar.build(tflite_path, quant=quant, arch=arch, metrics=metrics,
-                         versions=versions, source_model=str(model_path))
+                         versions=versions, source_model=source_model)
     card["confidence"] = confidence
     sidecar.write(tflite_path, card)
     return tflite_path, card

@@ -95,9 +95,15 @@ def to_probabilities(out: np.ndarray, temperature: float | None = None) -> np.nd
 
 
 class DigitModel:
-    """A verified TFLite digit classifier: (N,28,28,1) floats in [0,1] → (N,10) probabilities."""
+    """A verified TFLite digit classifier: (N,28,28,1) floats in [0,1] → (N,10) probabilities.
 
-    def __init__(self, model_path: Path, sidecar_path: Path | None = None, threads: int = 2):
+    When the sidecar names a first look, that cheaper model reads every digit first and this
+    one only those it is not sure of (`convert.first_look` says why the answer is the same);
+    ``first_look=False`` runs this model alone.
+    """
+
+    def __init__(self, model_path: Path, sidecar_path: Path | None = None, threads: int = 2,
+                 first_look: bool = True):
         model_path = Path(model_path)
         sidecar_path = Path(sidecar_path) if sidecar_path else model_path.with_suffix(".json")
         if not model_path.is_file():
@@ -130,6 +136,28 @@ class DigitModel:
         self._check_shapes(model_path)
         self._input_scale = TensorScale(self._input)
         self._output_scale = TensorScale(self._output)
+        self.first_look = self._load_first_look(sidecar_path) if first_look else None
+
+    def _load_first_look(self, sidecar_path: Path) -> DigitModel | None:
+        look = self.sidecar.first_look
+        if look is None:
+            return None
+        path = sidecar_path.parent / look.model_file
+        fix = ("copy it and its .json from the same `python -m convert first-look` run as "
+               f"{sidecar_path.name}, or remove the sidecar's 'first_look' block")
+        if not path.is_file():
+            # The model alone reads every digit as it would with its first look, only slower:
+            # a copy of just the model and its sidecar still serves.
+            log.warning("model sidecar %s names a first look %s that is missing: running the "
+                        "model alone (the same readings, slower); %s", sidecar_path, path, fix)
+            return None
+        first = DigitModel(path, threads=self.threads, first_look=False)
+        if first.sha256 != look.sha256:
+            raise ModelError(f"first look {path} is not the one {sidecar_path} names (sha256 "
+                             f"{first.sha256[:12]}… vs {look.sha256[:12]}…); {fix}")
+        if first.sidecar.labels != self.sidecar.labels:
+            raise ModelError(f"first look {path} answers other labels than {self.path}; {fix}")
+        return first
 
     def _check_shapes(self, model_path: Path) -> None:
         in_shape = tuple(int(d) for d in self._input["shape"][1:])
@@ -183,9 +211,19 @@ class DigitModel:
             x = x[..., np.newaxis]
         if x.ndim != 4 or tuple(x.shape[1:]) != INPUT_SHAPE:
             raise ValueError(f"expected a batch of shape (N, 28, 28, 1), got {x.shape}")
-        n = len(x)
-        if n == 0:
+        if len(x) == 0:
             return np.zeros((0, len(self.sidecar.labels)), dtype=np.float32)
+        if self.first_look is None:
+            return self._run(x)
+        probs = self.first_look.predict(x)
+        unsure = probs.max(axis=1) < self.sidecar.first_look.accept_at
+        if unsure.any():
+            probs[unsure] = self._run(x[unsure])
+        return probs
+
+    def _run(self, x: np.ndarray) -> np.ndarray:
+        """This model's probabilities for a checked, non-empty batch."""
+        n = len(x)
         with self._lock:
             if self._resizable and n > 1:
                 try:

@@ -35,6 +35,10 @@ class Sidecar:
     # uncertain_below is flagged uncertain. None when the model predates calibration.
     temperature: float | None = None
     uncertain_below: float | None = None
+    # From the "first_look" block (`python -m convert first-look`): a cheaper model, with its
+    # own sidecar beside this one, whose reading is final at confidence >= accept_at; this
+    # model runs only for the digits it is less sure of. None when there is no first look.
+    first_look: FirstLook | None = None
 
     @classmethod
     def load(cls, path: Path) -> Sidecar:
@@ -74,4 +78,26 @@ class Sidecar:
             raise ModelError(f"model sidecar {path}: 'confidence' must hold positive numbers "
                              f"'temperature' and 'uncertain_below'; {fix}")
         return cls(raw=raw, sha256=sha, labels=list(labels), preprocessing=dict(preprocessing),
-                   **numbers)
+                   first_look=FirstLook.parse(raw.get("first_look"), path, fix), **numbers)
+
+
+@dataclass(frozen=True)
+class FirstLook:
+    model_file: str  # a file name in the sidecar's own folder
+    sha256: str
+    accept_at: float
+
+    @classmethod
+    def parse(cls, block: object, path: Path, fix: str) -> FirstLook | None:
+        if block is None:
+            return None
+        problem = f"model sidecar {path}: 'first_look' must name a 'model_file' beside it, its "
+        if not isinstance(block, dict):
+            raise ModelError(f"{problem}'sha256' and 'accept_at' in (0, 1]; {fix}")
+        name, sha, accept_at = (block.get(k) for k in ("model_file", "sha256", "accept_at"))
+        if not (isinstance(name, str) and name and Path(name).name == name
+                and isinstance(sha, str) and _SHA256_RE.match(sha)
+                and isinstance(accept_at, int | float) and not isinstance(accept_at, bool)
+                and 0 < accept_at <= 1):
+            raise ModelError(f"{problem}'sha256' and 'accept_at' in (0, 1]; {fix}")
+        return cls(model_file=name, sha256=sha, accept_at=float(accept_at))

@@ -19,7 +19,9 @@ PYTHON=${PI_DIGITS_PYTHON:-/usr/bin/python3}
 APT_PACKAGES=(python3-venv python3-pip python3-numpy)
 # Raspberry Pi OS only (absent from plain Debian): the Pi camera stack with its libcamera.
 CAMERA_PACKAGE=python3-picamera2
-MODEL_FILES=(digitnet_int8.tflite digitnet_int8.json)
+# The model, and the cheaper model its sidecar names as its first look (`convert first-look`).
+MODEL_FILES=(digitnet_int8.tflite digitnet_int8.json
+    digitnet_first_look_int8.tflite digitnet_first_look_int8.json)
 
 ARGS=("$@")
 STAGE="" # a temporary copy of the source, removed on exit

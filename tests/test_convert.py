@@ -220,3 +220,70 @@ def test_compare_tabulates_the_chosen_architectures_against_their_published_figu
         assert f"| `{row['arch']}` | {row['params']:,} |" in text
         assert f"{row['int8_accuracy']:.2%}" in text
     assert "97–98% (the notebooks)" in text and "≈ 99.2% (Keras mnist_convnet.py)" in text
+
+
+def test_fit_bias_recovers_the_biases_behind_the_labels() -> None:
+    from convert.first_look import fit_bias
+
+    rng = np.random.default_rng(0)
+    partial = rng.normal(0, 2, (20_000, 10)).astype(np.float32)
+    true_bias = np.linspace(-1, 1, 10).astype(np.float32)
+    z = partial + true_bias
+    p = np.exp(z - z.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    labels = np.array([rng.choice(10, p=row) for row in p])
+    bias = fit_bias(partial, labels)
+    # Biases are defined up to a constant shift (softmax ignores it).
+    np.testing.assert_allclose(bias - bias.mean(), true_bias - true_bias.mean(), atol=0.1)
+
+
+def test_the_first_look_threshold_is_the_lowest_that_changes_no_reading() -> None:
+    from convert.first_look import choose_accept_at
+
+    def probs(digits, confidences):
+        out = np.full((len(digits), 10), 0.0, np.float32)
+        for row, (d, c) in enumerate(zip(digits, confidences, strict=True)):
+            out[row] = (1 - c) / 9
+            out[row, d] = c
+        return out
+
+    full = probs([1, 2, 3, 4], [0.999, 0.97, 0.5, 0.99])
+    # The first look disagrees on the third digit at 0.985: only thresholds above it are safe;
+    # at 0.995 it would settle the fourth digit, which the full model flags below 0.991.
+    first = probs([1, 2, 5, 4], [0.9999, 0.96, 0.985, 0.995])
+    chosen = choose_accept_at(first, full, full_uncertain_below=0.991)
+    assert chosen["accept_at"] == 0.998
+    assert chosen["tried"]["0.995"] == {"settled_share": 0.5, "changed": 1}
+    assert "0.95" not in chosen["tried"]  # not above the full model's own threshold
+    with pytest.raises(ConversionError, match="at every threshold"):
+        choose_accept_at(probs([7] * 4, [1.0] * 4), full, full_uncertain_below=0.9)
+
+
+def test_first_look_of_a_joined_model_end_to_end(trained: Path, mnist_dir: Path,
+                                                 tmp_path: Path) -> None:
+    joined = tmp_path / "joined"
+    result = run_cli("ensemble", str(trained), str(trained), "--out", str(joined),
+                     "--data-dir", str(mnist_dir))
+    assert result.returncode == 0, result.stderr
+    result = run_cli(str(joined / "model.keras"), "--out", str(tmp_path), "--name", "pair",
+                     "--allow-drop", "--data-dir", str(mnist_dir), module="convert")
+    assert result.returncode == 0, result.stderr
+    sidecar = tmp_path / "pair_int8.json"
+    result = run_cli("first-look", str(joined / "model.keras"), str(sidecar),
+                     "--data-dir", str(mnist_dir), module="convert")
+    assert result.returncode == 0, result.stderr
+    look = json.loads(sidecar.read_text())["first_look"]
+    assert look["model_file"] == "pair_first_look_int8.tflite" and look["accept_at"] > 0.9
+    member = json.loads((tmp_path / "pair_first_look_int8.json").read_text())
+    assert member["sha256"] == look["sha256"] and member["confidence"]["temperature"] > 0
+    from device.runtime import DigitModel
+
+    model = DigitModel(tmp_path / "pair_int8.tflite")
+    assert model.first_look is not None and model.first_look.sha256 == look["sha256"]
+    # Clear one-line errors: no sidecar yet, and a model that is not a joined one.
+    for args, message in (((str(joined / "model.keras"), str(tmp_path / "none.json")),
+                           "convert the joined model first"),
+                          ((str(trained), str(sidecar)), "is not a model joined by")):
+        result = run_cli("first-look", *args, "--data-dir", str(mnist_dir), module="convert")
+        assert result.returncode == 1 and message in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr

@@ -17,6 +17,7 @@ from device.reader import DigitReader, DigitReading, _resolve_joins, _surer_with
 from device.runtime import DigitModel, load_interpreter_class
 from device.sidecar import ModelError, Sidecar
 from tests.camera_like import mnist_test, paper_frame
+from tests.conftest import SHIPPED_MODEL
 
 
 @pytest.fixture(scope="module")
@@ -126,6 +127,71 @@ def test_corrupt_model_with_matching_sha_is_refused(model_copy: Path) -> None:
     sidecar.write_text(json.dumps(raw))
     with pytest.raises(ModelError, match="not a loadable TFLite model"):
         DigitModel(model_copy)
+
+
+@pytest.fixture
+def shipped_copy(tmp_path: Path) -> Path:
+    """The shipped model, its first look and both sidecars, in a folder of their own."""
+    for path in SHIPPED_MODEL.parent.glob("digitnet*_int8.*"):
+        shutil.copy(path, tmp_path / path.name)
+    return tmp_path / SHIPPED_MODEL.name
+
+
+def test_the_first_look_reads_every_digit_as_the_model_alone(digits) -> None:
+    x, _ = digits
+    cascade, alone = DigitModel(SHIPPED_MODEL), DigitModel(SHIPPED_MODEL, first_look=False)
+    assert cascade.first_look is not None and alone.first_look is None
+    full_runs: list[int] = []
+    run = cascade._run
+    cascade._run = lambda batch: full_runs.append(len(batch)) or run(batch)
+    both, reference = cascade.predict(x), alone.predict(x)
+    np.testing.assert_array_equal(both.argmax(axis=1), reference.argmax(axis=1))
+    # Only the digits the first look is not sure of went to the model, and those answers are
+    # the model's own; the rest are the first look's, at or above its threshold.
+    first = cascade.first_look.predict(x)
+    unsure = first.max(axis=1) < cascade.sidecar.first_look.accept_at
+    assert full_runs == [int(unsure.sum())] and 0 < unsure.sum() < len(x) // 4
+    np.testing.assert_allclose(both[unsure], reference[unsure], atol=1e-6)
+    np.testing.assert_allclose(both[~unsure], first[~unsure], atol=1e-6)
+    uncertain_below = cascade.sidecar.uncertain_below
+    assert ((both.max(axis=1) < uncertain_below) == (reference.max(axis=1) < uncertain_below)).all()
+
+
+def test_a_first_look_that_is_never_sure_leaves_every_digit_to_the_model(
+        shipped_copy: Path, digits) -> None:
+    sidecar = shipped_copy.with_suffix(".json")
+    raw = json.loads(sidecar.read_text())
+    sidecar.write_text(json.dumps({**raw, "first_look": {**raw["first_look"], "accept_at": 1}}))
+    x, _ = digits
+    np.testing.assert_allclose(DigitModel(shipped_copy).predict(x[:40]),
+                               DigitModel(SHIPPED_MODEL, first_look=False).predict(x[:40]),
+                               atol=1e-6)
+
+
+def test_a_missing_first_look_runs_the_model_alone(shipped_copy: Path,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    (shipped_copy.parent / "digitnet_first_look_int8.tflite").unlink()
+    with caplog.at_level(logging.WARNING, logger="device.runtime"):
+        model = DigitModel(shipped_copy)
+    assert model.first_look is None
+    assert "names a first look" in caplog.text and "the same readings, slower" in caplog.text
+
+
+def test_a_wrong_or_malformed_first_look_is_refused(shipped_copy: Path) -> None:
+    sidecar = shipped_copy.with_suffix(".json")
+    raw = json.loads(sidecar.read_text())
+    sidecar.write_text(json.dumps({**raw, "first_look": {**raw["first_look"],
+                                                         "sha256": "0" * 64}}))
+    with pytest.raises(ModelError, match=r"is not the one .* names"):
+        DigitModel(shipped_copy)
+    for bad in ({"model_file": "../x.tflite"}, {"accept_at": 1.5}, {"accept_at": True},
+                {"sha256": "abc"}):
+        sidecar.write_text(json.dumps({**raw, "first_look": {**raw["first_look"], **bad}}))
+        with pytest.raises(ModelError, match="'first_look' must name"):
+            Sidecar.load(sidecar)
+    sidecar.write_text(json.dumps({**raw, "first_look": "yes"}))
+    with pytest.raises(ModelError, match="'first_look' must name"):
+        Sidecar.load(sidecar)
 
 
 def test_falls_back_to_tensorflow_lite_only_when_light_runtimes_are_missing(

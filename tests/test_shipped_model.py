@@ -72,3 +72,26 @@ def test_model_card_states_the_measured_accuracy(sidecar: dict) -> None:
     text = CARD.read_text()
     assert f"{sidecar['metrics']['tflite_test_accuracy']:.2%}" in text
     assert sidecar["sha256"] in text
+
+
+def test_the_first_look_reads_all_10000_test_digits_as_the_model_alone(sidecar: dict,
+                                                                        test_set) -> None:
+    """The shipped first look settles most digits alone and changes no reading of the test set:
+    not the digit, not the uncertain flag (its threshold was chosen on validation digits)."""
+    look = sidecar["first_look"]
+    first_path = MODEL.with_name(look["model_file"])
+    assert hashlib.sha256(first_path.read_bytes()).hexdigest() == look["sha256"]
+    # The threshold is the rule's: the lowest candidate tried that changed no validation reading.
+    tried = look["validation_by_accept_at"]
+    assert tried[str(look["accept_at"])]["changed"] == 0
+    assert all(v["changed"] > 0 for at, v in tried.items() if float(at) < look["accept_at"])
+    x, _ = test_set
+    cascade, alone = DigitModel(MODEL, threads=2), DigitModel(MODEL, threads=2, first_look=False)
+    both = np.concatenate([cascade.predict(x[i : i + 500]) for i in range(0, len(x), 500)])
+    reference = np.concatenate([alone.predict(x[i : i + 500]) for i in range(0, len(x), 500)])
+    np.testing.assert_array_equal(both.argmax(1), reference.argmax(1))
+    flag = sidecar["confidence"]["uncertain_below"]
+    np.testing.assert_array_equal(both.max(1) < flag, reference.max(1) < flag)
+    settled = float((cascade.first_look.predict(x).max(1) >= look["accept_at"]).mean())
+    assert settled == pytest.approx(look["test_settled_share"], abs=1e-6) and settled > 0.8
+    assert look["bytes"] == first_path.stat().st_size

@@ -34,6 +34,8 @@ def source(tmp_path: Path) -> Path:
     (src / "models").mkdir()
     (src / "models" / "digitnet_int8.tflite").write_bytes(b"TFL3 model bytes")
     (src / "models" / "digitnet_int8.json").write_text('{"format_version": 1}\n')
+    (src / "models" / "digitnet_first_look_int8.tflite").write_bytes(b"TFL3 first look")
+    (src / "models" / "digitnet_first_look_int8.json").write_text('{"format_version": 1}\n')
     return src
 
 
@@ -67,6 +69,8 @@ def test_root_mode_lays_down_the_unit_config_and_model(tmp_path: Path, source: P
         ENV_FILE: (REPO / "systemd" / "digits.env.example").read_bytes(),
         f"{MODELS}/digitnet_int8.tflite": b"TFL3 model bytes",
         f"{MODELS}/digitnet_int8.json": b'{"format_version": 1}\n',
+        f"{MODELS}/digitnet_first_look_int8.tflite": b"TFL3 first look",
+        f"{MODELS}/digitnet_first_look_int8.json": b'{"format_version": 1}\n',
     }
     assert (root / ENV_FILE).stat().st_mode & 0o777 == 0o640  # it may hold the token
     # What it would do to the running system, it says, and leaves alone.
