@@ -137,6 +137,10 @@ class DigitModel:
         self._input_scale = TensorScale(self._input)
         self._output_scale = TensorScale(self._output)
         self.first_look = self._load_first_look(sidecar_path) if first_look else None
+        # Digits answered by the first look alone and by this model: how much the first look
+        # saves on the pictures a device actually sees (the service exports them as a metric).
+        self._answered = {"first_look": 0, "model": 0}
+        self._answered_lock = threading.Lock()
 
     def _load_first_look(self, sidecar_path: Path) -> DigitModel | None:
         look = self.sidecar.first_look
@@ -214,12 +218,25 @@ class DigitModel:
         if len(x) == 0:
             return np.zeros((0, len(self.sidecar.labels)), dtype=np.float32)
         if self.first_look is None:
+            self._count_answers(0, len(x))
             return self._run(x)
         probs = self.first_look.predict(x)
         unsure = probs.max(axis=1) < self.sidecar.first_look.accept_at
-        if unsure.any():
+        passed_on = int(np.count_nonzero(unsure))
+        if passed_on:
             probs[unsure] = self._run(x[unsure])
+        self._count_answers(len(x) - passed_on, passed_on)
         return probs
+
+    def _count_answers(self, by_first_look: int, by_model: int) -> None:
+        with self._answered_lock:
+            self._answered["first_look"] += by_first_look
+            self._answered["model"] += by_model
+
+    def digits_answered(self) -> dict[str, int]:
+        """How many digits the first look answered alone and how many this model answered."""
+        with self._answered_lock:
+            return dict(self._answered)
 
     def _run(self, x: np.ndarray) -> np.ndarray:
         """This model's probabilities for a checked, non-empty batch."""

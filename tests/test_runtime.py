@@ -151,6 +151,9 @@ def test_the_first_look_reads_every_digit_as_the_model_alone(digits) -> None:
     first = cascade.first_look.predict(x)
     unsure = first.max(axis=1) < cascade.sidecar.first_look.accept_at
     assert full_runs == [int(unsure.sum())] and 0 < unsure.sum() < len(x) // 4
+    assert cascade.digits_answered() == {"first_look": len(x) - int(unsure.sum()),
+                                         "model": int(unsure.sum())}
+    assert alone.digits_answered() == {"first_look": 0, "model": len(x)}
     np.testing.assert_allclose(both[unsure], reference[unsure], atol=1e-6)
     np.testing.assert_allclose(both[~unsure], first[~unsure], atol=1e-6)
     uncertain_below = cascade.sidecar.uncertain_below

@@ -215,6 +215,10 @@ def test_metrics_count_requests_stages_and_readings(client: httpx.Client) -> Non
         assert f'digits_stage_duration_seconds_count{{source="upload",stage="{stage}"}}' in text
     assert 'digits_camera_errors_total{kind="timeout"}' in text
     assert "digits_model_info{" in text
+    # Who answered the digits: the shipped model's first look or the whole model, counted.
+    answered = {line.split('"')[1]: float(line.split()[-1]) for line in text.splitlines()
+                if line.startswith("digits_model_answers_total{")}
+    assert set(answered) == {"first_look", "model"} and sum(answered.values()) >= 1
 
 
 def test_docs_and_openapi_describe_both_upload_forms(client: httpx.Client) -> None:

@@ -58,6 +58,8 @@ def build_context(settings: ServiceSettings, model: object | None = None) -> Ser
     model = model if model is not None else load_model(settings)
     metrics = ServiceMetrics()
     metrics.model_info.labels(name=model.name, sha256=model.sha256, runtime=model.runtime).set(1)
+    if hasattr(model, "digits_answered"):  # a stand-in model in tests may not count
+        metrics.count_model_answers(model.digits_answered)
     camera = CameraSupervisor(
         settings.camera,
         read_timeout=settings.capture_timeout_s,

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST as PROMETHEUS_CONTENT_TYPE
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 
 __all__ = ["PROMETHEUS_CONTENT_TYPE", "ServiceMetrics"]
 
@@ -132,5 +135,26 @@ class ServiceMetrics:
         for stage, ms in timings_ms.items():
             self._stage_seconds(stage, source).observe(ms / 1000.0)
 
+    def count_model_answers(self, digits_answered: Callable[[], dict[str, int]]) -> None:
+        """Export `DigitModel.digits_answered` as digits_model_answers_total{by=...}, read when
+        scraped: the model counts, so a reading pays nothing more for the metric."""
+        self.registry.register(_ModelAnswers(digits_answered))
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class _ModelAnswers(Collector):
+    def __init__(self, digits_answered: Callable[[], dict[str, int]]) -> None:
+        self._digits_answered = digits_answered
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = CounterMetricFamily(
+            "digits_model_answers",
+            "Digits read, by what answered: the model's first look alone (first_look) or the "
+            "whole model (model)",
+            labels=["by"],
+        )
+        for by, count in self._digits_answered().items():
+            family.add_metric([by], count)
+        yield family
