@@ -129,7 +129,8 @@ snapshot() {
     cp -r "$REPO/device" "$SNAPSHOT/device"
     find "$SNAPSHOT/device" -name __pycache__ -prune -exec rm -rf {} +
     cp "$REPO/bench/arm64/predict_mnist.py" "$SNAPSHOT/bench/arm64/"
-    cp "$REPO"/models/digitnet_int8.tflite "$REPO"/models/digitnet_int8.json "$SNAPSHOT/models/"
+    # The model, its sidecar and the first look it names (convert first-look).
+    cp "$REPO"/models/digitnet*_int8.tflite "$REPO"/models/digitnet*_int8.json "$SNAPSHOT/models/"
 }
 
 predict_args() {

@@ -48,12 +48,20 @@ def load(run: Path) -> tuple[dict, dict[str, np.ndarray]]:
     return summary, arrays
 
 
+def _answered(run: dict) -> str:
+    if not run.get("first_look_sha256"):
+        return "no first look: the model answered all"
+    answered = run.get("answered", {})
+    return f"{answered.get('first_look', 0):,} / {answered.get('model', 0):,}"
+
+
 def compare(x86_dir: Path, arm_dirs: list[Path]) -> tuple[str, dict[str, tuple[int, int]]]:
     """The Markdown table and notes, and per arm64 run and set (same predictions, count)."""
     x86, x86_arrays = load(x86_dir)
     arms = [(path.name, *load(path)) for path in arm_dirs]
     for name, arm, _ in arms:
-        if x86["model_sha256"] != arm["model_sha256"]:
+        if (x86["model_sha256"], x86.get("first_look_sha256")) != (
+                arm["model_sha256"], arm.get("first_look_sha256")):
             raise SystemExit(f"{name} used another model than x86_64; re-run arm64_proof.sh")
 
     def row(title: str, x86_cell: str, cells: list[str]) -> str:
@@ -66,6 +74,8 @@ def compare(x86_dir: Path, arm_dirs: list[Path]) -> tuple[str, dict[str, tuple[i
         "|---|---|" + "---|" * len(arms),
         row("Python / numpy / OpenCV", _versions(x86), [_versions(arm) for _, arm, _ in arms]),
         row("runtime", x86["runtime"], [arm["runtime"] for _, arm, _ in arms]),
+        row("digits answered by the first look / the whole model", _answered(x86),
+            [_answered(arm) for _, arm, _ in arms]),
     ]
     agreement: dict[str, tuple[int, int]] = {}
     notes = []

@@ -144,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
         "runtime": model.runtime,
         "model": model.name,
         "model_sha256": model.sha256,
+        # The first look the sidecar names, if any: it answers most digits alone.
+        "first_look_sha256": model.first_look.sha256 if model.first_look else None,
     }
     sets = {"mnist_test": read_mnist(model, args.mnist_dir)}
     if args.scans_dir:
@@ -159,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
             if "probabilities" in result:
                 np.save(args.out / f"{name}_probabilities.npy", result.pop("probabilities"))
         summary[name] = {k: v for k, v in result.items() if not isinstance(v, np.ndarray)}
+    summary["answered"] = model.digits_answered()
     if args.out:
         (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return 0
