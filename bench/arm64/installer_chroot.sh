@@ -117,10 +117,15 @@ $(tail -n 20 "$log")"
     local versions readings
     versions=$(in_chroot "$dir" /opt/pi-digits/venv/bin/python -c \
         'import platform, cv2, importlib.metadata as m; print(platform.python_version(), cv2.__version__, m.version("ai-edge-litert"), m.version("pi-heif"))')
+    # The model's sidecar names its first look: the installer must have laid it down beside it,
+    # or the device runs the model alone and logs that the first look is missing.
+    [[ -f $dir/opt/pi-digits/models/digitnet_first_look_int8.tflite ]] ||
+        die "$suite: the installer did not install the model's first look"
     readings=$(in_chroot "$dir" sh -c 'cd /tmp && /opt/pi-digits/venv/bin/python -m device predict \
         --model /opt/pi-digits/models/digitnet_int8.tflite /root/pi-digits/docs/examples/seven.png \
-        /root/pi-digits/docs/examples/42.jpg /root/pi-digits/docs/examples/42.heic')
+        /root/pi-digits/docs/examples/42.jpg /root/pi-digits/docs/examples/42.heic 2>&1')
     echo "$readings"
+    ! grep -q 'names a first look' <<<"$readings" || die "$suite: the first look did not load"
     grep -q 'seven.png: digit 7 ' <<<"$readings" && grep -q '42.jpg: .*number 42;' <<<"$readings" &&
         grep -q '42.heic: .*number 42;' <<<"$readings" ||
         die "$suite: the installed service misread the examples"
@@ -147,7 +152,8 @@ write_section() { # rows...
 Debian arm64 chroot of each suite (\`debootstrap --variant=minbase\`, run through qemu by
 binfmt_misc), as far as it goes without systemd running: apt's \`python3-venv\`,
 \`python3-pip\` and \`python3-numpy\`, the \`pi-digits\` user, the venv in
-\`/opt/pi-digits/venv\` (\`--system-site-packages\`, pip constrained to apt's numpy), the model,
+\`/opt/pi-digits/venv\` (\`--system-site-packages\`, pip constrained to apt's numpy), the model
+and its first look,
 \`/etc/pi-digits/digits.env\` and the unit; it then stops at \`systemctl daemon-reload\`, as it
 must without systemd. \`python3-picamera2\` is Raspberry Pi OS's own and not in Debian: the
 installer says so and goes on. The installed venv then read the example pictures
