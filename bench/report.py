@@ -431,7 +431,9 @@ def render(results: dict) -> str:
     lines += ["", "## Inference per digit", "",
               "One digit per call (what a service does per request), MNIST test digits, wall "
               "time per call after 20 warm-up calls. `int8 LiteRT` is the product's "
-              "`DigitModel.predict` including quantize/dequantize; `float32 TFLite` is the same "
+              "`DigitModel.predict` including quantize/dequantize, with the model's first look "
+              "where its sidecar names one (most digits are then answered by the small member "
+              "alone, the rest by the whole model); `float32 TFLite` is the same "
               "Keras model converted without quantization; `Keras tf.function` is "
               "`tf.function(lambda x: model(x, training=False), jit_compile=False)`.", "",
               "| engine | threads | calls | median µs | p99 µs | median vs model.predict |",
