@@ -228,13 +228,14 @@ def _pictures(args: argparse.Namespace, parser: argparse.ArgumentParser,
     return sets
 
 
-
 def first_look_note(model: DigitModel) -> str:
+    """The header's word on the model's first look, when one was loaded."""
     look = model.sidecar.first_look
     if model.first_look is None or look is None:
         return ""
     return (f"; its first look `{look.model_file}` reads each digit first and is final at "
             f"confidence ≥ {look.accept_at} (`python -m convert first-look`)")
+
 
 def main() -> int:
     parser = _parser()

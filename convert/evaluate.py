@@ -65,7 +65,7 @@ class TFLiteClassifier:
 
 
 def evaluate_tflite(model_path: Path, x_test: np.ndarray, y_test: np.ndarray,
-                    keras_probs: np.ndarray | None = None, threads: int = 1) -> dict:
+                    keras_outputs: np.ndarray | None = None, threads: int = 1) -> dict:
     """Accuracy, per-class report, confusion matrix, size and speed of a .tflite model."""
     classifier = TFLiteClassifier(model_path, threads=threads)
     probs = classifier.predict_all(x_test)
@@ -73,8 +73,8 @@ def evaluate_tflite(model_path: Path, x_test: np.ndarray, y_test: np.ndarray,
     metrics["bytes"] = model_path.stat().st_size
     metrics["median_us_per_digit"] = round(classifier.median_us_per_digit(x_test), 1)
     metrics["threads"] = threads
-    if keras_probs is not None:
-        agree = probs.argmax(1) == keras_probs.argmax(1)
+    if keras_outputs is not None:  # probabilities or logits: only their argmax is compared
+        agree = probs.argmax(1) == keras_outputs.argmax(1)
         metrics["agreement_with_keras"] = round(float(agree.mean()), 6)
         metrics["disagreements_with_keras"] = int((~agree).sum())
     return metrics

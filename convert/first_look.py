@@ -26,6 +26,7 @@ from convert import sidecar
 from convert.evaluate import TFLiteClassifier
 from convert.pipeline import (
     CALIBRATION_SIZES,
+    confidence_digits,
     convert_network,
     held_out_split,
     load_keras,
@@ -34,7 +35,6 @@ from convert.pipeline import (
 from convert.tflite import ConversionError
 from device.runtime import to_probabilities
 from train.data import Mnist, Split
-from train.device_inputs import with_device_inputs
 from train.recipe import Recipe
 
 # Candidate thresholds, lowest first: each must also lie above the full model's uncertain
@@ -111,13 +111,12 @@ def add_first_look(joined_path: Path, sidecar_path: Path, mnist: Mnist, *, role:
         name=f"{stem}_first_look", arch=f"{role} member of {trained.get('arch', 'the model')}",
         source_model=str(joined_path), calibration_sizes=calibration_sizes)
 
-    digits = with_device_inputs(val, len(val), seed + 1)  # the digits confidence was fitted on
-    first = to_probabilities(TFLiteClassifier(path).outputs_all(digits.x),
-                             member_card["confidence"]["temperature"])
-    full = to_probabilities(TFLiteClassifier(full_path).outputs_all(digits.x),
-                            card["confidence"]["temperature"])
+    digits = confidence_digits(val, seed)
+    first = calibrated_probabilities(path, member_card, digits.x)
+    full = calibrated_probabilities(full_path, card, digits.x)
     chosen = choose_accept_at(first, full, card["confidence"]["uncertain_below"])
-    settled_test = test_settled_share(path, member_card, chosen["accept_at"], mnist)
+    on_test = calibrated_probabilities(path, member_card, mnist.test.x)
+    settled_test = round(float((on_test.max(axis=1) >= chosen["accept_at"]).mean()), 6)
     card["first_look"] = {
         "model_file": path.name,
         "sha256": member_card["sha256"],
@@ -128,14 +127,13 @@ def add_first_look(joined_path: Path, sidecar_path: Path, mnist: Mnist, *, role:
         "rule": "the lowest candidate above uncertain_below at which no validation reading "
                 "changes (digit or uncertain flag) against this model alone",
         "validation_by_accept_at": chosen["tried"],
-        "test_settled_share": settled_test,
+        "test_settled_share": settled_test,  # measured, not chosen on
     }
     sidecar.write(full_path, card)
     return path, card
 
 
-def test_settled_share(path: Path, member_card: dict, accept_at: float, mnist: Mnist) -> float:
-    """The share of MNIST's test digits the first look settles alone (measured, not chosen on)."""
-    probs = to_probabilities(TFLiteClassifier(path).outputs_all(mnist.test.x),
-                             member_card["confidence"]["temperature"])
-    return round(float((probs.max(axis=1) >= accept_at).mean()), 6)
+def calibrated_probabilities(path: Path, card: dict, x: np.ndarray) -> np.ndarray:
+    """A converted model's probabilities for ``x`` at the temperature its sidecar records."""
+    return to_probabilities(TFLiteClassifier(path).outputs_all(x),
+                            card["confidence"]["temperature"])

@@ -69,10 +69,15 @@ def calibrate_int8(model: keras.Model, train: Split, val: Split,
     }
 
 
+def confidence_digits(val: Split, seed: int) -> Split:
+    """The digits confidence is calibrated on: the run's validation digits plus as many of them
+    again as the device would cut them out of pictures."""
+    return with_device_inputs(val, len(val), seed + 1)
+
+
 def calibrate_confidence(flatbuffer: bytes, val: Split, seed: int) -> dict:
-    """Temperature and uncertain threshold for the converted model, on the run's validation
-    digits plus as many of them again as the device would cut them out of pictures."""
-    digits = with_device_inputs(val, len(val), seed + 1)
+    """Temperature and uncertain threshold for the converted model, on `confidence_digits`."""
+    digits = confidence_digits(val, seed)
     logits = TFLiteClassifier(flatbuffer).outputs_all(digits.x)
     return calibrate(logits, digits.y)
 
