@@ -96,7 +96,8 @@ class Unreadable(NamedTuple):
     a person."""
 
     # no_such_file, no_images (a folder without any), or device.picture's reason: not_an_image,
-    # corrupt_image, unsupported_image_format, image_too_large, unreadable_file
+    # corrupt_image, unsupported_image_format, image_too_large, unreadable_file; or the
+    # reader's unusable_image (a picture too small or too thin to hold a digit)
     kind: str
     detail: str
 
@@ -129,6 +130,12 @@ def run_predict(args: argparse.Namespace) -> int:
         started = time.perf_counter()
         picture, problem = (
             (None, listed_problem) if listed_problem else read_image(name, reader.picture_side))
+        if problem is None:
+            decoded = time.perf_counter()
+            try:
+                reading = reader.read_picture(picture)
+            except ValueError as exc:  # the reader's word for a picture it cannot use
+                problem = Unreadable("unusable_image", str(exc))
         if problem is not None:
             failures += 1
             print(f"{PROG} predict: error: {name}: {problem.detail}", file=sys.stderr)
@@ -136,8 +143,6 @@ def run_predict(args: argparse.Namespace) -> int:
                 print(json.dumps({"file": name, "error": problem.kind, "detail": problem.detail}),
                       flush=True)
             continue
-        decoded = time.perf_counter()
-        reading = reader.read_picture(picture)
         answer = reading_answer(
             reading, source="file", file=name, model=reader.model,
             capture_ms=(decoded - started) * 1000.0,
@@ -179,7 +184,10 @@ def run_capture(args: argparse.Namespace) -> int:
             camera.close()
     except CameraError as exc:
         raise CommandError(f"{exc}; choose another with --camera: {SPEC_FORMS}") from None
-    reading = reader.read(frame)
+    try:
+        reading = reader.read(frame)
+    except ValueError as exc:  # the reader's word for a frame it cannot use
+        raise CommandError(f"cannot read the {camera.name} frame: {exc}") from None
     answer = reading_answer(reading, source="camera", model=reader.model,
                             capture_ms=(captured - started) * 1000.0,
                             total_ms=(time.perf_counter() - started) * 1000.0)

@@ -173,6 +173,26 @@ def test_predict_refuses_a_decompression_bomb_in_one_line(model_args, capsys,
     assert "Traceback" not in captured.err
 
 
+def test_a_picture_too_thin_for_a_digit_is_one_line_and_the_others_are_read(
+        images, model_args, tmp_path, capsys) -> None:
+    strip = tmp_path / "strip.png"
+    cv2.imwrite(str(strip), np.full((1, 10_000), 255, np.uint8))
+    code = main(["predict", "--json", str(strip), str(images["three"]), *model_args])
+    captured = capsys.readouterr()
+    first, second = (json.loads(line) for line in captured.out.splitlines())
+    assert code == 1
+    assert first["error"] == "unusable_image" and "too small to hold a digit" in first["detail"]
+    assert second["digit"] == 3
+    assert f"{strip}: the picture is 10000×1 px: too small" in captured.err
+    assert "Traceback" not in captured.err
+    code = main(["capture", "--out", str(tmp_path / "shots"), "--camera", f"file:{strip}",
+                 *model_args])
+    err = capsys.readouterr().err
+    assert code == 1 and "Traceback" not in err
+    assert err.startswith("python -m device capture: error: cannot read the ")
+    assert "too small to hold a digit" in err
+
+
 def test_predict_prints_no_native_chatter(images, tmp_path) -> None:
     # LiteRT's C++ "INFO: Created TensorFlow Lite XNNPACK delegate" line stays off the
     # terminal; the answer and nothing else.

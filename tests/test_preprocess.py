@@ -932,6 +932,33 @@ def test_roi_crops_and_boxes_stay_in_frame_coordinates() -> None:
         extract_digits(frame, roi=(0.5, 0.0, 0.8, 1.0 + 0.5))
 
 
+def test_a_picture_too_small_or_too_thin_for_a_digit_is_refused_never_a_crash() -> None:
+    """Pictures of every proportion: read, or refused with ValueError saying why (the service
+    answers 400, the command line says so). Strips such as 1×10,000 px once failed inside
+    OpenCV's resize, and 1×2 px inside the frame search."""
+    rng = np.random.default_rng(0)
+    for short, long in itertools.product((1, 2, 7, 8, 9, 12, 30), (2, 100, 159, 321, 2300, 10_000)):
+        for h, w in ((short, long), (long, short)):
+            for picture in (rng.integers(0, 256, (h, w), dtype=np.uint8),
+                            cv2.GaussianBlur(rng.integers(0, 256, (h, w), dtype=np.uint8),
+                                             (0, 0), 2)):
+                try:
+                    extract_digits(picture)
+                except ValueError as exc:
+                    assert "to hold a digit" in str(exc), exc
+    with pytest.raises(ValueError, match=r"4000×12 px: too narrow .*crop it around the digit"):
+        extract_digits(np.zeros((12, 4000), np.uint8))
+    with pytest.raises(ValueError, match=r"4×4 px: too small .* at least 8×8 px"):
+        extract_digits(np.zeros((4, 4), np.uint8))
+    assert extract_digits(np.full((8, 8), 255, np.uint8)).reason == candidates.REASONS["ink"]
+    # A frame around no room for a digit is no frame: what is inside it is not searched alone
+    # (22×640 is searched at 11 px tall; inside a 2 px frame, 9 px would be too thin).
+    strip = with_frame(np.full((22, 640), 255, np.uint8), 2)
+    inside, offset = without_frame(strip)
+    assert offset == (0, 0) and inside.shape == strip.shape
+    assert without_frame(with_frame(np.full((40, 640), 255, np.uint8), 2))[1] == (2, 2)
+
+
 def on_a_canvas(digit: np.ndarray) -> np.ndarray:
     """An MNIST digit drawn black on a white 280×280 canvas, 40 px clear of its edges."""
     canvas = np.full((280, 280), 255, np.uint8)

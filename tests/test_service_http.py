@@ -301,6 +301,23 @@ def test_truncated_png_and_jpeg_are_400(client: httpx.Client) -> None:
         _assert_error(response, 400, "corrupt_image")
 
 
+@pytest.mark.parametrize(
+    ("shape", "why"),
+    [((1, 10_000), "too small"), ((10_000, 1), "too small"), ((12, 4_000), "too narrow"),
+     ((4_000, 12), "too narrow"), ((4, 4), "too small"), ((1, 2), "too small")],
+)
+def test_a_picture_too_small_or_thin_for_a_digit_is_400_never_500(
+    client: httpx.Client, shape: tuple[int, int], why: str
+) -> None:
+    """A strip of 1×10,000 px once failed inside OpenCV's resize: a 500 for a client's picture."""
+    picture = np.full(shape, 230, np.uint8)
+    picture[:, ::7] = 20  # strokes, so it is not blank
+    body = _assert_error(client.post("/predict", files={"file": ("s.png", _png(picture))}),
+                         400, "unusable_image")
+    assert why in body["detail"] and f"{shape[1]}×{shape[0]} px" in body["detail"]
+    assert client.get("/healthz").status_code == 200
+
+
 def test_tiny_uploads_read_on_the_event_loop_keep_their_answers_and_errors(
     client: httpx.Client,
 ) -> None:

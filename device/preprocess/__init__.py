@@ -33,6 +33,7 @@ from device.preprocess.candidates import REASONS, Blob, edge_of, find_digits, ma
 from device.preprocess.contract import check_contract
 from device.preprocess.frame import (
     at_working_scale,
+    check_size,
     crop_roi,
     least_picture_side,
     to_gray,
@@ -100,6 +101,7 @@ def extract_digits(
     """
     check_contract(preprocessing or {})
     gray, (ox, oy) = crop_roi(to_gray(frame), roi)
+    check_size(gray)
     if (as_it_is := as_model_input(gray)) is not None:
         return _as_it_is(*as_it_is, gray, (ox, oy))
     gray, (fx, fy) = without_frame(gray)

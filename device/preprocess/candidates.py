@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from device.preprocess.frame import SMALLEST_DIGIT
 from device.preprocess.ink import InkMask
 from device.preprocess.measure import convex_hull, fills_its_hull, median, stroke_width
 
@@ -407,7 +408,7 @@ def find_digits(inked: InkMask, had_lines: bool, *, photo: bool,
     groups = merge_overlapping(group_nearby(labels, blobs, round(0.25 * stroke)), stroke)
     rejected: dict[str, int] = {}
     digits = []
-    smallest_digit = max(10.0, MIN_DIGIT * min(h, w))
+    smallest_digit = max(float(SMALLEST_DIGIT), MIN_DIGIT * min(h, w))
     for g in groups:
         why = reject_reason(g, labels, stroke, photo, sheet_edge, gray=gray)
         # A digit not much above the smallest is searched at too coarse a scale to show its

@@ -19,6 +19,12 @@ DECODE_MARGIN = 2
 # ...and at least this large: an MNIST file (28×28) or a USPS digit (16×16) is enlarged so that
 # its strokes are several pixels wide, as they are in any photo, and every stage sees one scale.
 MIN_WORK_SIDE = 160
+# The smallest digit searched for is this many px tall at the working scale
+# (candidates.find_digits), and a picture, like a region of interest (crop_roi), is at least
+# MIN_PICTURE_SIDE px on each side: one smaller or thinner than that holds no digit, and the
+# stages' windows and bands have no room in it (check_size).
+SMALLEST_DIGIT = 10
+MIN_PICTURE_SIDE = 8
 # A band along an edge is a frame (without_frame) at most this share of the picture deep...
 FRAME_BAND = 0.1
 # ...of one shade: its pixels within this of it, all but this share of each line (dust on a
@@ -68,8 +74,9 @@ def crop_roi(
     h, w = gray.shape
     x0, y0 = int(fx * w), int(fy * h)
     x1, y1 = min(w, round((fx + fw) * w)), min(h, round((fy + fh) * h))
-    if x1 - x0 < 8 or y1 - y0 < 8:
-        raise ValueError(f"roi {roi} leaves less than 8×8 pixels of a {w}×{h} frame")
+    if min(x1 - x0, y1 - y0) < MIN_PICTURE_SIDE:
+        raise ValueError(f"roi {roi} leaves less than {MIN_PICTURE_SIDE}×{MIN_PICTURE_SIDE} "
+                         f"pixels of a {w}×{h} frame")
     return gray[y0:y1, x0:x1], (x0, y0)
 
 
@@ -87,7 +94,10 @@ def without_frame(gray: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
         if not any(bands):
             break
         t, b, lf, r = bands
-        gray = gray[t : h - b, lf : w - r]
+        inside = gray[t : h - b, lf : w - r]
+        if size_problem(*inside.shape) is not None:  # no room for a digit: no frame either
+            break
+        gray = inside
         top, left = top + t, left + lf
     return gray, (left, top)
 
@@ -131,6 +141,27 @@ def _run_of(line: np.ndarray, shade: int) -> int:
     """How many of a line's first pixels are ``shade`` (±SAME_SHADE)."""
     off = np.abs(line.astype(np.int16) - shade) > SAME_SHADE
     return int(np.argmax(off)) if off.any() else line.size
+
+
+def size_problem(h: int, w: int) -> str | None:
+    """Why an h×w picture cannot hold a digit, or None: under MIN_PICTURE_SIDE px on a side,
+    or so elongated that at its working scale its shorter side is under the smallest digit
+    searched for (a strip of 1×10,000 px, a line)."""
+    if min(h, w) < MIN_PICTURE_SIDE:
+        return (f"the picture is {w}×{h} px: too small to hold a digit; send one of at least "
+                f"{MIN_PICTURE_SIDE}×{MIN_PICTURE_SIDE} px")
+    scale = working_scale(h, w)
+    if min(h, w) * scale < SMALLEST_DIGIT:
+        return (f"the picture is {w}×{h} px: too narrow to hold a digit (searched at "
+                f"{round(w * scale)}×{round(h * scale)} px, under the {SMALLEST_DIGIT} px the "
+                "smallest digit needs); crop it around the digit")
+    return None
+
+
+def check_size(gray: np.ndarray) -> None:
+    """Refuse, with ValueError, a picture that cannot hold a digit (size_problem)."""
+    if (problem := size_problem(*gray.shape)) is not None:
+        raise ValueError(problem)
 
 
 def working_scale(h: int, w: int) -> float:
