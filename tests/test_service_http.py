@@ -70,6 +70,14 @@ def test_healthz_says_alive(client: httpx.Client) -> None:
     assert response.json() == {"status": "alive"}
 
 
+def test_health_answers_head_as_uptime_monitors_probe(client: httpx.Client) -> None:
+    for path in ("/healthz", "/readyz"):
+        response = client.head(path)
+        assert response.status_code == 200, path
+        assert response.content == b""
+        assert response.headers["content-type"] == "application/json"
+
+
 def test_readyz_reports_model_and_camera(client: httpx.Client, digit_model_path: Path) -> None:
     response = client.get("/readyz")
     assert response.status_code == 200, response.text
