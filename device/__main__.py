@@ -95,9 +95,10 @@ class Unreadable(NamedTuple):
     """Why a file named on the command line gave no picture: `kind` for `--json`, `detail` for
     a person."""
 
-    # no_such_file, no_images (a folder without any), or device.picture's reason: not_an_image,
-    # corrupt_image, unsupported_image_format, image_too_large, unreadable_file; or the
-    # reader's unusable_image (a picture too small or too thin to hold a digit)
+    # no_such_file, not_a_file (a pipe, a device), no_images (a folder without any), or
+    # device.picture's reason: not_an_image, corrupt_image, unsupported_image_format,
+    # image_too_large, unreadable_file; or the reader's unusable_image (a picture too small or
+    # too thin to hold a digit)
     kind: str
     detail: str
 
@@ -115,6 +116,10 @@ def image_files(names: list[str]) -> list[tuple[str, Unreadable | None]]:
                 (name, Unreadable("no_images", no_images_in(name)))]
         elif path.is_file():
             found.append((name, None))
+        elif path.exists():  # a pipe, a device such as /dev/zero, a socket
+            found.append((name, Unreadable(
+                "not_a_file", "not a regular file or folder (a pipe or a device); save the "
+                "image to a file and name that")))
         else:
             found.append((name, Unreadable("no_such_file", "no such file or folder")))
     return found

@@ -193,6 +193,14 @@ def test_a_picture_too_thin_for_a_digit_is_one_line_and_the_others_are_read(
     assert "too small to hold a digit" in err
 
 
+def test_a_device_or_pipe_is_no_image_file(model_args, capsys) -> None:
+    code = main(["predict", "--json", "/dev/null", *model_args])  # once "no such file"
+    captured = capsys.readouterr()
+    assert code == 1
+    assert json.loads(captured.out)["error"] == "not_a_file"
+    assert "/dev/null: not a regular file or folder" in captured.err
+
+
 def test_predict_prints_no_native_chatter(images, tmp_path) -> None:
     # LiteRT's C++ "INFO: Created TensorFlow Lite XNNPACK delegate" line stays off the
     # terminal; the answer and nothing else.
