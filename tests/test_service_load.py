@@ -13,11 +13,15 @@ import random
 import time
 from collections import Counter
 from collections.abc import Callable
+from contextlib import contextmanager
+from pathlib import Path
 
+import cv2
 import httpx
+import numpy as np
 import pytest
 from PIL import Image
-from service_helpers import Service, digit_scene, handwritten_png
+from service_helpers import Service, digit_scene, handwritten_png, running
 
 CONCURRENCY = 32
 UPLOADS = [handwritten_png(label, index) for label in range(8) for index in range(3)]
@@ -145,3 +149,42 @@ def test_memory_stays_flat_over_a_5000_request_soak(served: Service) -> None:
     assert errors == []
     assert set(statuses) == {200}, statuses
     assert growth < 0.10
+
+
+def _peak_kib(service: Service) -> int:
+    """The service's peak resident memory so far (VmHWM)."""
+    for line in Path(f"/proc/{service.process.pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmHWM line")
+
+
+def test_large_pictures_read_at_once_share_one_pictures_memory(
+        tmp_path, digit_model_path) -> None:
+    """Pictures decoded at once share a budget of DIGITS_MAX_IMAGE_PIXELS pixels: two
+    40-megapixel PNGs of 150 KB each, read together, once took the service past the systemd
+    unit's 400 MB cap (93 to 525 MB), where it is killed with every request in flight.
+    Measured here with 12-megapixel PNGs under a 12-megapixel limit: the peak that several
+    read at once add stays that of one (without the budget: twice, one per worker thread)."""
+    picture = np.full((3000, 4000), 235, np.uint8)
+    cv2.putText(picture, "7", (1200, 2600), cv2.FONT_HERSHEY_SIMPLEX, 60, 20, 120)
+    png = cv2.imencode(".png", picture)[1].tobytes()
+    env = {"DIGITS_MAX_IMAGE_PIXELS": str(picture.size)}
+    serving = contextmanager(running)
+    with serving(tmp_path, digit_model_path, "--camera", "none", env=env) as service:
+        with httpx.Client(base_url=service.base_url, timeout=120) as client:
+            client.post("/predict", files={"file": ("small.png", handwritten_png(3))})
+            before = _peak_kib(service)
+            assert client.post("/predict", files={"file": ("big.png", png)}).json()["digit"] == 7
+            one = _peak_kib(service) - before
+
+        async def together() -> list[httpx.Response]:
+            async with httpx.AsyncClient(base_url=service.base_url, timeout=120) as client:
+                return await asyncio.gather(*(
+                    client.post("/predict", files={"file": ("big.png", png)}) for _ in range(4)))
+
+        answers = asyncio.run(together())
+        assert [a.json()["digit"] for a in answers] == [7] * 4
+        several = _peak_kib(service) - before
+    assert one > 20 * 1024  # the picture's decoding did show in the peak
+    assert several < 1.4 * one, (one, several)

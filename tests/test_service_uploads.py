@@ -7,6 +7,7 @@ import json
 import struct
 import subprocess
 import sys
+import threading
 import zlib
 
 import cv2
@@ -23,7 +24,7 @@ from device.picture.header import (
     read_header,
 )
 from device.service.errors import ServiceError
-from device.service.uploads import decode_upload
+from device.service.uploads import PixelBudget, decode_upload
 from tests.camera_like import heic_bytes
 from tests.conftest import REPO
 
@@ -398,3 +399,36 @@ def test_only_small_pngs_and_jpegs_count_as_tiny() -> None:
     # the header read once serves the decode: the same frame as reading it again
     header = small_picture_header(tiny, 28 * 28)
     assert np.array_equal(decode_image(tiny, LIMIT, header), decode_image(tiny, LIMIT))
+
+
+def test_pictures_wait_for_room_in_the_pixel_budget() -> None:
+    budget = PixelBudget(100)
+    inside: list[str] = []
+    events: list[str] = []
+    first_in = threading.Event()
+    let_go = threading.Event()
+
+    def read(name: str, pixels: int, hold: threading.Event | None = None) -> None:
+        with budget.room_for(pixels):
+            inside.append(name)
+            events.append(f"{name} in with {sorted(inside)}")
+            first_in.set()
+            if hold is not None:
+                hold.wait(5)
+            inside.remove(name)
+
+    big = threading.Thread(target=read, args=("big", 70, let_go))
+    big.start()
+    assert first_in.wait(5)
+    small = threading.Thread(target=read, args=("small", 30))  # fits beside it
+    small.start()
+    small.join(5)
+    huge = threading.Thread(target=read, args=("huge", 1_000))  # over the budget: alone, later
+    huge.start()
+    huge.join(0.2)
+    assert huge.is_alive()  # waiting for the big one
+    let_go.set()
+    for thread in (big, huge):
+        thread.join(5)
+    assert events == ["big in with ['big']", "small in with ['big', 'small']",
+                      "huge in with ['huge']"]

@@ -5,6 +5,8 @@ from device.picture.decode import (
     Decoded,
     PictureError,
     decode_for_reading,
+    decoded_pixels,
+    picture_header,
     read_picture,
     read_picture_for_reading,
     small_picture_header,
@@ -12,6 +14,7 @@ from device.picture.decode import (
 from device.picture.header import ImageHeader, read_header
 
 __all__ = [
-    "Decoded", "ImageHeader", "PictureError", "decode_for_reading", "read_header", "read_picture",
-    "read_picture_for_reading", "small_picture_header",
+    "Decoded", "ImageHeader", "PictureError", "decode_for_reading", "decoded_pixels",
+    "picture_header", "read_header", "read_picture", "read_picture_for_reading",
+    "small_picture_header",
 ]

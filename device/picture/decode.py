@@ -267,12 +267,10 @@ def _pillow_decode(data: bytes, header: ImageHeader) -> np.ndarray:
     return cv2.cvtColor(pixels, cv2.COLOR_RGBA2BGRA if mode == "RGBA" else cv2.COLOR_RGB2BGR)
 
 
-def decode_for_reading(data: bytes, max_pixels: int, least_side: int | None = None,
-                       header: ImageHeader | None = None) -> Decoded:
-    """The picture, its frame (H,W) gray or (H,W,3) BGR uint8, no larger than a reader needs:
-    a JPEG whose longer side is over ``least_side`` twice or more decodes smaller
-    (shrink_for); anything else, or with no ``least_side``, as it is. PictureError when the
-    bytes are no picture. ``header``: the image's header when the caller has read it already."""
+def picture_header(data: bytes, max_pixels: int, header: ImageHeader | None = None
+                   ) -> ImageHeader:
+    """The header of a picture this device can decode, declaring at most ``max_pixels``
+    pixels (read from ``data`` unless given); PictureError otherwise."""
     header = header or _header_of(data, max_pixels)
     if header.format not in OPENCV_FORMATS | PILLOW_FORMATS:
         raise PictureError(
@@ -284,11 +282,34 @@ def decode_for_reading(data: bytes, max_pixels: int, least_side: int | None = No
     if width * height > max_pixels:
         raise _too_many_pixels(
             f"{width}×{height} = {width * height / 1e6:.1f} megapixels", max_pixels)
+    return header
+
+
+def _decoding(header: ImageHeader, least_side: int | None) -> tuple[bool, int]:
+    """Whether Pillow decodes the picture (else OpenCV), and how many times smaller."""
     # OpenCV drops the alpha of a grey TIFF with alpha, leaving its hidden colour alone (one
     # shade, no digit); Pillow keeps every TIFF's.
     by_pillow = header.format not in OPENCV_FORMATS or (header.format == "TIFF"
                                                          and header.has_alpha)
-    shrink = 1 if by_pillow else shrink_for(header, least_side)
+    return by_pillow, 1 if by_pillow else shrink_for(header, least_side)
+
+
+def decoded_pixels(header: ImageHeader, least_side: int | None = None) -> int:
+    """How many pixels decode_for_reading will decode the picture into: what its memory
+    scales with (a 40-megapixel PNG takes ~240 MB to decode and read)."""
+    _, shrink = _decoding(header, least_side)
+    return -(-header.width // shrink) * -(-header.height // shrink)
+
+
+def decode_for_reading(data: bytes, max_pixels: int, least_side: int | None = None,
+                       header: ImageHeader | None = None) -> Decoded:
+    """The picture, its frame (H,W) gray or (H,W,3) BGR uint8, no larger than a reader needs:
+    a JPEG whose longer side is over ``least_side`` twice or more decodes smaller
+    (shrink_for); anything else, or with no ``least_side``, as it is. PictureError when the
+    bytes are no picture. ``header``: the image's header when the caller has read it already."""
+    header = picture_header(data, max_pixels, header)
+    width, height = header.width, header.height
+    by_pillow, shrink = _decoding(header, least_side)
     frame = _pillow_decode(data, header) if by_pillow else _opencv_decode(data, header, shrink)
     if frame.dtype not in (np.uint8, np.uint16):
         raise PictureError("unsupported_image_format", f"{frame.dtype} pixels are not supported")

@@ -11,6 +11,7 @@ from device.service.camera_supervisor import CameraSupervisor
 from device.service.metrics import ServiceMetrics
 from device.service.readings import SharedFrameReadings
 from device.service.settings import ServiceSettings, how_to_choose_camera
+from device.service.uploads import PixelBudget
 
 if TYPE_CHECKING:
     from device.service.watch import WatchLoop
@@ -31,11 +32,14 @@ class ServiceContext:
         default_factory=lambda: anyio.CapacityLimiter(CPU_WORKERS)
     )
     camera_readings: SharedFrameReadings = field(init=False)
+    # Decoded pixels in memory at once: as many as the largest picture allowed.
+    decode_budget: PixelBudget = field(init=False)
     # The watch loop and its publishers (DIGITS_WATCH, DIGITS_MQTT_URL); None when off.
     watch: WatchLoop | None = None
 
     def __post_init__(self) -> None:
         self.camera_readings = SharedFrameReadings(self.reader, self.cpu_limiter)
+        self.decode_budget = PixelBudget(self.settings.max_image_pixels)
 
     def watch_status(self) -> dict[str, Any]:
         """The watch loop and its publishers, for /readyz and the preview page."""

@@ -4,19 +4,28 @@ The body is read chunk by chunk and abandoned the moment it passes the limit, so
 upload costs at most `limit` bytes of memory. Multipart bodies go through python-multipart's
 streaming parser, keeping only the `file` field. Decoding is `device.picture`'s, as for a file
 on the command line (the header first, so an image that declares too many pixels is refused
-before it costs memory); its refusals become the client's 4xx errors here.
+before it costs memory); its refusals become the client's 4xx errors here. Pictures decoded at
+once share a budget of pixels (PixelBudget), so large ones cannot together exhaust memory.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 
 from python_multipart import MultipartParser
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
-from device.picture import Decoded, ImageHeader, PictureError, decode_for_reading
+from device.picture import (
+    Decoded,
+    ImageHeader,
+    PictureError,
+    decode_for_reading,
+    picture_header,
+)
 from device.service.errors import ServiceError
 
 UPLOAD_FIELD = "file"
@@ -165,14 +174,54 @@ _PICTURE_STATUS = {"not_an_image": 415, "unsupported_image_format": 415, "corrup
                    "image_too_large": 413}
 
 
-def decode_upload(data: bytes, max_pixels: int, least_side: int | None = None,
-                  header: ImageHeader | None = None) -> Decoded:
-    """The upload's picture, no larger than ``least_side`` needs
-    (`device.picture.decode_for_reading`); its refusals as the client's errors, with what
-    would have worked."""
+@contextmanager
+def _refusals_as_client_errors(max_pixels: int) -> Iterator[None]:
+    """device.picture's refusals as the client's errors, with what would have worked."""
     try:
-        return decode_for_reading(data, max_pixels, least_side, header)
+        yield
     except PictureError as exc:
         expected = (f"an image of at most {max_pixels} pixels (DIGITS_MAX_IMAGE_PIXELS)"
                     if exc.code == "image_too_large" else HOW_TO_UPLOAD)
         raise ServiceError(_PICTURE_STATUS[exc.code], exc.code, exc.detail, expected) from None
+
+
+def upload_header(data: bytes, max_pixels: int) -> ImageHeader:
+    """The upload's header, read before any pixel is decoded (`device.picture.picture_header`);
+    its refusals as the client's errors."""
+    with _refusals_as_client_errors(max_pixels):
+        return picture_header(data, max_pixels)
+
+
+def decode_upload(data: bytes, max_pixels: int, least_side: int | None = None,
+                  header: ImageHeader | None = None) -> Decoded:
+    """The upload's picture, no larger than ``least_side`` needs
+    (`device.picture.decode_for_reading`); its refusals as the client's errors."""
+    with _refusals_as_client_errors(max_pixels):
+        return decode_for_reading(data, max_pixels, least_side, header)
+
+
+class PixelBudget:
+    """How many decoded pixels may be in memory at once: a picture waits (in its worker
+    thread) until those being decoded and read leave room for it. Decoding and reading take
+    ~6 bytes a pixel, so two 40-megapixel PNGs of 150 KB each, read at once, took the service
+    from 93 to 525 MB, past the systemd unit's 400 MB cap (which kills it, and every request
+    in flight); one at a time, 327 MB. A picture larger than the whole budget waits for the
+    others to finish and is then read alone."""
+
+    def __init__(self, pixels: int) -> None:
+        self.pixels = pixels
+        self._free = pixels
+        self._changed = threading.Condition()
+
+    @contextmanager
+    def room_for(self, pixels: int) -> Iterator[None]:
+        pixels = min(pixels, self.pixels)
+        with self._changed:
+            self._changed.wait_for(lambda: self._free >= pixels)
+            self._free -= pixels
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._free += pixels
+                self._changed.notify_all()

@@ -10,14 +10,14 @@ from fastapi import APIRouter, Request, Response
 from pydantic_core import to_json
 
 from device.answer import Answer, Source, reading_answer
-from device.picture import Decoded, ImageHeader, small_picture_header
+from device.picture import Decoded, ImageHeader, decoded_pixels, small_picture_header
 from device.reader import Reading
 from device.service.camera_supervisor import CameraUnavailableError
 from device.service.context import ServiceContext
 from device.service.deps import ContextDep, context_of
 from device.service.errors import ServiceError
 from device.service.schemas import ErrorBody
-from device.service.uploads import HOW_TO_UPLOAD, decode_upload, read_upload
+from device.service.uploads import HOW_TO_UPLOAD, decode_upload, read_upload, upload_header
 
 router = APIRouter(tags=["predict"])
 
@@ -94,6 +94,15 @@ def _decode_and_read(
         raise _unusable(exc) from None
 
 
+def _decode_and_read_within_budget(context: ServiceContext, data: bytes) -> tuple[Reading, float]:
+    """_decode_and_read, once the pictures being decoded leave room in the budget for this
+    one (uploads.PixelBudget); in a worker thread, which waits for it."""
+    header = upload_header(data, context.settings.max_image_pixels)
+    pixels = decoded_pixels(header, context.reader.picture_side)
+    with context.decode_budget.room_for(pixels):
+        return _decode_and_read(context, data, header)
+
+
 def _respond(request: Request, answer: dict[str, Any]) -> Response:
     """The answer as JSON, written once: it is built in `Answer`'s shape by `reading_answer`
     (whose tests hold it to the schema), so FastAPI's validate-then-serialize pass would only
@@ -163,7 +172,7 @@ async def predict_upload(request: Request) -> Response:
     else:
         # Decoding and reading share one worker-thread hop (each costs ~0.2 ms of loop time).
         reading, capture_ms = await anyio.to_thread.run_sync(
-            _decode_and_read, context, data, limiter=context.cpu_limiter
+            _decode_and_read_within_budget, context, data, limiter=context.cpu_limiter
         )
     return _respond(request, _answer(context, reading, "upload", capture_ms, started))
 
