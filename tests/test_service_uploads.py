@@ -110,6 +110,46 @@ def test_a_transparent_gif_and_an_exif_turned_avif_read_as_drawn() -> None:
     assert upright[:10].mean() > 200 and upright[10:].mean() < 50
 
 
+# What Pillow's transpose does to a stored picture for each EXIF orientation is undone by it
+# (ImageOps.exif_transpose); stored = the inverse of each, so the file shows `upright`.
+_STORED_FOR = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_90, 7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_270,
+}
+
+
+@pytest.mark.parametrize(("fmt", "mode"), [("PNG", "RGBA"), ("PNG", "RGB"), ("WEBP", "RGB"),
+                                           ("WEBP", "RGBA"), ("JPEG", "RGB")])
+def test_every_exif_orientation_stands_upright_whatever_the_format(fmt: str, mode: str) -> None:
+    """A PNG with alpha and every WebP once came out as stored: OpenCV ignores the EXIF
+    orientation when it keeps the alpha, and always for a WebP."""
+    upright = np.full((40, 60), 255, np.uint8)
+    upright[:20, :30] = 0  # dark top-left quarter
+    for orientation in range(1, 9):
+        picture = Image.fromarray(upright).convert(mode)
+        if orientation > 1:
+            picture = picture.transpose(_STORED_FOR[orientation])
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        buffer = io.BytesIO()
+        picture.save(buffer, fmt, exif=exif.tobytes(), **({"quality": 95} if fmt != "PNG" else {}))
+        frame = decode_image(buffer.getvalue(), LIMIT)
+        gray = frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+        assert gray.shape == (40, 60), (orientation, gray.shape)
+        assert gray[:20, :30].mean() < 50 and gray[20:, 30:].mean() > 200, orientation
+
+
+def test_a_tiff_of_32_bit_samples_is_unsupported_not_damaged() -> None:
+    for mode in ("F", "I"):
+        buffer = io.BytesIO()
+        Image.fromarray(np.zeros((20, 20), np.float32)).convert(mode).save(buffer, "TIFF")
+        with pytest.raises(ServiceError) as refused:
+            decode_upload(buffer.getvalue(), LIMIT)
+        assert refused.value.status == 415
+        assert "32-bit samples are not supported" in refused.value.detail
+
+
 def _heic(picture: np.ndarray, orientation: int = 1) -> bytes:
     """HEIC bytes as a phone writes them (camera_like.heic_bytes)."""
     pytest.importorskip(

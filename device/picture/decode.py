@@ -27,9 +27,9 @@ import numpy as np
 from device.picture.header import DamagedHeaderError, ImageHeader, read_header
 
 # What OpenCV's imdecode reads, and what Pillow decodes for it; Pillow names them while reading
-# the header.
-OPENCV_FORMATS = frozenset({"PNG", "JPEG", "BMP", "WEBP", "TIFF", "PPM"})
-PILLOW_FORMATS = frozenset({"GIF", "AVIF", "HEIF"})
+# the header. A WebP is Pillow's: OpenCV never turns one upright by its EXIF orientation.
+OPENCV_FORMATS = frozenset({"PNG", "JPEG", "BMP", "TIFF", "PPM"})
+PILLOW_FORMATS = frozenset({"GIF", "AVIF", "HEIF", "WEBP"})
 # Pillow plug-ins that read HEIC (libheif): pi-heif is the decode-only one the device extra
 # installs; pillow-heif, its full sibling, reads the same where a user has it instead.
 HEIF_PLUGINS = ("pi_heif", "pillow_heif")
@@ -159,6 +159,12 @@ def _pillow_header(data: bytes, max_pixels: int) -> ImageHeader:
             # The caller applies its own, lower pixel limit; Pillow's warning would be noise.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as image:
+                # OpenCV reads 8- and 16-bit TIFFs, not 32-bit (Pillow's "I" is also a 16-bit
+                # PGM's mode, which OpenCV reads).
+                if image.format == "TIFF" and image.mode in ("F", "I"):
+                    raise PictureError(
+                        "unsupported_image_format", f"{image.format} images of 32-bit samples "
+                        "are not supported; save it with 8 or 16 bits a sample")
                 has_alpha = image.mode in _PILLOW_ALPHA_MODES or "transparency" in image.info
                 gray = image.mode in _PILLOW_GRAY_MODES and not has_alpha
                 return ImageHeader(image.format or "", image.width, image.height, has_alpha, gray)
@@ -174,6 +180,8 @@ def _pillow_header(data: bytes, max_pixels: int) -> ImageHeader:
         if kind:
             raise PictureError("corrupt_image", f"the {kind} image's header is damaged") from None
         raise PictureError("not_an_image", "not an image") from None
+    except PictureError:
+        raise
     except Exception as exc:  # Pillow's plug-ins raise many types on a damaged header
         raise PictureError("corrupt_image", f"the image header is damaged ({exc})") from None
 
@@ -287,10 +295,11 @@ def picture_header(data: bytes, max_pixels: int, header: ImageHeader | None = No
 
 def _decoding(header: ImageHeader, least_side: int | None) -> tuple[bool, int]:
     """Whether Pillow decodes the picture (else OpenCV), and how many times smaller."""
-    # OpenCV drops the alpha of a grey TIFF with alpha, leaving its hidden colour alone (one
-    # shade, no digit); Pillow keeps every TIFF's.
-    by_pillow = header.format not in OPENCV_FORMATS or (header.format == "TIFF"
-                                                         and header.has_alpha)
+    # With the alpha kept (IMREAD_UNCHANGED) OpenCV ignores the EXIF orientation, and it drops
+    # the alpha of a grey TIFF with alpha, leaving its hidden colour alone (one shade, no
+    # digit); Pillow turns every picture upright and keeps every alpha. (A BMP has no EXIF.)
+    by_pillow = header.format not in OPENCV_FORMATS or (header.has_alpha
+                                                         and header.format != "BMP")
     return by_pillow, 1 if by_pillow else shrink_for(header, least_side)
 
 
