@@ -60,7 +60,12 @@ def _check_still_images(arg: str) -> None:
             f"file:{arg} is a video, and file: reads still images; for a video use opencv:{arg}"
         )
     # A path that does not exist yet is allowed: the camera is retried until it appears.
-    if path.is_file() and suffix not in IMAGE_SUFFIXES:
+    try:
+        is_file = path.is_file()
+    except OSError as exc:  # a folder on the way the service's user may not enter
+        raise ValueError(f"file:{arg}: {exc.strerror or exc}; give the service's user read "
+                         "access to it") from None
+    if is_file and suffix not in IMAGE_SUFFIXES:
         kinds = ", ".join(sorted(IMAGE_SUFFIXES))
         raise ValueError(
             f"file:{arg} is not an image ({kinds}); file: reads still images or a folder of "

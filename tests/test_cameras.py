@@ -169,17 +169,35 @@ def test_opencv_missing_file_is_a_camera_error(tmp_path: Path) -> None:
         open_camera(f"opencv:{tmp_path / 'absent.mp4'}")
 
 
-def test_files_cycle_a_folder_and_skip_a_bad_image(tmp_path: Path) -> None:
-    for name, value in (("a.png", 10), ("b.png", 20)):
+def test_files_cycle_a_folder_and_skip_a_bad_image(tmp_path: Path, caplog) -> None:
+    """A bad image in a folder once ended the read with an error, and the reopened camera
+    started over at the first image: images after a bad one were never served."""
+    for name, value in (("a.png", 10), ("c.png", 30)):
         cv2.imwrite(str(tmp_path / name), np.full((8, 8), value, np.uint8))
-    (tmp_path / "c.png").write_bytes(b"not a png")
+    (tmp_path / "b.png").write_bytes(b"not a png")
     (tmp_path / "notes.txt").write_text("ignored")
     camera = open_camera(f"file:{tmp_path}")
-    assert camera.read()[0, 0] == 10  # a grey file gives a grey frame
-    assert camera.read()[0, 0] == 20
-    with pytest.raises(CameraError, match=r"c\.png: not an image"):
-        camera.read()
-    assert camera.read()[0, 0] == 10  # reopened, and the cycle went on
+    assert [camera.read()[0, 0] for _ in range(5)] == [10, 30, 10, 30, 10]  # b.png skipped
+    assert sum("skipping b.png: not an image" in r.message for r in caplog.records) == 1
+    # Images added while serving join in at the next round; replaced ones are skipped.
+    cv2.imwrite(str(tmp_path / "d.png"), np.full((8, 8), 40, np.uint8))
+    (tmp_path / "a.png").write_bytes(b"")
+    assert [camera.read()[0, 0] for _ in range(3)] == [30, 30, 40]  # the round ends at c
+    for name in ("c.png", "d.png"):
+        (tmp_path / name).write_bytes(b"text")
+    with pytest.raises(CameraError, match=r"a\.png: .*; b\.png: not an image; c\.png"):
+        camera.read()  # no image reads: that is the camera failing
+
+
+def test_a_folder_the_service_may_not_read_is_one_line(tmp_path: Path, monkeypatch) -> None:
+    def refused(self: Path) -> bool:
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "is_file", refused)
+    with pytest.raises(CameraError, match="Permission denied; give the service's user read"):
+        open_camera(f"file:{tmp_path}")
+    with pytest.raises(ValueError, match="Permission denied; give the service's user read"):
+        parse_camera_spec(f"file:{tmp_path}")
 
 
 def test_files_errors(tmp_path: Path) -> None:

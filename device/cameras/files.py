@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,8 @@ from device.camera_specs import images_in, no_images_in
 from device.cameras.base import Camera, CameraError
 from device.picture import PictureError, read_picture
 
+log = logging.getLogger(__name__)
+
 
 class FileCamera(Camera):
     def __init__(self, path: str | Path) -> None:
@@ -17,29 +20,50 @@ class FileCamera(Camera):
         self.path = Path(path)
         self.name = f"file:{self.path}"
         self._files: list[Path] = []
-        self._next = 0  # kept across reopen, so one bad file does not stall the cycle
+        self._next = 0
+        self._skipped: set[tuple[Path, str]] = set()  # said once each in the log
 
     def _open(self) -> None:
-        if self.path.is_file():
-            self._files = [self.path]
-        elif self.path.is_dir():
-            self._files = images_in(self.path)
-            if not self._files:
-                raise CameraError(f"{self.name}: {no_images_in(self.path)}")
-        else:
-            raise CameraError(f"{self.name}: no such file or folder")
+        self._files = self._listed()
+        self._next = 0
+
+    def _listed(self) -> list[Path]:
+        try:
+            if self.path.is_file():
+                return [self.path]
+            if self.path.is_dir():
+                files = images_in(self.path)
+                if not files:
+                    raise CameraError(f"{self.name}: {no_images_in(self.path)}")
+                return files
+        except OSError as exc:  # e.g. the service's user may not read the folder
+            raise CameraError(f"{self.name}: {exc.strerror or exc}; give the service's user "
+                              "read access to it") from None
+        raise CameraError(f"{self.name}: no such file or folder")
 
     def _read(self) -> np.ndarray:
-        path = self._files[self._next % len(self._files)]
-        self._next = (self._next + 1) % len(self._files)
-        try:
-            return read_picture(path)
-        except PictureError as exc:
-            raise CameraError(f"{self.name}: {path.name}: {exc.detail}") from None
+        """The next image that reads. In a folder, one that does not (damaged, too large,
+        replaced by something else) is skipped with a warning, so the others go on being
+        served; the folder is listed again at the end of each round, so images added while
+        serving join in. Only a round in which no image reads is a failure."""
+        problems: list[str] = []
+        while len(problems) < len(self._files):
+            if self._next >= len(self._files):
+                self._files, self._next = self._listed(), 0
+            path = self._files[self._next]
+            self._next += 1
+            try:
+                return read_picture(path)
+            except PictureError as exc:
+                problems.append(f"{path.name}: {exc.detail}")
+                if len(self._files) > 1 and (path, exc.detail) not in self._skipped:
+                    self._skipped.add((path, exc.detail))
+                    log.warning("%s: skipping %s: %s", self.name, path.name, exc.detail)
+        raise CameraError(f"{self.name}: {'; '.join(problems)}")
 
     def first_frame(self) -> np.ndarray:
         frame = self.read()
-        self._next = (self._next - 1) % len(self._files)  # the first request sees it again
+        self._next -= 1  # the first request sees it again
         return frame
 
     def _close(self) -> None:

@@ -268,7 +268,10 @@ class CameraSupervisor:
             if kind != "timeout":  # a timeout was counted by the requests that gave up
                 self._on_error(kind)
             self._release()
-            self._fail(kind, f"camera {self.name}: {_describe(exc)}")
+            text = _describe(exc)
+            # A camera's own errors start with its name (file:/x: b.png: not an image).
+            self._fail(kind, f"camera {text}" if text.startswith(f"{self.name}: ")
+                       else f"camera {self.name}: {text}")
             raise CameraUnavailableError(self._reason or "camera failed") from None
         finally:
             self._read_started = None
