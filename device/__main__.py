@@ -48,13 +48,15 @@ def parse_roi(text: str) -> tuple[float, float, float, float]:
     return x, y, w, h
 
 
-def positive_int(text: str) -> int:
+def thread_count(text: str) -> int:
+    from device.runtime import MAX_THREADS  # numpy only: --help stays quick
+
     try:
         value = int(text)
     except ValueError:
         value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    if not 1 <= value <= MAX_THREADS:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number from 1 to {MAX_THREADS}")
     return value
 
 
@@ -67,7 +69,7 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
         "--roi", type=parse_roi, help="only search x,y,w,h (fractions of the frame), e.g. "
         "0.25,0.25,0.5,0.5",
     )
-    parser.add_argument("--threads", type=positive_int, default=2,
+    parser.add_argument("--threads", type=thread_count, default=2,
                         help="interpreter threads (default %(default)s)")
 
 

@@ -43,6 +43,11 @@ def load_interpreter_class() -> tuple[Any, str]:
         ) from exc
 
 
+# Interpreter threads a model may be given: more only spins threads up (a Pi has four cores),
+# and from 2**31 on LiteRT refused the number with a traceback.
+MAX_THREADS = 64
+
+
 class TensorScale:
     """How one model tensor maps to floats: q = round(x / scale + zero_point), clipped to its
     integer type; a float tensor passes through. Read once from the interpreter's details, so
@@ -110,8 +115,8 @@ class DigitModel:
             raise ModelError(
                 f"model file {model_path} not found; pass --model PATH or run `make model`"
             )
-        if threads < 1:
-            raise ModelError(f"threads must be at least 1, got {threads}")
+        if not 1 <= threads <= MAX_THREADS:
+            raise ModelError(f"threads must be from 1 to {MAX_THREADS}, got {threads}")
         self.sidecar = Sidecar.load(sidecar_path)
         self.temperature = self.sidecar.temperature
         self.sha256 = file_sha256(model_path)

@@ -18,6 +18,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from device.camera_specs import SPEC_FORMS, parse_camera_spec
+from device.runtime import MAX_THREADS
 
 DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "models" / "digitnet_int8.tflite"
 ENV_FILE_VARIABLE = "DIGITS_ENV_FILE"
@@ -95,7 +96,7 @@ class ServiceSettings(BaseSettings):
     # One: the service's parallelism is its requests (the event loop, CPU_WORKERS worker
     # threads); a second interpreter thread speeds one ~0.1 ms inference a little and spins a
     # core the other requests need (+23% CPU per 28×28 upload under load, docs/BENCHMARKS.md).
-    threads: int = Field(1, ge=1, le=64, description="interpreter threads")
+    threads: int = Field(1, ge=1, le=MAX_THREADS, description="interpreter threads")
     max_upload_bytes: int = Field(8 * 1024 * 1024, ge=1, description="largest accepted upload")
     max_image_pixels: int = Field(
         40_000_000, ge=1, description="largest accepted width×height (decompression-bomb guard)"
