@@ -19,6 +19,7 @@ import pytest
 from fault_camera import write_control
 from service_helpers import Service, digit_scene, handwritten_png, running
 
+from device.cameras.base import CameraError
 from device.service.camera_supervisor import CameraSupervisor, CameraUnavailableError
 
 READ_TIMEOUT_S = 1.0
@@ -264,6 +265,55 @@ def test_heartbeat_goes_stale_only_while_the_loop_is_stuck() -> None:
     finally:
         supervisor.close()
     assert camera.closed == 2
+
+
+def test_a_slow_open_is_no_stuck_loop_for_the_watchdog() -> None:
+    """Opening a stream that never answers took OpenCV 30 s: the heartbeat went stale and
+    systemd restarted the service over a camera that was merely away. An open now has
+    OPENING_S beyond a read's allowance (and OpenCV streams time out in 5 s)."""
+    opening = threading.Event()
+    release = threading.Event()
+
+    def slow_opener(spec: str) -> _Scripted:
+        opening.set()
+        release.wait(10)
+        raise CameraError("x: cannot be opened")
+
+    supervisor = CameraSupervisor("x", read_timeout=0.2, opener=slow_opener)
+    supervisor.start(wait_for_first_open=0)
+    try:
+        assert opening.wait(5)
+        time.sleep(3.0)  # past a read's allowance (2 × 0.2 + 2 s), well inside an open's
+        assert supervisor.healthy()
+    finally:
+        release.set()
+        supervisor.close()
+
+
+def test_opencv_streams_open_with_a_timeout_inside_the_watchdogs_allowance(monkeypatch) -> None:
+    from device.cameras import opencv
+    from device.service.camera_supervisor import OPENING_S
+
+    opened: list[tuple] = []
+
+    class Unreachable:
+        def __init__(self, *args: object) -> None:
+            opened.append(args)
+
+        def isOpened(self) -> bool:  # noqa: N802 (OpenCV's name)
+            return False
+
+        def release(self) -> None:
+            pass
+
+    monkeypatch.setattr(opencv.cv2, "VideoCapture", Unreachable)
+    with pytest.raises(CameraError, match="cannot be opened"):
+        opencv.OpenCVCamera("rtsp://192.0.2.1/stream").open()
+    (source, _, params), = opened
+    assert source == "rtsp://192.0.2.1/stream"
+    settings = dict(zip(params[::2], params[1::2], strict=True))
+    timeouts = (settings[cv2.CAP_PROP_OPEN_TIMEOUT_MSEC], settings[cv2.CAP_PROP_READ_TIMEOUT_MSEC])
+    assert sum(timeouts) / 1000 <= OPENING_S
 
 
 def test_concurrent_captures_share_reads() -> None:

@@ -10,6 +10,12 @@ import numpy as np
 
 from device.cameras.base import Camera, CameraError
 
+# How long a network stream may take to open or to deliver a frame. OpenCV's own default is
+# 30 s, which a host that accepts the connection and never answers took: the camera loop
+# stuck that long went stale for the systemd watchdog (camera_supervisor), and the service
+# was restarted over a camera that is merely away.
+STREAM_TIMEOUT_MS = 5000
+
 
 class OpenCVCamera(Camera):
     def __init__(self, source: int | str) -> None:
@@ -23,7 +29,12 @@ class OpenCVCamera(Camera):
         source = self.source
         if isinstance(source, str) and "://" not in source and not Path(source).exists():
             raise CameraError(f"{self.name}: video file {self.source} does not exist")
-        capture = cv2.VideoCapture(self.source)
+        if isinstance(source, str) and "://" in source:
+            capture = cv2.VideoCapture(source, cv2.CAP_ANY, [
+                cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, STREAM_TIMEOUT_MS,
+                cv2.CAP_PROP_READ_TIMEOUT_MSEC, STREAM_TIMEOUT_MS])
+        else:
+            capture = cv2.VideoCapture(source)
         if not capture.isOpened():
             capture.release()
             hint = "; is it plugged in and free?" if isinstance(self.source, int) else ""

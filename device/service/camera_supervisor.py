@@ -30,6 +30,9 @@ import numpy as np
 log = logging.getLogger("device.service.camera")
 
 IDLE_TICK_S = 0.25
+# What an open may take beyond a read, before the loop counts as stuck: a network stream's
+# open timeout and its first frame's (device.cameras.opencv.STREAM_TIMEOUT_MS, 5 s each).
+OPENING_S = 12.0
 # A camera that keeps failing to open is retried at most this many times the retry interval.
 MAX_BACKOFF = 5
 # How often a waiting request checks whether the running read has become overdue.
@@ -145,7 +148,10 @@ class CameraSupervisor:
             return True
         if self._thread is None or not self._thread.is_alive():
             return False
-        return time.monotonic() - self._heartbeat < self.read_timeout * 2 + 2.0
+        allowed = self.read_timeout * 2 + 2.0
+        if self._opening:  # an open may take a stream's timeout, then its first frame's
+            allowed += OPENING_S
+        return time.monotonic() - self._heartbeat < allowed
 
     def status(self) -> dict[str, Any]:
         return {
