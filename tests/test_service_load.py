@@ -188,3 +188,25 @@ def test_large_pictures_read_at_once_share_one_pictures_memory(
         several = _peak_kib(service) - before
     assert one > 20 * 1024  # the picture's decoding did show in the peak
     assert several < 1.4 * one, (one, several)
+
+
+def test_connections_past_the_limit_are_answered_503_not_left_hanging(
+        tmp_path, digit_model_path) -> None:
+    """~1,000 connections that never sent anything once used up the process's files: accept
+    failed in a loop, /healthz hung. Past MAX_CONNECTIONS a connection is answered 503."""
+    import socket
+
+    from device.service.server import MAX_CONNECTIONS
+
+    with contextmanager(running)(tmp_path, digit_model_path, "--camera", "none") as service:
+        idle = [socket.create_connection(("127.0.0.1", service.port))
+                for _ in range(MAX_CONNECTIONS + 20)]
+        try:
+            time.sleep(0.5)
+            assert httpx.get(service.base_url + "/healthz", timeout=10).status_code == 503
+        finally:
+            for connection in idle:
+                connection.close()
+        time.sleep(0.5)
+        assert httpx.get(service.base_url + "/healthz", timeout=10).status_code == 200
+        assert "Traceback" not in service.log()

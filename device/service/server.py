@@ -34,6 +34,11 @@ GRACEFUL_SHUTDOWN_S = 10
 # connection the server is just closing and see it dropped; a longer server timeout means the
 # client always retires an idle connection first.
 KEEP_ALIVE_S = 15
+# Connections (and requests) at once; one more is answered 503 at once and closed. Without a
+# limit, ~1,000 connections that never sent anything used up the process's files (systemd's
+# default soft limit is 1,024): every accept failed, /healthz and uploads hung, and the log
+# filled with tracebacks. A Pi's clients are a few pollers, a page or two and uploads.
+MAX_CONNECTIONS = 256
 
 ListeningHook = Callable[[], Awaitable[None]]
 
@@ -137,6 +142,7 @@ def run(settings: ServiceSettings, context: ServiceContext) -> None:
         access_log=False,  # one line per request is written by our middleware
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
         timeout_keep_alive=KEEP_ALIVE_S,
+        limit_concurrency=MAX_CONNECTIONS,
         server_header=False,
         ws="none",  # no websocket routes; skips importing a websockets stack at start-up
         # http="auto": httptools (a dependency where it has wheels: x86_64, aarch64) parses
