@@ -441,3 +441,32 @@ def test_camera_down_is_the_problem_sensor_and_reading_says_why(
     # uvicorn cancels what is still running when its graceful-shutdown time is up; the stream
     # must have ended by itself before that.
     assert "timeout graceful shutdown exceeded" not in service.log()
+
+
+def test_a_server_that_never_answers_is_named_not_left_connecting(monkeypatch) -> None:
+    """A port that takes the connection and says nothing (another service, a TLS port spoken
+    to in plain MQTT) once left the publisher 'connecting' with no reason and no log line."""
+    import device.service.publishers.mqtt as mqtt_publisher
+    from device.service.metrics import ServiceMetrics
+    from device.service.settings import ServiceSettings
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(5)
+    port = silent.getsockname()[1]
+    monkeypatch.setattr(mqtt_publisher, "KEEPALIVE_S", 1)  # paho gives up after this long
+    settings = ServiceSettings(camera="opencv:0", mqtt_url=f"mqtt://127.0.0.1:{port}")
+    publisher = mqtt_publisher.create(settings, ServiceMetrics(), "model")
+    publisher.start()
+    try:
+        deadline = time.monotonic() + 20
+        while publisher.status()["state"] == "connecting" and time.monotonic() < deadline:
+            time.sleep(0.1)
+        status = publisher.status()
+        assert status["state"] == "no_answer", status
+        assert "never answered as an MQTT broker" in status["reason"]
+        assert "mqtts://" in status["reason"]
+    finally:
+        publisher.close()
+        silent.close()
+    assert publisher.status()["state"] == "no_answer"  # a clean stop changes nothing

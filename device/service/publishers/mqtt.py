@@ -94,6 +94,7 @@ class MqttPublisher(Publisher):
         self._state = "connecting"
         self._reason: str | None = None
         self._state_since = time.time()
+        self._closing = False
         self.messages_published = 0
         self.reconnects = 0
         self._client = self._make_client()
@@ -154,6 +155,7 @@ class MqttPublisher(Publisher):
         }
 
     def close(self) -> None:
+        self._closing = True  # the disconnect that follows is ours, not news
         with self._lock:
             if self._connected:
                 # The will is only sent for a connection that breaks; a clean stop says it.
@@ -208,8 +210,20 @@ class MqttPublisher(Publisher):
         with self._lock:
             was_connected, self._connected = self._connected, False
         self.metrics.mqtt_connected.set(0)
-        # A refused attempt also ends in a disconnect: only a lost connection is news.
-        if was_connected:
+        # A refused attempt also ends in a disconnect (said by _on_connect); one that got no
+        # answer at all, from a server that took the connection and never answered (another
+        # service on the port, a TLS port spoken to in plain MQTT), ends here after KEEPALIVE_S.
+        if self._closing:
+            return
+        if not was_connected:
+            if self._state != "refused":
+                self._set_state(
+                    "no_answer",
+                    f"the server at {self.broker} took the connection but never answered as an "
+                    f"MQTT broker ({reason}): is it the broker's port, and does the broker want "
+                    f"TLS (mqtts://)? retrying every 1 to {RECONNECT_MAX_S} s",
+                )
+        else:
             # paho's word for "the broker closed the socket" is "Unspecified error".
             why = "" if getattr(reason, "value", 128) == 128 else f" ({reason})"
             self._set_state(
