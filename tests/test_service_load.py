@@ -13,7 +13,7 @@ import random
 import time
 from collections import Counter
 from collections.abc import Callable
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import cv2
@@ -210,3 +210,38 @@ def test_connections_past_the_limit_are_answered_503_not_left_hanging(
         time.sleep(0.5)
         assert httpx.get(service.base_url + "/healthz", timeout=10).status_code == 200
         assert "Traceback" not in service.log()
+
+
+def test_bodies_on_their_way_in_share_a_budget_and_past_it_are_told_to_retry(
+        tmp_path, digit_model_path) -> None:
+    """Thirty clients that sent all but the last byte of an 8 MB upload once held 250 MB of
+    the service (the unit's cap is 400 MB). Bodies being received share four largest uploads'
+    worth (here 4 × 1 MB); past that a body is answered 503 busy at once, Retry-After: 1."""
+    import socket
+
+    size = 900_000
+    env = {"DIGITS_MAX_UPLOAD_BYTES": "1000000"}
+    head = (b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+            b"Content-Length: %d\r\n\r\n" % size)
+    with contextmanager(running)(tmp_path, digit_model_path, "--camera", "none",
+                                 env=env) as service:
+        clients = []
+        for _ in range(10):
+            client = socket.create_connection(("127.0.0.1", service.port))
+            client.sendall(head + b"\x89PNG\r\n\x1a\n" + b"\0" * (size - 9))  # all but 1 byte
+            clients.append(client)
+        time.sleep(1.0)
+        answered = []
+        for client in clients:
+            client.settimeout(0.2)
+            with suppress(TimeoutError):  # still waiting for its last byte: within the budget
+                answered.append(client.recv(4096))
+            client.close()
+        assert len(answered) >= 6, answered  # at most four fit in 4 MB
+        for answer in answered:
+            assert answer.startswith(b"HTTP/1.1 503") and b"retry-after: 1" in answer.lower()
+            assert b'"error":"busy"' in answer
+        time.sleep(0.5)
+        done = httpx.post(service.base_url + "/predict", timeout=30,
+                          files={"file": ("d.png", handwritten_png(3))})
+        assert done.status_code == 200, done.text

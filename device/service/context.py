@@ -11,7 +11,7 @@ from device.service.camera_supervisor import CameraSupervisor
 from device.service.metrics import ServiceMetrics
 from device.service.readings import SharedFrameReadings
 from device.service.settings import ServiceSettings, how_to_choose_camera
-from device.service.uploads import PixelBudget
+from device.service.uploads import PixelBudget, ReceivingBudget
 
 if TYPE_CHECKING:
     from device.service.watch import WatchLoop
@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 # Decoding and reading are CPU work for the 2..4 cores of a Pi: more threads only queue in the
 # interpreter's lock and hold more decoded images in memory at once.
 CPU_WORKERS = 2
+# Largest uploads that may be on their way in at once (uploads.ReceivingBudget).
+UPLOADS_RECEIVED_AT_ONCE = 4
 
 
 @dataclass
@@ -34,12 +36,15 @@ class ServiceContext:
     camera_readings: SharedFrameReadings = field(init=False)
     # Decoded pixels in memory at once: as many as the largest picture allowed.
     decode_budget: PixelBudget = field(init=False)
+    # Upload bytes being received at once: four of the largest uploads allowed.
+    receiving: ReceivingBudget = field(init=False)
     # The watch loop and its publishers (DIGITS_WATCH, DIGITS_MQTT_URL); None when off.
     watch: WatchLoop | None = None
 
     def __post_init__(self) -> None:
         self.camera_readings = SharedFrameReadings(self.reader, self.cpu_limiter)
         self.decode_budget = PixelBudget(self.settings.max_image_pixels)
+        self.receiving = ReceivingBudget(UPLOADS_RECEIVED_AT_ONCE * self.settings.max_upload_bytes)
 
     def watch_status(self) -> dict[str, Any]:
         """The watch loop and its publishers, for /readyz and the preview page."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from contextlib import aclosing, contextmanager
 
 from python_multipart import MultipartParser
 from python_multipart.exceptions import MultipartParseError
@@ -50,22 +50,49 @@ def _bad_request(code: str, detail: str, status: int = 400) -> ServiceError:
     return ServiceError(status, code, detail, HOW_TO_UPLOAD)
 
 
-async def _bounded_chunks(request: Request, limit: int) -> AsyncIterator[bytes]:
-    """The body's chunks; raises 413 as soon as more than `limit` bytes have arrived."""
-    received = 0
+class ReceivingBudget:
+    """Bytes of upload bodies being received at once, over all requests. Each body is held
+    whole until it has all arrived, so thirty clients that sent all but the last byte of an
+    8 MB upload held 250 MB (the systemd unit's cap is 400 MB); past this budget a body is
+    answered 503 at once, to be sent again a moment later. Counted on the event loop, where
+    every body is received: no lock."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.held = 0
+
+    def busy(self) -> ServiceError:
+        return ServiceError(
+            503, "busy", f"the server is receiving {self.held} bytes of other uploads, its "
+            f"limit at once ({self.limit} bytes)", "the same upload again in a moment",
+            headers={"Retry-After": "1"})
+
+
+async def _bounded_chunks(request: Request, limit: int, receiving: ReceivingBudget
+                          ) -> AsyncIterator[bytes]:
+    """The body's chunks; raises 413 as soon as more than `limit` bytes have arrived, and 503
+    when they would take the bodies being received past their budget."""
+    received = counted = 0
     try:
         async for chunk in request.stream():
             received += len(chunk)
             if received > limit:
                 raise _too_large(limit)
+            if receiving.held + len(chunk) > receiving.limit:
+                raise receiving.busy()
+            receiving.held += len(chunk)
+            counted += len(chunk)
             if chunk:
                 yield chunk
     except ClientDisconnect:
         raise _bad_request("client_disconnected", "the client went away mid-upload") from None
+    finally:
+        receiving.held -= counted
 
 
-async def _read_raw(request: Request, limit: int) -> bytes:
-    return b"".join([chunk async for chunk in _bounded_chunks(request, limit)])
+async def _read_raw(request: Request, limit: int, receiving: ReceivingBudget) -> bytes:
+    async with aclosing(_bounded_chunks(request, limit, receiving)) as chunks:
+        return b"".join([chunk async for chunk in chunks])
 
 
 class _FileFieldCollector:
@@ -119,15 +146,17 @@ class _FileFieldCollector:
         self.finished = True
 
 
-async def _read_multipart(request: Request, params: dict[bytes, bytes], limit: int) -> bytes:
+async def _read_multipart(request: Request, params: dict[bytes, bytes], limit: int,
+                          receiving: ReceivingBudget) -> bytes:
     boundary = params.get(b"boundary")
     if not boundary:
         raise _bad_request("malformed_multipart", "the multipart Content-Type has no boundary")
     collector = _FileFieldCollector()
     try:
         parser = MultipartParser(boundary, collector.callbacks())
-        async for chunk in _bounded_chunks(request, limit):
-            parser.write(chunk)
+        async with aclosing(_bounded_chunks(request, limit, receiving)) as chunks:
+            async for chunk in chunks:
+                parser.write(chunk)
         parser.finalize()
     except (MultipartParseError, ValueError) as exc:
         raise _bad_request(
@@ -147,8 +176,9 @@ async def _read_multipart(request: Request, params: dict[bytes, bytes], limit: i
     return b"".join(collector.parts)
 
 
-async def read_upload(request: Request, limit: int) -> bytes:
-    """The uploaded image's bytes, from a multipart `file` field or a raw image/* body."""
+async def read_upload(request: Request, limit: int, receiving: ReceivingBudget) -> bytes:
+    """The uploaded image's bytes, from a multipart `file` field or a raw image/* body (at most
+    `limit` of them, within what `receiving` leaves)."""
     declared = request.headers.get("content-length")
     if declared is not None:
         if not declared.strip().isdigit():
@@ -158,9 +188,9 @@ async def read_upload(request: Request, limit: int) -> bytes:
     content_type, params = parse_options_header(request.headers.get("content-type", ""))
     content_type = content_type.lower()
     if content_type == b"multipart/form-data":
-        data = await _read_multipart(request, params, limit)
+        data = await _read_multipart(request, params, limit, receiving)
     elif content_type.startswith(b"image/") or content_type in RAW_CONTENT_TYPES:
-        data = await _read_raw(request, limit)
+        data = await _read_raw(request, limit, receiving)
     else:
         shown = content_type.decode("latin-1") or "none"
         raise _bad_request("unsupported_media_type", f"Content-Type {shown} is not an image", 415)

@@ -29,7 +29,9 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     415: {"model": ErrorBody, "description": "not an image, or a format this installation "
                                              "cannot read (HEIC without pi-heif)"},
     422: {"model": ErrorBody, "description": "multipart body without a 'file' field"},
-    503: {"model": ErrorBody, "description": "the camera is absent, failing or hung"},
+    503: {"model": ErrorBody, "description": "the camera is absent, failing or hung; or, for "
+                                             "an upload, the server is receiving as many at "
+                                             "once as it takes (busy: send it again)"},
 }
 _UPLOAD_BODY = {
     "requestBody": {
@@ -158,7 +160,7 @@ async def predict_camera(request: Request, context: ContextDep) -> Response:
 )
 async def predict_upload(request: Request) -> Response:
     context = context_of(request)  # not a ContextDep: see context_of
-    data = await read_upload(request, context.settings.max_upload_bytes)
+    data = await read_upload(request, context.settings.max_upload_bytes, context.receiving)
     started = time.perf_counter()
     if (header := small_picture_header(data, INLINE_MAX_PIXELS)) is not None:
         # A picture no larger than a model input (an MNIST file) is read right on the event
