@@ -33,6 +33,7 @@ def parse_camera_spec(spec: str, *, allow_python: bool = False) -> CameraSpec:
     """The spec's kind and argument; ValueError (saying what would work) for one that cannot."""
     text = spec.strip()
     kind, colon, arg = text.partition(":")
+    arg = arg.strip()  # "opencv: 0" is opencv:0
     if kind == "python" and allow_python and arg:
         return CameraSpec(kind, arg)
     bare = kind in {"auto", "picamera2", "none"}

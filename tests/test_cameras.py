@@ -203,6 +203,8 @@ def test_a_folder_the_service_may_not_read_is_one_line(tmp_path: Path, monkeypat
 def test_files_errors(tmp_path: Path) -> None:
     with pytest.raises(CameraError, match="no such file"):
         open_camera(f"file:{tmp_path / 'absent'}")
+    with pytest.raises(CameraError, match="not a regular file or folder"):
+        open_camera("file:/dev/null")
     with pytest.raises(CameraError, match="holds no images"):
         open_camera(f"file:{tmp_path}")
 
@@ -212,6 +214,11 @@ def test_none_and_unknown_specs() -> None:
         open_camera("none")
     with pytest.raises(CameraError, match="unknown camera 'webcam'; use auto, picamera2"):
         make_camera("webcam")
+
+
+def test_a_space_after_the_colon_is_no_part_of_the_camera(tmp_path: Path) -> None:
+    assert parse_camera_spec("opencv: 0").arg == "0"  # once "video file  0 does not exist"
+    assert make_camera("opencv: 0").name == "opencv:0"
 
 
 @pytest.mark.parametrize("spec", ["bogus", "opencv:", "file:", "auto:1", "none:x", "usb:0"])

@@ -39,6 +39,9 @@ class FileCamera(Camera):
         except OSError as exc:  # e.g. the service's user may not read the folder
             raise CameraError(f"{self.name}: {exc.strerror or exc}; give the service's user "
                               "read access to it") from None
+        if self.path.exists():  # a pipe or a device such as /dev/null
+            raise CameraError(f"{self.name}: not a regular file or folder (a pipe or a "
+                              "device); name an image or a folder of them")
         raise CameraError(f"{self.name}: no such file or folder")
 
     def _read(self) -> np.ndarray:
