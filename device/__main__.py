@@ -107,7 +107,7 @@ class Unreadable(NamedTuple):
 
 def image_files(names: list[str]) -> list[tuple[str, Unreadable | None]]:
     """Each name as (file, why it cannot be read or None); a folder stands for its images."""
-    from device.camera_specs import images_in, no_images_in
+    from device.camera_specs import images_in, no_image_at, no_images_in
 
     found: list[tuple[str, Unreadable | None]] = []
     for name in names:
@@ -118,12 +118,9 @@ def image_files(names: list[str]) -> list[tuple[str, Unreadable | None]]:
                 (name, Unreadable("no_images", no_images_in(name)))]
         elif path.is_file():
             found.append((name, None))
-        elif path.exists():  # a pipe, a device such as /dev/zero, a socket
-            found.append((name, Unreadable(
-                "not_a_file", "not a regular file or folder (a pipe or a device); save the "
-                "image to a file and name that")))
         else:
-            found.append((name, Unreadable("no_such_file", "no such file or folder")))
+            kind = "not_a_file" if path.exists() else "no_such_file"
+            found.append((name, Unreadable(kind, no_image_at(path))))
     return found
 
 

@@ -49,6 +49,14 @@ def images_in(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
+def no_image_at(path: Path) -> str:
+    """Why a path that is neither a file nor a folder gives no image (what file: and predict
+    say of it)."""
+    if path.exists():  # a pipe, a device such as /dev/null, a socket
+        return "not a regular file or folder (a pipe or a device); name an image or a folder"
+    return "no such file or folder"
+
+
 def no_images_in(folder: Path | str) -> str:
     return f"the folder {folder} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})"
 

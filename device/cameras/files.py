@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from device.camera_specs import images_in, no_images_in
+from device.camera_specs import images_in, no_image_at, no_images_in
 from device.cameras.base import Camera, CameraError
 from device.picture import PictureError, read_picture
 
@@ -39,10 +39,7 @@ class FileCamera(Camera):
         except OSError as exc:  # e.g. the service's user may not read the folder
             raise CameraError(f"{self.name}: {exc.strerror or exc}; give the service's user "
                               "read access to it") from None
-        if self.path.exists():  # a pipe or a device such as /dev/null
-            raise CameraError(f"{self.name}: not a regular file or folder (a pipe or a "
-                              "device); name an image or a folder of them")
-        raise CameraError(f"{self.name}: no such file or folder")
+        raise CameraError(f"{self.name}: {no_image_at(self.path)}")
 
     def _read(self) -> np.ndarray:
         """The next image that reads. In a folder, one that does not (damaged, too large,
