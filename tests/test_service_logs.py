@@ -5,7 +5,9 @@ camera speaks the language of how the service was started."""
 from __future__ import annotations
 
 import importlib.util
+import io
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -17,6 +19,7 @@ import httpx
 import pytest
 from service_helpers import REPO, free_port, handwritten_png
 
+from device.service.logs import ACCESS, configure_logging, log_request
 from device.service.settings import how_to_choose_camera
 
 RUN_S = 30
@@ -117,3 +120,49 @@ def test_a_camera_that_cannot_work_stops_the_start_with_one_line(
     assert len(lines) == 1, done.stderr
     assert lines[0].startswith("python -m device serve: error: invalid setting (camera: ")
     assert words.format(tmp=tmp_path) in lines[0]
+
+
+@pytest.fixture
+def restored_logging():
+    """configure_logging changes the root logger: put it back after the test."""
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    yield
+    root.handlers[:], level = saved
+    root.setLevel(level)
+
+
+def test_the_request_line_written_straight_is_the_line_logging_writes(restored_logging) -> None:
+    stream = io.StringIO()
+    configure_logging("info", stream)
+    fields = {"method": "POST", "path": "/predict", "status": 200, "duration_ms": 1.5,
+              "client": "127.0.0.1", "source": "upload", "digit": 7, "number": "7", "note": "é"}
+    log_request(fields)  # straight to the handler
+    logging.getLogger(ACCESS).info("request", extra=fields)  # through logging
+    straight, logged = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert straight.pop("ts")[:10] == logged.pop("ts")[:10]
+    assert straight == logged == {"level": "info", "logger": ACCESS, "msg": "request", **fields}
+
+
+def test_the_request_line_reaches_any_other_handler_and_respects_the_level(
+    restored_logging,
+) -> None:
+    stream = io.StringIO()
+    configure_logging("warning", stream)
+    log_request({"path": "/predict"})
+    assert stream.getvalue() == ""  # below the configured level: no line
+    logging.getLogger().setLevel(logging.INFO)
+    records: list[logging.LogRecord] = []
+    second = logging.Handler()
+    second.emit = records.append  # a second handler (a test's capture): through logging
+    logging.getLogger().addHandler(second)
+    log_request({"path": "/a"})
+    assert [(r.name, r.getMessage(), r.path) for r in records] == [(ACCESS, "request", "/a")]
+    assert json.loads(stream.getvalue())["path"] == "/a"
+
+
+def test_a_log_field_json_cannot_encode_as_utf8_is_still_written(restored_logging) -> None:
+    stream = io.StringIO()
+    configure_logging("info", stream)
+    log_request({"raw": b"\xff"})
+    assert json.loads(stream.getvalue())["raw"] == "b'\\xff'"

@@ -6,7 +6,6 @@ A plain ASGI middleware (not BaseHTTPMiddleware) so streamed bodies pass through
 from __future__ import annotations
 
 import hmac
-import logging
 import time
 from typing import Any
 from urllib.parse import unquote
@@ -16,9 +15,8 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from device.service.errors import error_body
+from device.service.logs import log_request
 from device.service.metrics import ServiceMetrics
-
-access_log = logging.getLogger("device.service.access")
 
 OPEN_PATHS = frozenset({"/healthz"})
 # A browser cannot put a header on <img src="/stream.mjpg">: the preview page's login box keeps
@@ -113,4 +111,4 @@ class RequestMiddleware:
             "client": client[0] if client else None,
         }
         fields.update(scope["state"].get("log_fields", {}))
-        access_log.info("request", extra=fields)
+        log_request(fields)
