@@ -40,6 +40,29 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+@dataclass
+class TlsFiles:
+    cert: Path  # self-signed: it is its own CA
+    key: Path
+
+
+def self_signed_certificate(folder: Path, name: str = "localhost") -> TlsFiles:
+    """A certificate for `name` only (not for 127.0.0.1), made with the openssl command."""
+    import pytest
+
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("the openssl command is not installed (apt-get install openssl)")
+    files = TlsFiles(folder / f"{name}.crt", folder / f"{name}.key")
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+         "-keyout", str(files.key), "-out", str(files.cert), "-subj", f"/CN={name}",
+         "-addext", f"subjectAltName=DNS:{name}"],
+        check=True, capture_output=True,
+    )
+    return files
+
+
 class Mosquitto:
     """One broker on 127.0.0.1:<port>; stop() and start() again keep the port (an outage).
 
@@ -47,9 +70,11 @@ class Mosquitto:
     again, which is what the reconnect test needs to see.
     """
 
-    def __init__(self, folder: Path, users: dict[str, str] | None = None) -> None:
+    def __init__(self, folder: Path, users: dict[str, str] | None = None,
+                 tls: TlsFiles | None = None) -> None:
         self.folder = folder
         self.port = free_port()
+        self.tls = tls
         self.log_path = folder / f"mosquitto-{self.port}.log"
         lines = [
             f"listener {self.port} 127.0.0.1",
@@ -73,13 +98,15 @@ class Mosquitto:
             lines += ["allow_anonymous false", f"password_file {passwords}"]
         else:
             lines.append("allow_anonymous true")
+        if tls is not None:
+            lines += [f"certfile {tls.cert}", f"keyfile {tls.key}"]
         self.config = folder / f"mosquitto-{self.port}.conf"
         self.config.write_text("\n".join(lines) + "\n")
         self.process: subprocess.Popen | None = None
 
     def url(self, user: str | None = None, password: str | None = None) -> str:
         credentials = f"{user}:{password}@" if user is not None else ""
-        return f"mqtt://{credentials}127.0.0.1:{self.port}"
+        return f"{'mqtt' if self.tls is None else 'mqtts'}://{credentials}127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 10.0) -> None:
         with self.log_path.open("ab") as log:

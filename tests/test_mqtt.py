@@ -8,6 +8,7 @@ sequence below is written by hand from it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import socket
@@ -15,12 +16,13 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import cv2
 import httpx
 import numpy as np
 import pytest
-from mqtt_helpers import Mosquitto, Recorder, require_mosquitto
+from mqtt_helpers import Mosquitto, Recorder, require_mosquitto, self_signed_certificate
 from preview_helpers import readable_digits, write_segments_video
 from service_helpers import Service
 from test_watch import check_discovery, render
@@ -443,30 +445,95 @@ def test_camera_down_is_the_problem_sensor_and_reading_says_why(
     assert "timeout graceful shutdown exceeded" not in service.log()
 
 
+@contextlib.contextmanager
+def first_verdict(url: str, within_s: float = 20) -> Iterator[Any]:
+    """A publisher for `url`, started; yields it once its state is no longer 'connecting'."""
+    import device.service.publishers.mqtt as mqtt_publisher
+    from device.service.metrics import ServiceMetrics
+    from device.service.settings import ServiceSettings
+
+    settings = ServiceSettings(camera="opencv:0", mqtt_url=url)
+    publisher = mqtt_publisher.create(settings, ServiceMetrics(), "model")
+    publisher.start()
+    try:
+        deadline = time.monotonic() + within_s
+        while publisher.status()["state"] == "connecting" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        yield publisher
+    finally:
+        publisher.close()
+
+
 def test_a_server_that_never_answers_is_named_not_left_connecting(monkeypatch) -> None:
     """A port that takes the connection and says nothing (another service, a TLS port spoken
     to in plain MQTT) once left the publisher 'connecting' with no reason and no log line."""
     import device.service.publishers.mqtt as mqtt_publisher
-    from device.service.metrics import ServiceMetrics
-    from device.service.settings import ServiceSettings
 
     silent = socket.socket()
     silent.bind(("127.0.0.1", 0))
     silent.listen(5)
     port = silent.getsockname()[1]
     monkeypatch.setattr(mqtt_publisher, "KEEPALIVE_S", 1)  # paho gives up after this long
-    settings = ServiceSettings(camera="opencv:0", mqtt_url=f"mqtt://127.0.0.1:{port}")
-    publisher = mqtt_publisher.create(settings, ServiceMetrics(), "model")
-    publisher.start()
     try:
-        deadline = time.monotonic() + 20
-        while publisher.status()["state"] == "connecting" and time.monotonic() < deadline:
-            time.sleep(0.1)
-        status = publisher.status()
-        assert status["state"] == "no_answer", status
-        assert "never answered as an MQTT broker" in status["reason"]
-        assert "mqtts://" in status["reason"]
+        with first_verdict(f"mqtt://127.0.0.1:{port}") as publisher:
+            status = publisher.status()
+            assert status["state"] == "no_answer", status
+            assert "never answered as an MQTT broker" in status["reason"]
+            assert "mqtts://" in status["reason"]
     finally:
-        publisher.close()
         silent.close()
     assert publisher.status()["state"] == "no_answer"  # a clean stop changes nothing
+
+
+def test_a_host_name_that_does_not_resolve_is_named_as_such() -> None:
+    """Once reported as 'down, unreachable or refusing connections', which sent people to
+    look at a broker when the typo was in DIGITS_MQTT_URL."""
+    # RFC 2606: nothing under .invalid ever resolves.
+    with first_verdict("mqtt://no-such-broker.invalid:1883") as publisher:
+        status = publisher.status()
+    assert status["state"] == "unresolved", status
+    assert "cannot resolve the MQTT broker's host name 'no-such-broker.invalid'" in (
+        status["reason"])
+    assert "check the host in DIGITS_MQTT_URL" in status["reason"]
+
+
+@pytest.fixture(scope="module")
+def tls_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto]:
+    """mqtts:// with a self-signed certificate for 'localhost' (not for 127.0.0.1)."""
+    require_mosquitto()
+    folder = tmp_path_factory.mktemp("tls-broker")
+    with Mosquitto(folder, tls=self_signed_certificate(folder)) as mosquitto:
+        yield mosquitto
+
+
+def test_a_certificate_that_is_not_trusted_says_why_and_how_to_trust_it(
+    tls_broker: Mosquitto, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with first_verdict(tls_broker.url()) as publisher:
+        status = publisher.status()
+    assert status["state"] == "tls_untrusted", status
+    assert "presented a certificate that is not trusted (self-signed certificate)" in (
+        status["reason"])
+    assert "SSL_CERT_FILE" in status["reason"] and "update-ca-certificates" in status["reason"]
+
+    # What the reason says to do works: with its CA trusted, the same broker is reached by
+    # the name on its certificate, and an address it was not issued for is named as such.
+    assert tls_broker.tls is not None
+    monkeypatch.setenv("SSL_CERT_FILE", str(tls_broker.tls.cert))
+    with first_verdict(tls_broker.url()) as publisher:
+        status = publisher.status()
+    assert status["state"] == "tls_untrusted", status
+    assert "IP address mismatch" in status["reason"]
+    assert "put a host name the certificate was issued for in DIGITS_MQTT_URL" in (
+        status["reason"])
+    with first_verdict(tls_broker.url().replace("127.0.0.1", "localhost")) as publisher:
+        assert publisher.status()["state"] == "connected", publisher.status()
+
+
+def test_mqtts_to_a_plain_mqtt_port_is_a_failed_tls_handshake(broker: Mosquitto) -> None:
+    with first_verdict(broker.url().replace("mqtt://", "mqtts://")) as publisher:
+        status = publisher.status()
+    assert status["state"] == "tls_failed", status
+    assert f"the TLS handshake with the MQTT broker at mqtts://127.0.0.1:{broker.port} failed" in (
+        status["reason"])
+    assert "the broker's TLS listener (mqtts://, usually 8883)" in status["reason"]

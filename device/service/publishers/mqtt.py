@@ -19,6 +19,9 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import socket
+import ssl
+import sys
 import threading
 import time
 from typing import Any
@@ -62,6 +65,49 @@ def create(settings: ServiceSettings, metrics: ServiceMetrics, model_name: str) 
         metrics,
         discovery_prefix=settings.mqtt_discovery_prefix if settings.mqtt_discovery else None,
         model_name=model_name,
+    )
+
+
+# OpenSSL's verify codes for a certificate that is valid but issued for another name/address.
+_NAME_MISMATCH = {62, 64}  # X509_V_ERR_HOSTNAME_MISMATCH, X509_V_ERR_IP_ADDRESS_MISMATCH
+
+
+def connect_failure(broker: MqttBroker, error: BaseException | None) -> tuple[str, str]:
+    """(state, reason) for a connection attempt that failed before MQTT was spoken.
+
+    Each cause has its own fix, so each is named: a host name that does not resolve, a TLS
+    certificate that is not trusted, a TLS handshake that failed, else down or unreachable.
+    """
+    retry = f"retrying every 1 to {RECONNECT_MAX_S} s"
+    if isinstance(error, socket.gaierror):
+        return "unresolved", (
+            f"cannot resolve the MQTT broker's host name {broker.host!r} ({error.strerror}): "
+            f"check the host in DIGITS_MQTT_URL (and the network's DNS); {retry}"
+        )
+    if broker.tls and isinstance(error, ssl.SSLCertVerificationError):
+        why = getattr(error, "verify_message", None) or str(error)
+        if getattr(error, "verify_code", None) in _NAME_MISMATCH:
+            fix = "put a host name the certificate was issued for in DIGITS_MQTT_URL"
+        else:
+            fix = ("mqtts:// trusts the system's CA certificates and no setting names another "
+                   "CA: add the broker's CA to them (update-ca-certificates) or point "
+                   "SSL_CERT_FILE at it in the service's environment")
+        return "tls_untrusted", (
+            f"the MQTT broker at {broker} presented a certificate that is not trusted "
+            f"({why}): {fix}; {retry}"
+        )
+    if broker.tls and isinstance(error, (ssl.SSLError, ConnectionResetError)):
+        # A reset here came after the TCP connection was made (a closed port refuses it), so
+        # the server dropped the handshake: a plain MQTT listener (mosquitto) does that.
+        why = getattr(error, "reason", None) or error.strerror or str(error)
+        return "tls_failed", (
+            f"the TLS handshake with the MQTT broker at {broker} failed ({why}): is port "
+            f"{broker.port} the broker's TLS listener (mqtts://, usually 8883) and not its "
+            f"plain one (mqtt://, usually 1883)? {retry}"
+        )
+    return "unreachable", (
+        f"cannot connect to the MQTT broker at {broker} (down, unreachable or refusing "
+        f"connections); {retry}"
     )
 
 
@@ -198,11 +244,9 @@ class MqttPublisher(Publisher):
         self._set_state("connected", None)
 
     def _on_connect_fail(self, _client: paho.Client, _userdata: Any) -> None:
-        self._set_state(
-            "unreachable",
-            f"cannot connect to the MQTT broker at {self.broker} (down, unreachable or "
-            f"refusing connections); retrying every 1 to {RECONNECT_MAX_S} s",
-        )
+        # paho calls this from inside its `except OSError:` around the attempt without passing
+        # the error, so the error being handled is the only way to tell the causes apart.
+        self._set_state(*connect_failure(self.broker, sys.exc_info()[1]))
 
     def _on_disconnect(
         self, _client: paho.Client, _userdata: Any, _flags: Any, reason: Any, _props: Any
