@@ -3,6 +3,8 @@ every kind of bad input."""
 
 from __future__ import annotations
 
+import base64
+import gzip
 import io
 import json
 import re
@@ -297,6 +299,40 @@ def test_bad_uploads_are_4xx_with_a_reason(
 ) -> None:
     body = _assert_error(client.post("/predict", **kwargs), status, code)
     assert body["expected"]
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "br", "identity, gzip"])
+def test_a_compressed_body_is_refused_by_its_encoding_not_decompressed(
+    client: httpx.Client, encoding: str
+) -> None:
+    """Once 'not an image'; and decompressing it would let a small body unpack past the
+    upload limits."""
+    png = handwritten_png(SCENE_DIGIT)
+    for kwargs in ({"content": gzip.compress(png), "headers": {"Content-Type": "image/png"}},
+                   {"files": {"file": ("d.png", png)}}):
+        headers = {**kwargs.pop("headers", {}), "Content-Encoding": encoding}
+        response = client.post("/predict", headers=headers, **kwargs)
+        body = _assert_error(response, 415, "unsupported_content_encoding")
+        assert f"Content-Encoding {encoding.removeprefix('identity, ')};" in body["detail"]
+        assert "unencoded (no Content-Encoding header)" in body["expected"]
+        assert response.headers["accept-encoding"] == "identity"
+    plain = client.post("/predict", content=png, headers={
+        "Content-Type": "image/png", "Content-Encoding": "identity"})
+    assert plain.status_code == 200, plain.text
+
+
+def test_base64_text_and_data_urls_are_refused_as_text_not_as_no_image(
+    client: httpx.Client,
+) -> None:
+    png = handwritten_png(SCENE_DIGIT)
+    text = base64.b64encode(png)
+    for kwargs in ({"content": text, "headers": {"Content-Type": "image/png"}},
+                   {"files": {"file": ("digit.b64", text)}},
+                   {"content": b"data:image/png;base64," + text,
+                    "headers": {"Content-Type": "image/png"}}):
+        body = _assert_error(client.post("/predict", **kwargs), 415, "image_as_text")
+        assert "base64" in body["detail"]
+        assert "curl --data-binary @digit.png" in body["expected"]
 
 
 def test_truncated_png_and_jpeg_are_400(client: httpx.Client) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import struct
@@ -329,6 +330,24 @@ def test_non_images_are_client_errors(data: bytes, status: int, code: str) -> No
     error = _error(data)
     assert (error.status, error.code) == (status, code)
     assert error.expected  # says what would have worked
+
+
+@pytest.mark.parametrize(("fmt", "name"), [("PNG", "PNG"), ("JPEG", "JPEG"), ("WEBP", "WebP"),
+                                           ("BMP", "BMP"), ("GIF", "GIF"), ("TIFF", "TIFF")])
+def test_an_image_sent_as_base64_text_is_named_so(fmt: str, name: str) -> None:
+    """`curl --data-binary @digit.b64` or a data: URL was a bare 'not an image'."""
+    image = _encoded(Image.new("L", (16, 16)), fmt)
+    text = base64.b64encode(image)
+    for body in (text, b"\n" + base64.encodebytes(image),  # as `base64` wraps it
+                 b"data:image/x;base64," + text):
+        error = _error(body)
+        assert (error.status, error.code) == (415, "image_as_text"), error.detail
+        assert "curl --data-binary @digit.png" in error.expected
+        assert "curl -F file=@digit.png" in error.expected
+    assert f"base64 text of a {name} image" in _error(text).detail
+    assert "data: URL" in _error(b"data:image/x;base64," + text).detail
+    # Base64 of anything but an image, and plain text, stay what they were.
+    assert _error(base64.b64encode(b"hello, this is text")).code == "not_an_image"
 
 
 def test_truncated_png_body_is_a_400() -> None:

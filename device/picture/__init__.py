@@ -6,6 +6,7 @@ from device.picture.decode import (
     PictureError,
     decode_for_reading,
     decoded_pixels,
+    looks_like,
     picture_header,
     read_picture,
     read_picture_for_reading,
@@ -15,6 +16,6 @@ from device.picture.header import ImageHeader, read_header
 
 __all__ = [
     "Decoded", "ImageHeader", "PictureError", "decode_for_reading", "decoded_pixels",
-    "picture_header", "read_header", "read_picture", "read_picture_for_reading",
+    "looks_like", "picture_header", "read_header", "read_picture", "read_picture_for_reading",
     "small_picture_header",
 ]

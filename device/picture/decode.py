@@ -92,7 +92,7 @@ class PictureError(ValueError):
         self.detail = detail
 
 
-def _looks_like(data: bytes) -> str | None:
+def looks_like(data: bytes) -> str | None:
     """The format an image's first bytes announce, to tell 'damaged' from 'not an image'."""
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "WebP"
@@ -152,7 +152,7 @@ def _pillow_header(data: bytes, max_pixels: int) -> ImageHeader:
     # Imported here: most services never see such an image, and Pillow costs ~2 MiB resident.
     from PIL import Image, UnidentifiedImageError
 
-    if _looks_like(data) == "HEIC":
+    if looks_like(data) == "HEIC":
         heif_readable()
     try:
         with warnings.catch_warnings():
@@ -174,7 +174,7 @@ def _pillow_header(data: bytes, max_pixels: int) -> ImageHeader:
         size = f"{int(declared.group(1)) / 1e6:.1f} megapixels" if declared else "too many pixels"
         raise _too_many_pixels(size, max_pixels) from None
     except UnidentifiedImageError:
-        kind = _looks_like(data)
+        kind = looks_like(data)
         if kind in _INSTEAD and not _pillow_reads(kind):
             raise PictureError("unsupported_image_format", _INSTEAD[kind]) from None
         if kind:

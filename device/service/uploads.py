@@ -10,6 +10,7 @@ once share a budget of pixels (PixelBudget), so large ones cannot together exhau
 
 from __future__ import annotations
 
+import binascii
 import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import aclosing, contextmanager
@@ -24,6 +25,7 @@ from device.picture import (
     ImageHeader,
     PictureError,
     decode_for_reading,
+    looks_like,
     picture_header,
 )
 from device.service.errors import ServiceError
@@ -35,6 +37,11 @@ HOW_TO_UPLOAD = (
     "(curl --data-binary @digit.png -H 'Content-Type: image/png')"
 )
 RAW_CONTENT_TYPES = {b"application/octet-stream"}
+SEND_THE_FILE = (
+    "the image file's own bytes, not text: curl --data-binary @digit.png -H 'Content-Type: "
+    "image/png' or curl -F file=@digit.png (base64 -d digit.b64 > digit.png turns base64 text "
+    "back into the file)"
+)
 
 
 def _too_large(limit: int) -> ServiceError:
@@ -176,6 +183,21 @@ async def _read_multipart(request: Request, params: dict[bytes, bytes], limit: i
     return b"".join(collector.parts)
 
 
+def _refuse_content_encoding(header: str | None) -> None:
+    """415 for a body sent compressed (Content-Encoding gzip, deflate, br...). Not decoded on
+    purpose: a few KB of gzip can unpack to gigabytes, past every upload limit (a zip bomb)."""
+    if header is None:
+        return
+    codings = [c for c in (part.strip().lower() for part in header.split(","))
+               if c not in ("", "identity")]
+    if codings:
+        raise ServiceError(
+            415, "unsupported_content_encoding",
+            f"the body was sent with Content-Encoding {', '.join(codings)}; the service does "
+            "not decompress uploads", f"the image bytes sent unencoded (no Content-Encoding "
+            f"header): {HOW_TO_UPLOAD}", headers={"Accept-Encoding": "identity"})
+
+
 async def read_upload(request: Request, limit: int, receiving: ReceivingBudget) -> bytes:
     """The uploaded image's bytes, from a multipart `file` field or a raw image/* body (at most
     `limit` of them, within what `receiving` leaves)."""
@@ -185,6 +207,8 @@ async def read_upload(request: Request, limit: int, receiving: ReceivingBudget) 
             raise _bad_request("bad_content_length", f"Content-Length {declared!r} is not a number")
         if int(declared) > limit:
             raise _too_large(limit)
+    # Before the body is read: a header lookup (~0.6 µs), so refused without costing memory.
+    _refuse_content_encoding(request.headers.get("content-encoding"))
     content_type, params = parse_options_header(request.headers.get("content-type", ""))
     content_type = content_type.lower()
     if content_type == b"multipart/form-data":
@@ -204,12 +228,30 @@ _PICTURE_STATUS = {"not_an_image": 415, "unsupported_image_format": 415, "corrup
                    "image_too_large": 413}
 
 
+def _image_as_text(data: bytes) -> str | None:
+    """What a body that is no image is, when it is an image written as text: a data: URL, or
+    base64 whose first bytes decode to an image signature; None otherwise. Asked only once the
+    decoder has refused the body, and reads its first 64 bytes at most."""
+    head = data[:64].lstrip()
+    if head[:5].lower() == b"data:":
+        return "the upload is a data: URL (an image written as text), not the image's bytes"
+    try:
+        # 16 base64 characters are 12 bytes: as many as looks_like needs for any format.
+        kind = looks_like(binascii.a2b_base64(head[:16], strict_mode=True))
+    except binascii.Error:
+        return None
+    return None if kind is None else (
+        f"the upload looks like base64 text of a {kind} image, not the image's bytes")
+
+
 @contextmanager
-def _refusals_as_client_errors(max_pixels: int) -> Iterator[None]:
+def _refusals_as_client_errors(data: bytes, max_pixels: int) -> Iterator[None]:
     """device.picture's refusals as the client's errors, with what would have worked."""
     try:
         yield
     except PictureError as exc:
+        if exc.code == "not_an_image" and (as_text := _image_as_text(data)) is not None:
+            raise ServiceError(415, "image_as_text", as_text, SEND_THE_FILE) from None
         expected = (f"an image of at most {max_pixels} pixels (DIGITS_MAX_IMAGE_PIXELS)"
                     if exc.code == "image_too_large" else HOW_TO_UPLOAD)
         raise ServiceError(_PICTURE_STATUS[exc.code], exc.code, exc.detail, expected) from None
@@ -218,7 +260,7 @@ def _refusals_as_client_errors(max_pixels: int) -> Iterator[None]:
 def upload_header(data: bytes, max_pixels: int) -> ImageHeader:
     """The upload's header, read before any pixel is decoded (`device.picture.picture_header`);
     its refusals as the client's errors."""
-    with _refusals_as_client_errors(max_pixels):
+    with _refusals_as_client_errors(data, max_pixels):
         return picture_header(data, max_pixels)
 
 
@@ -226,7 +268,7 @@ def decode_upload(data: bytes, max_pixels: int, least_side: int | None = None,
                   header: ImageHeader | None = None) -> Decoded:
     """The upload's picture, no larger than ``least_side`` needs
     (`device.picture.decode_for_reading`); its refusals as the client's errors."""
-    with _refusals_as_client_errors(max_pixels):
+    with _refusals_as_client_errors(data, max_pixels):
         return decode_for_reading(data, max_pixels, least_side, header)
 
 

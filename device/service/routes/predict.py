@@ -26,8 +26,9 @@ INLINE_MAX_PIXELS = 28 * 28  # uploads this small are read on the event loop (pr
 _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorBody, "description": "a damaged image, an empty body, or malformed"},
     413: {"model": ErrorBody, "description": "upload or declared image size over the limit"},
-    415: {"model": ErrorBody, "description": "not an image, or a format this installation "
-                                             "cannot read (HEIC without pi-heif)"},
+    415: {"model": ErrorBody, "description": "not an image, a format this installation "
+                                             "cannot read (HEIC without pi-heif), an image as "
+                                             "base64 text, or a Content-Encoding (gzip...)"},
     422: {"model": ErrorBody, "description": "multipart body without a 'file' field"},
     503: {"model": ErrorBody, "description": "the camera is absent, failing or hung; or, for "
                                              "an upload, the server is receiving as many at "
