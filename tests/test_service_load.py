@@ -245,3 +245,97 @@ def test_bodies_on_their_way_in_share_a_budget_and_past_it_are_told_to_retry(
         done = httpx.post(service.base_url + "/predict", timeout=30,
                           files={"file": ("d.png", handwritten_png(3))})
         assert done.status_code == 200, done.text
+
+
+def test_a_request_head_past_the_limit_is_answered_431_and_holds_no_memory(
+        tmp_path, digit_model_path) -> None:
+    """httptools keeps a header until it ends: four clients sending 50 MB headers that never
+    ended once added 205 MB to the service. Past HEAD_LIMIT_BYTES the head is answered 431."""
+    import socket
+
+    from device.service.http_guard import HEAD_LIMIT_BYTES
+
+    with contextmanager(running)(tmp_path, digit_model_path, "--camera", "none") as service:
+        before = service.rss_kib()
+        clients = []
+        for _ in range(4):
+            client = socket.create_connection(("127.0.0.1", service.port))
+            client.settimeout(2)
+            client.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ")
+            with suppress(OSError):  # closed while more of the header was on its way
+                for _ in range(20):
+                    client.sendall(b"a" * (1024 * 1024))
+            clients.append(client)
+        held_mib = (service.rss_kib() - before) / 1024  # with all four still connected
+        answers = []
+        for client in clients:
+            with suppress(OSError):
+                answers.append(client.recv(4096))
+            client.close()
+        assert held_mib < 30, held_mib
+        assert answers and all(a.startswith(b"HTTP/1.1 431 ") for a in answers), answers
+        # A head as large as the limit allows is still read.
+        big_cookie = {"other": "c" * (HEAD_LIMIT_BYTES // 2)}
+        assert httpx.get(service.base_url + "/healthz", cookies=big_cookie,
+                         timeout=10).status_code == 200
+        assert "Traceback" not in service.log()
+
+
+def _whole_answer(client) -> bytes:
+    """One answer with a 2-byte body (the app below), however the socket splits it."""
+    answer = b""
+    while b"\r\n\r\n" not in answer or len(answer.partition(b"\r\n\r\n")[2]) < 2:
+        chunk = client.recv(4096)
+        if not chunk:
+            break
+        answer += chunk
+    return answer
+
+
+def test_a_request_head_that_never_ends_or_never_starts_is_closed(monkeypatch) -> None:
+    """uvicorn gives a client forever to finish its headers, so a client sending a byte now
+    and then held one of the 256 connections for good; a connection that never sent anything,
+    too. Each has HEAD_TIMEOUT_S (here 0.5 s): a started head is answered 408. Real uvicorn
+    with the service's protocol, in this process so the deadline can be short."""
+    import socket
+    import threading
+
+    import uvicorn
+    from service_helpers import free_port
+
+    from device.service import http_guard
+
+    monkeypatch.setattr(http_guard, "HEAD_TIMEOUT_S", 0.5)
+
+    async def app(scope, receive, send) -> None:
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-length", b"2")]})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None,
+                                           http=http_guard.GuardedHttpToolsProtocol,
+                                           timeout_keep_alive=30, lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            time.sleep(0.02)
+        slow, idle, kept = (socket.create_connection(("127.0.0.1", port)) for _ in range(3))
+        for client in (slow, idle, kept):
+            client.settimeout(5)
+        slow.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
+        kept.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert _whole_answer(kept).startswith(b"HTTP/1.1 200 ")
+        started = time.monotonic()
+        assert slow.recv(4096).startswith(b"HTTP/1.1 408 ")
+        assert idle.recv(4096) == b""  # closed, nothing to answer
+        assert time.monotonic() - started < 3
+        # Between requests a connection is uvicorn's to time out (keep-alive, here 30 s): a
+        # second request after the head timeout is still answered.
+        time.sleep(0.8)
+        kept.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert _whole_answer(kept).startswith(b"HTTP/1.1 200 ")
+    finally:
+        server.should_exit = True
+        thread.join(10)

@@ -234,7 +234,8 @@ def _image_as_text(data: bytes) -> str | None:
     decoder has refused the body, and reads its first 64 bytes at most."""
     head = data[:64].lstrip()
     if head[:5].lower() == b"data:":
-        return "the upload is a data: URL (an image written as text), not the image's bytes"
+        return ("the upload is a data: URL (an image written as text, usually base64), not the "
+                "image's bytes")
     try:
         # 16 base64 characters are 12 bytes: as many as looks_like needs for any format.
         kind = looks_like(binascii.a2b_base64(head[:16], strict_mode=True))
