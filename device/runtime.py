@@ -229,7 +229,7 @@ class DigitModel:
         if self.first_look is None:
             self._count_answers(0, len(x))
             return self._run(x)
-        probs = self.first_look.predict(x)
+        probs = self.first_look._run(x)  # checked above; its own answer counts go unread
         unsure = probs.max(axis=1) < self.sidecar.first_look.accept_at
         passed_on = int(np.count_nonzero(unsure))
         if passed_on:
