@@ -179,7 +179,7 @@ def run_capture(args: argparse.Namespace) -> int:
 
     reader = _reader(args)
     try:
-        camera = open_camera(args.camera)
+        camera = open_camera(args.camera, reader.picture_side)
         try:
             started = time.perf_counter()
             frame = camera.read()

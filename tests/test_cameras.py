@@ -241,6 +241,18 @@ def test_file_refuses_a_video_and_names_the_spec_that_reads_it(tmp_path: Path) -
     assert parse_camera_spec(f"file:{tmp_path}/later.png").kind == "file"
 
 
+def test_file_frames_are_no_larger_than_the_reader_needs(tmp_path: Path) -> None:
+    """A file: camera once served a 40-megapixel PNG at full size, 120 MB a frame, held by
+    the preview, the reading and the next frame at once: the service passed its 400 MB cap."""
+    cv2.imwrite(str(tmp_path / "a_wide.png"), np.full((1200, 1600, 3), 200, np.uint8))
+    cv2.imwrite(str(tmp_path / "b_tall.jpg"), np.full((2000, 500), 200, np.uint8))
+    cv2.imwrite(str(tmp_path / "c_small.png"), np.full((240, 320), 200, np.uint8))
+    camera = open_camera(f"file:{tmp_path}", least_side=640)
+    assert [camera.read().shape for _ in range(3)] == [(480, 640, 3), (640, 160), (240, 320)]
+    camera = open_camera(f"file:{tmp_path}")  # no reader to say how large: as the file is
+    assert camera.read().shape == (1200, 1600, 3)
+
+
 def test_a_folder_is_read_from_its_first_image_after_the_readiness_probe(tmp_path: Path) -> None:
     for i, name in enumerate(["a.png", "b.png"]):
         cv2.imwrite(str(tmp_path / name), np.full((4, 4), i, np.uint8))

@@ -229,6 +229,20 @@ def test_capture_saves_what_the_model_sees(images, model_args, tmp_path, capsys)
     assert cv2.imread(str(out / "input_0.png"), cv2.IMREAD_UNCHANGED).shape == (280, 280)
 
 
+def test_capture_saves_a_large_file_at_the_size_it_was_read(images, model_args, tmp_path,
+                                                            capsys) -> None:
+    # The frame and the boxes drawn on it are the picture as read: no larger than the reader
+    # needs (640 px on its longer side), not the file's 1600×1200.
+    large = tmp_path / "large.png"
+    frame = cv2.imread(str(images["forty_two"]))
+    cv2.imwrite(str(large), cv2.resize(frame, (1600, 1200), interpolation=cv2.INTER_CUBIC))
+    out = tmp_path / "shots"
+    code = main(["capture", "--out", str(out), "--camera", f"file:{large}", *model_args])
+    assert code == 0 and "number 42" in capsys.readouterr().out
+    for name in ("frame.png", "boxes.png"):
+        assert cv2.imread(str(out / name)).shape == (480, 640, 3)
+
+
 def test_capture_without_a_camera_says_so(model_args, tmp_path, capsys) -> None:
     code = main(["capture", "--out", str(tmp_path), "--camera", "none", *model_args])
     err = capsys.readouterr().err

@@ -211,6 +211,22 @@ def test_ready_means_a_frame_was_read(tmp_path: Path, digit_model_path: Path) ->
         _unavailable(service, why)
 
 
+def test_a_file_camera_serves_frames_the_size_the_reader_needs(
+    tmp_path: Path, digit_model_path: Path
+) -> None:
+    # A 1600×1200 picture is served 640×480 (the reader's picture_side): the preview's frame,
+    # and the boxes drawn on it, are in those pixels, and the digit still reads.
+    path = tmp_path / "large.png"
+    cv2.imwrite(str(path), digit_scene(7, size=(1200, 1600)))
+    for service in running(tmp_path, digit_model_path, "--camera", f"file:{path}"):
+        answer = _get(service, "/predict").json()
+        assert answer["digit"] == 7
+        box = answer["digits"][0]["box"]
+        assert box["x"] + box["w"] <= 640 and box["y"] + box["h"] <= 480
+        frame = _get(service, "/preview/latest").json()["frame"]
+        assert (frame["width"], frame["height"]) == (640, 480)
+
+
 # ---- the supervisor on its own (fast, in-process) -------------------------------------------
 
 

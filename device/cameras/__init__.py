@@ -18,8 +18,10 @@ __all__ = ["Camera", "CameraError", "make_camera", "open_camera"]
 AUTO_ORDER = ("picamera2", "opencv:0")
 
 
-def make_camera(spec: str) -> Camera:
-    """The (unopened) camera a spec names; raises CameraError for a spec that cannot work."""
+def make_camera(spec: str, least_side: int | None = None) -> Camera:
+    """The (unopened) camera a spec names; raises CameraError for a spec that cannot work.
+    ``least_side``: the longer side a reader needs, for a source that decodes pictures
+    (file:) and need not give larger frames than that."""
     try:
         parsed = parse_camera_spec(spec)
     except ValueError as exc:
@@ -29,18 +31,19 @@ def make_camera(spec: str) -> Camera:
     if parsed.kind == "opencv":
         return OpenCVCamera(int(parsed.arg) if parsed.arg.isdigit() else parsed.arg)
     if parsed.kind == "file":
-        return FileCamera(parsed.arg)
+        return FileCamera(parsed.arg, least_side)
     if parsed.kind == "none":
         return NoCamera()
     raise CameraError(f"camera {spec!r} is a choice among cameras, not one; open it with "
                       "open_camera")
 
 
-def open_camera(spec: str) -> Camera:
+def open_camera(spec: str, least_side: int | None = None) -> Camera:
     """An opened camera for ``spec``; ``auto`` takes the first that opens. Raises CameraError
-    (the caller adds how to choose another camera: a flag, a variable, a settings file)."""
+    (the caller adds how to choose another camera: a flag, a variable, a settings file).
+    ``least_side``: as for make_camera."""
     if spec.strip() != "auto":
-        camera = make_camera(spec)
+        camera = make_camera(spec, least_side)
         camera.open()
         return camera
     failures = []

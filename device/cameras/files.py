@@ -15,9 +15,12 @@ log = logging.getLogger(__name__)
 
 
 class FileCamera(Camera):
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, least_side: int | None = None) -> None:
+        """``least_side``: the longer side a reader needs (DigitReader.picture_side); each
+        frame is no larger (device.picture.read_picture). None: as large as the file."""
         super().__init__()
         self.path = Path(path)
+        self.least_side = least_side
         self.name = f"file:{self.path}"
         self._files: list[Path] = []
         self._next = 0
@@ -53,7 +56,7 @@ class FileCamera(Camera):
             path = self._files[self._next]
             self._next += 1
             try:
-                return read_picture(path)
+                return read_picture(path, self.least_side)
             except PictureError as exc:
                 problems.append(f"{path.name}: {exc.detail}")
                 if len(self._files) > 1 and (path, exc.detail) not in self._skipped:

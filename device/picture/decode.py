@@ -342,10 +342,23 @@ def _file_pixel_limit() -> int:
         return 1 << 30
 
 
-def read_picture(path: str | Path) -> np.ndarray:
-    """The picture in an image file, decoded as an upload is; PictureError when it gives none
-    (``unreadable_file`` when the file itself cannot be read)."""
-    return read_picture_for_reading(path, None).frame
+def read_picture(path: str | Path, least_side: int | None = None) -> np.ndarray:
+    """The picture in an image file as a frame, decoded as an upload is; PictureError when it
+    gives none (``unreadable_file`` when the file itself cannot be read).
+
+    With ``least_side`` it is no larger than a reader needs: decoded smaller where the format
+    allows (decode_for_reading), then shrunk by area until its longer side is ``least_side``.
+    A frame carries no shrink to map boxes back by, so what is read in it is in its own pixels;
+    a camera that held a 40-megapixel PNG's frame at full size (the preview's, the reading's
+    and the next one's at once) took the service past its memory cap."""
+    frame = read_picture_for_reading(path, least_side).frame
+    longer = max(frame.shape[:2])
+    if least_side is None or longer <= least_side:
+        return frame
+    height, width = frame.shape[:2]
+    scale = least_side / longer
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
 
 
 def read_picture_for_reading(path: str | Path, least_side: int | None) -> Decoded:

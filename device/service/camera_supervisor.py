@@ -43,8 +43,8 @@ class CameraUnavailableError(Exception):
     """No frame can be had right now; the message says why (it becomes the 503's detail)."""
 
 
-def open_camera_spec(spec: str) -> Any:
-    """An opened camera for `spec`.
+def open_camera_spec(spec: str, least_side: int | None = None) -> Any:
+    """An opened camera for `spec`; `least_side` as for `device.cameras.make_camera`.
 
     Besides the specs `device.cameras.open_camera` knows, `python:MODULE:ATTR[:ARG]` calls
     `MODULE.ATTR(ARG)` and opens the result: a developer hook for a camera of one's own (the
@@ -60,7 +60,7 @@ def open_camera_spec(spec: str) -> Any:
         return camera
     from device.cameras import open_camera
 
-    return open_camera(spec)
+    return open_camera(spec, least_side)
 
 
 class CameraSupervisor:

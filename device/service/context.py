@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from device.service.camera_supervisor import CameraSupervisor
+from device.service.camera_supervisor import CameraSupervisor, open_camera_spec
 from device.service.metrics import ServiceMetrics
 from device.service.readings import SharedFrameReadings
 from device.service.settings import ServiceSettings, how_to_choose_camera
@@ -69,10 +70,14 @@ def build_context(settings: ServiceSettings, model: object | None = None) -> Ser
     metrics.model_info.labels(name=model.name, sha256=model.sha256, runtime=model.runtime).set(1)
     if hasattr(model, "digits_answered"):  # a stand-in model in tests may not count
         metrics.count_model_answers(model.digits_answered)
+    reader = DigitReader(model, roi=settings.roi)
     camera = CameraSupervisor(
         settings.camera,
         read_timeout=settings.capture_timeout_s,
         retry_interval=settings.camera_retry_s,
+        # A file: camera's frames no larger than the reader needs: the preview, the reading
+        # and the next frame each hold one at once.
+        opener=functools.partial(open_camera_spec, least_side=reader.picture_side),
         on_error=lambda kind: metrics.camera_errors.labels(kind=kind).inc(),
         on_state=lambda up: metrics.camera_up.set(1 if up else 0),
         hint=how_to_choose_camera(),
@@ -80,7 +85,7 @@ def build_context(settings: ServiceSettings, model: object | None = None) -> Ser
     context = ServiceContext(
         settings=settings,
         model=model,
-        reader=DigitReader(model, roi=settings.roi),
+        reader=reader,
         camera=camera,
         metrics=metrics,
     )
