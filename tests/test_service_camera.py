@@ -227,6 +227,19 @@ def test_a_file_camera_serves_frames_the_size_the_reader_needs(
         assert (frame["width"], frame["height"]) == (640, 480)
 
 
+def test_a_file_camera_image_over_the_limit_names_the_service_setting(
+    tmp_path: Path, digit_model_path: Path
+) -> None:
+    # It once named OPENCV_IO_MAX_IMAGE_PIXELS, which the service sets from this one itself.
+    path = tmp_path / "large.png"
+    cv2.imwrite(str(path), digit_scene(7, size=(1000, 1200)))
+    for service in running(tmp_path, digit_model_path, "--camera", f"file:{path}",
+                           "--max-image-pixels", "1000000"):
+        _unavailable(service, "1200×1000 = 1.2 megapixels, more than the limit of 1.0 "
+                              "megapixels (DIGITS_MAX_IMAGE_PIXELS raises it)")
+        assert "OPENCV" not in _get(service, "/readyz").json()["reason"]
+
+
 # ---- the supervisor on its own (fast, in-process) -------------------------------------------
 
 

@@ -9,18 +9,22 @@ import numpy as np
 
 from device.camera_specs import images_in, no_image_at, no_images_in
 from device.cameras.base import Camera, CameraError
-from device.picture import PictureError, read_picture
+from device.picture import PictureError, PixelLimit, read_picture
 
 log = logging.getLogger(__name__)
 
 
 class FileCamera(Camera):
-    def __init__(self, path: str | Path, least_side: int | None = None) -> None:
+    def __init__(self, path: str | Path, least_side: int | None = None,
+                 limit: PixelLimit | None = None) -> None:
         """``least_side``: the longer side a reader needs (DigitReader.picture_side); each
-        frame is no larger (device.picture.read_picture). None: as large as the file."""
+        frame is no larger (device.picture.read_picture). None: as large as the file.
+        ``limit``: the most pixels an image may declare, and the setting that raises it
+        (device.picture.file_pixel_limit() unless given)."""
         super().__init__()
         self.path = Path(path)
         self.least_side = least_side
+        self.limit = limit
         self.name = f"file:{self.path}"
         self._files: list[Path] = []
         self._next = 0
@@ -56,7 +60,7 @@ class FileCamera(Camera):
             path = self._files[self._next]
             self._next += 1
             try:
-                return read_picture(path, self.least_side)
+                return read_picture(path, self.least_side, self.limit)
             except PictureError as exc:
                 problems.append(f"{path.name}: {exc.detail}")
                 if len(self._files) > 1 and (path, exc.detail) not in self._skipped:

@@ -4,6 +4,7 @@ reader takes (`decode`), shared by the service's uploads, the command line and t
 from device.picture.decode import (
     Decoded,
     PictureError,
+    PixelLimit,
     decode_for_reading,
     decoded_pixels,
     looks_like,
@@ -15,7 +16,8 @@ from device.picture.decode import (
 from device.picture.header import ImageHeader, read_header
 
 __all__ = [
-    "Decoded", "ImageHeader", "PictureError", "decode_for_reading", "decoded_pixels",
-    "looks_like", "picture_header", "read_header", "read_picture", "read_picture_for_reading",
+    "Decoded", "ImageHeader", "PictureError", "PixelLimit", "decode_for_reading",
+    "decoded_pixels", "looks_like", "picture_header", "read_header", "read_picture",
+    "read_picture_for_reading",
     "small_picture_header",
 ]

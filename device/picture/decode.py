@@ -333,25 +333,37 @@ def decode_for_reading(data: bytes, max_pixels: int, least_side: int | None = No
     return Decoded(frame, shrink, (width, height) if turned else (height, width))
 
 
-def _file_pixel_limit() -> int:
-    """The most pixels a file read from disk may declare: OpenCV's own limit, as when OpenCV
-    read files itself (OPENCV_IO_MAX_IMAGE_PIXELS, 2^30 unless set)."""
+@dataclass(frozen=True)
+class PixelLimit:
+    """The most pixels a picture file may declare, and the setting that raises it: a refusal
+    names the one its command reads (the service's is DIGITS_MAX_IMAGE_PIXELS)."""
+
+    pixels: int
+    setting: str
+
+
+def file_pixel_limit() -> PixelLimit:
+    """The limit of files read outside the service (predict, capture): OpenCV's own, as when
+    OpenCV read files itself (OPENCV_IO_MAX_IMAGE_PIXELS, 2^30 unless set)."""
     try:
-        return max(1, int(os.environ.get("OPENCV_IO_MAX_IMAGE_PIXELS", "")))
+        pixels = max(1, int(os.environ.get("OPENCV_IO_MAX_IMAGE_PIXELS", "")))
     except ValueError:
-        return 1 << 30
+        pixels = 1 << 30
+    return PixelLimit(pixels, "OPENCV_IO_MAX_IMAGE_PIXELS")
 
 
-def read_picture(path: str | Path, least_side: int | None = None) -> np.ndarray:
+def read_picture(path: str | Path, least_side: int | None = None,
+                 limit: PixelLimit | None = None) -> np.ndarray:
     """The picture in an image file as a frame, decoded as an upload is; PictureError when it
-    gives none (``unreadable_file`` when the file itself cannot be read).
+    gives none (``unreadable_file`` when the file itself cannot be read); ``limit``: as for
+    read_picture_for_reading.
 
     With ``least_side`` it is no larger than a reader needs: decoded smaller where the format
     allows (decode_for_reading), then shrunk by area until its longer side is ``least_side``.
     A frame carries no shrink to map boxes back by, so what is read in it is in its own pixels;
     a camera that held a 40-megapixel PNG's frame at full size (the preview's, the reading's
     and the next one's at once) took the service past its memory cap."""
-    frame = read_picture_for_reading(path, least_side).frame
+    frame = read_picture_for_reading(path, least_side, limit).frame
     longer = max(frame.shape[:2])
     if least_side is None or longer <= least_side:
         return frame
@@ -361,17 +373,18 @@ def read_picture(path: str | Path, least_side: int | None = None) -> np.ndarray:
     return cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
 
 
-def read_picture_for_reading(path: str | Path, least_side: int | None) -> Decoded:
-    """read_picture, no larger than ``least_side`` needs (decode_for_reading)."""
+def read_picture_for_reading(path: str | Path, least_side: int | None,
+                             limit: PixelLimit | None = None) -> Decoded:
+    """The picture in an image file, no larger than ``least_side`` needs (decode_for_reading),
+    declaring no more pixels than ``limit`` (file_pixel_limit() unless given)."""
+    limit = limit or file_pixel_limit()
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
         raise PictureError("unreadable_file", f"cannot read it ({exc.strerror})") from None
     try:
-        return decode_for_reading(data, _file_pixel_limit(), least_side)
+        return decode_for_reading(data, limit.pixels, least_side)
     except PictureError as exc:
         if exc.code != "image_too_large":
             raise
-        raise PictureError(
-            exc.code, f"{exc.detail} (OPENCV_IO_MAX_IMAGE_PIXELS raises it)"
-        ) from None
+        raise PictureError(exc.code, f"{exc.detail} ({limit.setting} raises it)") from None

@@ -23,9 +23,12 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from device.picture import PixelLimit
 
 log = logging.getLogger("device.service.camera")
 
@@ -43,8 +46,10 @@ class CameraUnavailableError(Exception):
     """No frame can be had right now; the message says why (it becomes the 503's detail)."""
 
 
-def open_camera_spec(spec: str, least_side: int | None = None) -> Any:
-    """An opened camera for `spec`; `least_side` as for `device.cameras.make_camera`.
+def open_camera_spec(spec: str, least_side: int | None = None,
+                     limit: PixelLimit | None = None) -> Any:
+    """An opened camera for `spec`; `least_side` and `limit` (a `device.picture.PixelLimit`) as
+    for `device.cameras.make_camera`.
 
     Besides the specs `device.cameras.open_camera` knows, `python:MODULE:ATTR[:ARG]` calls
     `MODULE.ATTR(ARG)` and opens the result: a developer hook for a camera of one's own (the
@@ -60,7 +65,7 @@ def open_camera_spec(spec: str, least_side: int | None = None) -> Any:
         return camera
     from device.cameras import open_camera
 
-    return open_camera(spec, least_side)
+    return open_camera(spec, least_side, limit)
 
 
 class CameraSupervisor:

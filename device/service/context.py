@@ -63,6 +63,7 @@ def load_model(settings: ServiceSettings) -> object:
 
 def build_context(settings: ServiceSettings, model: object | None = None) -> ServiceContext:
     """The context for `settings`; the camera is not started yet (the app's lifespan does it)."""
+    from device.picture import PixelLimit
     from device.reader import DigitReader
 
     model = model if model is not None else load_model(settings)
@@ -76,8 +77,11 @@ def build_context(settings: ServiceSettings, model: object | None = None) -> Ser
         read_timeout=settings.capture_timeout_s,
         retry_interval=settings.camera_retry_s,
         # A file: camera's frames no larger than the reader needs: the preview, the reading
-        # and the next frame each hold one at once.
-        opener=functools.partial(open_camera_spec, least_side=reader.picture_side),
+        # and the next frame each hold one at once. Its pictures are held to the uploads'
+        # limit, and a refusal names the setting the service reads.
+        opener=functools.partial(
+            open_camera_spec, least_side=reader.picture_side,
+            limit=PixelLimit(settings.max_image_pixels, "DIGITS_MAX_IMAGE_PIXELS")),
         on_error=lambda kind: metrics.camera_errors.labels(kind=kind).inc(),
         on_state=lambda up: metrics.camera_up.set(1 if up else 0),
         hint=how_to_choose_camera(),
