@@ -268,15 +268,26 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 @contextlib.contextmanager
-def _native_chatter_as_warnings() -> Any:
-    """LiteRT's C++ "INFO: Created TensorFlow Lite XNNPACK delegate" line is chatter on a
-    terminal: native lines go through logging, where only warnings and errors are shown."""
-    from device.native_output import native_output_as_logs
+def _native_chatter_off_the_terminal() -> Any:
+    """Native code's lines go through logging, where only those it marks as errors are shown:
+    LiteRT's C++ "INFO: Created TensorFlow Lite XNNPACK delegate" line is chatter, and the
+    codecs' warnings about a bad input (libpng's "PNG input buffer is incomplete", FFmpeg's
+    "[mjpeg @ 0x...] overread 8") or OpenCV's about a camera index that is not there repeat
+    what the command's own one-line error says (or, when a folder's next picture read, are
+    not worth saying)."""
+    from device.native_output import log as native_log
+    from device.native_output import native_output_as_logs, quiet_opencv_logging
 
-    with native_output_as_logs((2,)) as real_stderr:
-        own = sys.stderr is sys.__stderr__  # not when a caller (a test) captures it already
-        with contextlib.redirect_stderr(real_stderr) if own else contextlib.nullcontext():
-            yield
+    quiet_opencv_logging()
+    level = native_log.level
+    native_log.setLevel(logging.ERROR)
+    try:
+        with native_output_as_logs((2,)) as real_stderr:
+            own = sys.stderr is sys.__stderr__  # not when a caller (a test) captures it already
+            with contextlib.redirect_stderr(real_stderr) if own else contextlib.nullcontext():
+                yield
+    finally:  # a caller in the same process (a test) keeps its own
+        native_log.setLevel(level)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -285,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     from device.sidecar import ModelError
 
-    with _native_chatter_as_warnings():
+    with _native_chatter_off_the_terminal():
         logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s",
                             stream=sys.stderr)
         try:

@@ -31,6 +31,14 @@ _LEVELS = (
 _LITERT_PREFIX = re.compile(r"^(INFO|WARNING|ERROR): ")
 
 
+def quiet_opencv_logging() -> None:
+    """Turn OpenCV's own logging off unless OPENCV_LOG_LEVEL says otherwise; before cv2 is
+    imported, which reads it once. Its lines ("[ WARN:0@0.03] global cap_v4l.cpp:913 open
+    VIDEOIO(V4L2:/dev/video7): can't open camera by index" for every probe of a missing camera,
+    one for a damaged picture) repeat what the caller already says, in a format of their own."""
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "SILENT")
+
+
 def level_of(line: str) -> int:
     """The log level a native line announces; a line that names none is a warning."""
     head = line[:80]

@@ -214,6 +214,31 @@ def test_predict_prints_no_native_chatter(images, tmp_path) -> None:
     assert done.stdout.startswith(f"{images['three']}: digit 3")
 
 
+def test_bad_inputs_get_only_the_commands_own_lines(model_args, tmp_path) -> None:
+    """OpenCV's "[ WARN:0@0.03] global cap_v4l.cpp:913 open VIDEOIO(V4L2:/dev/video99): can't
+    open camera by index", libpng's "PNG input buffer is incomplete" and a warning for each
+    image of a folder that no image of read once came before the one-line error."""
+    folder = tmp_path / "damaged"
+    folder.mkdir()
+    noise = np.random.default_rng(1).integers(0, 256, (200, 300, 3), dtype=np.uint8)
+    for name in ("a.png", "b.jpg"):
+        data = cv2.imencode(Path(name).suffix, noise)[1].tobytes()
+        (folder / name).write_bytes(data[: len(data) // 2])  # the header whole, pixels cut
+    shots = ["--out", str(tmp_path / "shots")]
+    for args, lines in (
+        (["capture", *shots, "--camera", f"file:{folder}"], 1),
+        (["capture", *shots, "--camera", "opencv:99"], 1),
+        (["predict", str(folder / "a.png")], 2),  # the file's error, then how many failed
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", "device", *args, *model_args],
+            cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
+        )
+        assert done.returncode == 1
+        assert len(done.stderr.splitlines()) == lines, done.stderr
+        assert done.stderr.startswith(f"python -m device {args[0]}: error: "), done.stderr
+
+
 def test_capture_saves_what_the_model_sees(images, model_args, tmp_path, capsys) -> None:
     out = tmp_path / "shots"
     code = main(["capture", "--out", str(out), "--camera", f"file:{images['forty_two']}",

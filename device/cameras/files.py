@@ -52,21 +52,26 @@ class FileCamera(Camera):
         """The next image that reads. In a folder, one that does not (damaged, too large,
         replaced by something else) is skipped with a warning, so the others go on being
         served; the folder is listed again at the end of each round, so images added while
-        serving join in. Only a round in which no image reads is a failure."""
-        problems: list[str] = []
+        serving join in. Only a round in which no image reads is a failure: its error names
+        each image's problem, so the skips are warned of only once another image has read."""
+        problems: list[tuple[Path, str]] = []
         while len(problems) < len(self._files):
             if self._next >= len(self._files):
                 self._files, self._next = self._listed(), 0
             path = self._files[self._next]
             self._next += 1
             try:
-                return read_picture(path, self.least_side, self.limit)
+                frame = read_picture(path, self.least_side, self.limit)
             except PictureError as exc:
-                problems.append(f"{path.name}: {exc.detail}")
-                if len(self._files) > 1 and (path, exc.detail) not in self._skipped:
-                    self._skipped.add((path, exc.detail))
-                    log.warning("%s: skipping %s: %s", self.name, path.name, exc.detail)
-        raise CameraError(f"{self.name}: {'; '.join(problems)}")
+                problems.append((path, exc.detail))
+                continue
+            for skipped in problems:
+                if skipped not in self._skipped:
+                    self._skipped.add(skipped)
+                    log.warning("%s: skipping %s: %s", self.name, skipped[0].name, skipped[1])
+            return frame
+        said = "; ".join(f"{path.name}: {detail}" for path, detail in problems)
+        raise CameraError(f"{self.name}: {said}")
 
     def first_frame(self) -> np.ndarray:
         frame = self.read()

@@ -124,11 +124,9 @@ def run_serve(args: argparse.Namespace) -> int:
     # OpenCV reads these once at import: its own decoder then also refuses oversized images,
     # a second guard behind the header check in uploads.py.
     os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(settings.max_image_pixels))
-    # OpenCV's own log lines (a damaged upload, every failed probe of a missing USB camera)
-    # repeat what the service already answers or logs, in a format of their own.
-    os.environ.setdefault("OPENCV_LOG_LEVEL", "SILENT")
+    from device.native_output import native_output_as_logs, quiet_opencv_logging
 
-    from device.native_output import native_output_as_logs
+    quiet_opencv_logging()  # a damaged upload, every failed probe of a missing USB camera
 
     # The log is one JSON object per line: what native code prints (LiteRT, libcamera) and any
     # stray Python output go through logging too.
