@@ -175,8 +175,13 @@ def run_capture(args: argparse.Namespace) -> int:
     import numpy as np
 
     from device.answer import reading_answer
-    from device.cameras import CameraError, open_camera
+    from device.camera_specs import parse_camera_spec
+    from device.cameras import CameraError, UnreadablePictureError, open_camera
 
+    try:
+        parse_camera_spec(args.camera)
+    except ValueError as exc:  # it says which spellings would work
+        raise CommandError(str(exc)) from None
     reader = _reader(args)
     try:
         camera = open_camera(args.camera, reader.picture_side)
@@ -186,6 +191,8 @@ def run_capture(args: argparse.Namespace) -> int:
             captured = time.perf_counter()
         finally:
             camera.close()
+    except UnreadablePictureError as exc:  # another camera is no fix for a damaged picture
+        raise CommandError(str(exc)) from None
     except CameraError as exc:
         raise CommandError(f"{exc}; choose another with --camera: {SPEC_FORMS}") from None
     try:

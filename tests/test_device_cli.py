@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from device.__main__ import main
+from device.camera_specs import SPEC_FORMS
 from device.picture import read_picture
 from device.service.uploads import decode_upload
 from tests.camera_like import mnist_test, paper_frame
@@ -275,6 +276,22 @@ def test_capture_without_a_camera_says_so(model_args, tmp_path, capsys) -> None:
     assert err.startswith("python -m device capture: error: no camera configured")
     assert "choose another with --camera" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_capture_lists_the_camera_specs_only_for_a_camera_that_is_wrong(model_args, tmp_path,
+                                                                        capsys) -> None:
+    # A damaged picture once got the list of camera specs too; an unknown spec had it twice.
+    damaged = tmp_path / "damaged.png"
+    damaged.write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    for spec, says, listed in (
+        (f"file:{damaged}", "damaged.png: the PNG image's header is damaged", 0),
+        ("bogus", "unknown camera 'bogus'; use auto,", 1),
+        (f"file:{tmp_path}/absent", "no such file or folder; choose another with --camera", 1),
+    ):
+        code = main(["capture", "--out", str(tmp_path / "shots"), "--camera", spec, *model_args])
+        err = capsys.readouterr().err
+        assert code == 1 and len(err.splitlines()) == 1, err
+        assert says in err and err.count(SPEC_FORMS) == listed, err
 
 
 def test_capture_refuses_a_video_given_to_file(model_args, tmp_path, capsys) -> None:

@@ -7,14 +7,14 @@ Specs: ``auto`` (picamera2, then opencv:0), ``picamera2``, ``opencv:0`` (a devic
 from __future__ import annotations
 
 from device.camera_specs import parse_camera_spec
-from device.cameras.base import Camera, CameraError
+from device.cameras.base import Camera, CameraError, UnreadablePictureError
 from device.cameras.files import FileCamera
 from device.cameras.none import NoCamera
 from device.cameras.opencv import OpenCVCamera
 from device.cameras.picamera2 import Picamera2Camera
 from device.picture import PixelLimit
 
-__all__ = ["Camera", "CameraError", "make_camera", "open_camera"]
+__all__ = ["Camera", "CameraError", "UnreadablePictureError", "make_camera", "open_camera"]
 
 AUTO_ORDER = ("picamera2", "opencv:0")
 

@@ -14,6 +14,11 @@ class CameraError(Exception):
     """A camera could not be opened or read (message says what failed and how to fix it)."""
 
 
+class UnreadablePictureError(CameraError):
+    """The source is there, but the pictures it holds give no frame (a file: image that is
+    damaged or too large): the fix is the picture, not another camera."""
+
+
 class Camera(ABC):
     """A frame source. ``read`` reopens a source that failed before, so no source stays dead."""
 

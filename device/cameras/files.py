@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from device.camera_specs import images_in, no_image_at, no_images_in
-from device.cameras.base import Camera, CameraError
+from device.cameras.base import Camera, CameraError, UnreadablePictureError
 from device.picture import PictureError, PixelLimit, read_picture
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,7 @@ class FileCamera(Camera):
                     log.warning("%s: skipping %s: %s", self.name, skipped[0].name, skipped[1])
             return frame
         said = "; ".join(f"{path.name}: {detail}" for path, detail in problems)
-        raise CameraError(f"{self.name}: {said}")
+        raise UnreadablePictureError(f"{self.name}: {said}")
 
     def first_frame(self) -> np.ndarray:
         frame = self.read()
