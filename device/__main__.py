@@ -48,6 +48,15 @@ def parse_roi(text: str) -> tuple[float, float, float, float]:
     return x, y, w, h
 
 
+def image_name(text: str) -> str:
+    """An image or folder named on the command line; not an empty one, which Path would take
+    for the current folder (a shell variable that expanded to nothing: `predict "$DIR"`)."""
+    if not text:
+        raise argparse.ArgumentTypeError(
+            "'' is an empty path: name an image file or a folder ('.' for the current one)")
+    return text
+
+
 def thread_count(text: str) -> int:
     from device.runtime import MAX_THREADS  # numpy only: --help stays quick
 
@@ -238,7 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict = commands.add_parser(
         "predict", help="read the digits in image files", description="Read the digits in "
         "image files (or every image in a folder): one line, or one JSON object, per image.")
-    predict.add_argument("images", nargs="+", metavar="IMAGE",
+    predict.add_argument("images", nargs="+", metavar="IMAGE", type=image_name,
                          help="image files (PNG, JPEG, BMP, WebP, TIFF, PNM) or folders of them")
     predict.add_argument("--json", action="store_true",
                          help="one JSON object per image, the same answer as POST /predict")

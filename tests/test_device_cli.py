@@ -195,6 +195,18 @@ def test_a_picture_too_thin_for_a_digit_is_one_line_and_the_others_are_read(
     assert "too small to hold a digit" in err
 
 
+def test_an_empty_path_is_refused_not_read_as_the_current_folder(images, model_args,
+                                                                 monkeypatch, capsys) -> None:
+    monkeypatch.chdir(images["three"].parent)  # a folder of images: '' once read them all
+    with pytest.raises(SystemExit) as exited:
+        main(["predict", str(images["three"]), "", *model_args])
+    captured = capsys.readouterr()
+    assert exited.value.code == 2 and captured.out == ""
+    assert captured.err.splitlines()[-1] == (
+        "python -m device predict: error: argument IMAGE: '' is an empty path: name an image "
+        "file or a folder ('.' for the current one)")
+
+
 def test_a_device_or_pipe_is_no_image_file(model_args, capsys) -> None:
     code = main(["predict", "--json", "/dev/null", *model_args])  # once "no such file"
     captured = capsys.readouterr()
