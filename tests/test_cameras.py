@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import types
+from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
 
@@ -14,6 +16,7 @@ import pytest
 from device.camera_specs import parse_camera_spec
 from device.cameras import Camera, CameraError, make_camera, open_camera
 from device.cameras.picamera2 import Picamera2Camera
+from device.picture import PixelLimit
 from device.reader import DigitReader
 from device.runtime import DigitModel
 from tests.camera_like import mnist_test, paper_frame
@@ -251,6 +254,25 @@ def test_file_frames_are_no_larger_than_the_reader_needs(tmp_path: Path) -> None
     assert [camera.read().shape for _ in range(3)] == [(480, 640, 3), (640, 160), (240, 320)]
     camera = open_camera(f"file:{tmp_path}")  # no reader to say how large: as the file is
     assert camera.read().shape == (1200, 1600, 3)
+
+
+def test_file_frames_are_decoded_within_the_pixel_budget(tmp_path: Path) -> None:
+    # A camera decoding a 40-megapixel PNG beside an upload of one took the service past its
+    # memory cap: each picture now takes room for the pixels it decodes into (a large JPEG's
+    # shrunk ones) and keeps it until its frame is no larger than needed.
+    cv2.imwrite(str(tmp_path / "a.png"), np.full((1200, 1600, 3), 200, np.uint8))
+    cv2.imwrite(str(tmp_path / "b.jpg"), np.full((1500, 2000, 3), 200, np.uint8))
+    held: list[int] = []
+
+    @contextlib.contextmanager
+    def room_for(pixels: int) -> Iterator[None]:
+        held.append(pixels)
+        yield
+
+    camera = open_camera(f"file:{tmp_path}", least_side=640,
+                         limit=PixelLimit(10**7, "DIGITS_MAX_IMAGE_PIXELS", room_for))
+    assert [camera.read().shape for _ in range(2)] == [(480, 640, 3), (480, 640, 3)]
+    assert held == [1600 * 1200, 1000 * 750]  # the JPEG decodes at half its size
 
 
 def test_a_folder_is_read_from_its_first_image_after_the_readiness_probe(tmp_path: Path) -> None:

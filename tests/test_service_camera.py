@@ -240,6 +240,25 @@ def test_a_file_camera_image_over_the_limit_names_the_service_setting(
         assert "OPENCV" not in _get(service, "/readyz").json()["reason"]
 
 
+def test_a_file_camera_waits_for_room_in_the_uploads_pixel_budget(
+    tmp_path: Path, digit_model_path: Path
+) -> None:
+    from device.service.context import build_context
+    from device.service.settings import load_settings
+
+    path = tmp_path / "scene.png"
+    cv2.imwrite(str(path), digit_scene(7))
+    context = build_context(load_settings(model=digit_model_path, camera=f"file:{path}"))
+    budget = context.decode_budget
+    try:
+        with budget.room_for(budget.pixels):  # as a 40-megapixel upload being read does
+            context.camera.start(wait_for_first_open=0.5)
+            assert not context.camera.ready  # its first picture waits for room
+        _eventually(lambda: context.camera.ready, "the camera opened once there was room")
+    finally:
+        context.camera.close()
+
+
 # ---- the supervisor on its own (fast, in-process) -------------------------------------------
 
 

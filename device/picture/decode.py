@@ -12,12 +12,15 @@ large JPEG decodes no larger than the reader needs (decode_for_reading).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import io
 import os
 import re
 import warnings
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -336,10 +339,16 @@ def decode_for_reading(data: bytes, max_pixels: int, least_side: int | None = No
 @dataclass(frozen=True)
 class PixelLimit:
     """The most pixels a picture file may declare, and the setting that raises it: a refusal
-    names the one its command reads (the service's is DIGITS_MAX_IMAGE_PIXELS)."""
+    names the one its command reads (the service's is DIGITS_MAX_IMAGE_PIXELS). ``room_for``:
+    a budget of decoded pixels shared with whatever else decodes at once (the service's
+    uploads.PixelBudget.room_for), which a picture waits for room in before it is decoded."""
 
     pixels: int
     setting: str
+    room_for: Callable[[int], AbstractContextManager[object]] | None = None
+
+    def room(self, pixels: int) -> AbstractContextManager[object]:
+        return self.room_for(pixels) if self.room_for is not None else contextlib.nullcontext()
 
 
 def file_pixel_limit() -> PixelLimit:
@@ -356,21 +365,27 @@ def read_picture(path: str | Path, least_side: int | None = None,
                  limit: PixelLimit | None = None) -> np.ndarray:
     """The picture in an image file as a frame, decoded as an upload is; PictureError when it
     gives none (``unreadable_file`` when the file itself cannot be read); ``limit``: as for
-    read_picture_for_reading.
+    read_picture_for_reading, its room had while the picture is at full size.
 
     With ``least_side`` it is no larger than a reader needs: decoded smaller where the format
     allows (decode_for_reading), then shrunk by area until its longer side is ``least_side``.
     A frame carries no shrink to map boxes back by, so what is read in it is in its own pixels;
     a camera that held a 40-megapixel PNG's frame at full size (the preview's, the reading's
     and the next one's at once) took the service past its memory cap."""
-    frame = read_picture_for_reading(path, least_side, limit).frame
-    longer = max(frame.shape[:2])
-    if least_side is None or longer <= least_side:
-        return frame
-    height, width = frame.shape[:2]
-    scale = least_side / longer
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    return cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
+    limit = limit or file_pixel_limit()
+    data = _file_bytes(path)
+    with _naming_the_setting(limit):
+        header = picture_header(data, limit.pixels)
+    with limit.room(decoded_pixels(header, least_side)):
+        with _naming_the_setting(limit):
+            frame = decode_for_reading(data, limit.pixels, least_side, header).frame
+        longer = max(frame.shape[:2])
+        if least_side is None or longer <= least_side:
+            return frame
+        height, width = frame.shape[:2]
+        scale = least_side / longer
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        return cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
 
 
 def read_picture_for_reading(path: str | Path, least_side: int | None,
@@ -378,12 +393,23 @@ def read_picture_for_reading(path: str | Path, least_side: int | None,
     """The picture in an image file, no larger than ``least_side`` needs (decode_for_reading),
     declaring no more pixels than ``limit`` (file_pixel_limit() unless given)."""
     limit = limit or file_pixel_limit()
+    data = _file_bytes(path)
+    with _naming_the_setting(limit):
+        return decode_for_reading(data, limit.pixels, least_side)
+
+
+def _file_bytes(path: str | Path) -> bytes:
     try:
-        data = Path(path).read_bytes()
+        return Path(path).read_bytes()
     except OSError as exc:
         raise PictureError("unreadable_file", f"cannot read it ({exc.strerror})") from None
+
+
+@contextlib.contextmanager
+def _naming_the_setting(limit: PixelLimit) -> Iterator[None]:
+    """A picture over the limit is refused with the setting that raises it."""
     try:
-        return decode_for_reading(data, limit.pixels, least_side)
+        yield
     except PictureError as exc:
         if exc.code != "image_too_large":
             raise

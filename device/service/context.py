@@ -31,12 +31,13 @@ class ServiceContext:
     reader: object  # device.reader.DigitReader
     camera: CameraSupervisor
     metrics: ServiceMetrics
+    # Decoded pixels in memory at once, uploads' and the file: camera's: as many as the largest
+    # picture allowed.
+    decode_budget: PixelBudget
     cpu_limiter: anyio.CapacityLimiter = field(
         default_factory=lambda: anyio.CapacityLimiter(CPU_WORKERS)
     )
     camera_readings: SharedFrameReadings = field(init=False)
-    # Decoded pixels in memory at once: as many as the largest picture allowed.
-    decode_budget: PixelBudget = field(init=False)
     # Upload bytes being received at once: four of the largest uploads allowed.
     receiving: ReceivingBudget = field(init=False)
     # The watch loop and its publishers (DIGITS_WATCH, DIGITS_MQTT_URL); None when off.
@@ -44,7 +45,6 @@ class ServiceContext:
 
     def __post_init__(self) -> None:
         self.camera_readings = SharedFrameReadings(self.reader, self.cpu_limiter)
-        self.decode_budget = PixelBudget(self.settings.max_image_pixels)
         self.receiving = ReceivingBudget(UPLOADS_RECEIVED_AT_ONCE * self.settings.max_upload_bytes)
 
     def watch_status(self) -> dict[str, Any]:
@@ -72,16 +72,20 @@ def build_context(settings: ServiceSettings, model: object | None = None) -> Ser
     if hasattr(model, "digits_answered"):  # a stand-in model in tests may not count
         metrics.count_model_answers(model.digits_answered)
     reader = DigitReader(model, roi=settings.roi)
+    decode_budget = PixelBudget(settings.max_image_pixels)
     camera = CameraSupervisor(
         settings.camera,
         read_timeout=settings.capture_timeout_s,
         retry_interval=settings.camera_retry_s,
         # A file: camera's frames no larger than the reader needs: the preview, the reading
         # and the next frame each hold one at once. Its pictures are held to the uploads'
-        # limit, and a refusal names the setting the service reads.
+        # limit (a refusal names the setting the service reads) and decoded within their
+        # budget: a 40-megapixel PNG decoded for the camera while one was uploaded took the
+        # service to 560 MB, past the unit's 400 MB cap.
         opener=functools.partial(
             open_camera_spec, least_side=reader.picture_side,
-            limit=PixelLimit(settings.max_image_pixels, "DIGITS_MAX_IMAGE_PIXELS")),
+            limit=PixelLimit(settings.max_image_pixels, "DIGITS_MAX_IMAGE_PIXELS",
+                             decode_budget.room_for)),
         on_error=lambda kind: metrics.camera_errors.labels(kind=kind).inc(),
         on_state=lambda up: metrics.camera_up.set(1 if up else 0),
         hint=how_to_choose_camera(),
@@ -92,6 +96,7 @@ def build_context(settings: ServiceSettings, model: object | None = None) -> Ser
         reader=reader,
         camera=camera,
         metrics=metrics,
+        decode_budget=decode_budget,
     )
     if settings.watching:
         from device.service.watch import WatchLoop
