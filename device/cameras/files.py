@@ -19,8 +19,8 @@ class FileCamera(Camera):
                  limit: PixelLimit | None = None) -> None:
         """``least_side``: the longer side a reader needs (DigitReader.picture_side); each
         frame is no larger (device.picture.read_picture). None: as large as the file.
-        ``limit``: the most pixels an image may declare, and the setting that raises it
-        (device.picture.file_pixel_limit() unless given)."""
+        ``limit``: the most pixels an image may declare, the setting that raises it and the
+        budget each is decoded within (device.picture.file_pixel_limit() unless given)."""
         super().__init__()
         self.path = Path(path)
         self.least_side = least_side
