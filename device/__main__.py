@@ -48,13 +48,23 @@ def parse_roi(text: str) -> tuple[float, float, float, float]:
     return x, y, w, h
 
 
-def image_name(text: str) -> str:
-    """An image or folder named on the command line; not an empty one, which Path would take
-    for the current folder (a shell variable that expanded to nothing: `predict "$DIR"`)."""
+def _not_empty(text: str, what: str) -> str:
+    """A path named on the command line; not an empty one, which Path would take for the
+    current folder (a shell variable that expanded to nothing: `predict "$DIR"`)."""
     if not text:
         raise argparse.ArgumentTypeError(
-            "'' is an empty path: name an image file or a folder ('.' for the current one)")
+            f"'' is an empty path: name {what} ('.' for the current one)")
     return text
+
+
+def image_name(text: str) -> str:
+    """An image or folder to read."""
+    return _not_empty(text, "an image file or a folder")
+
+
+def out_folder(text: str) -> Path:
+    """The folder capture writes into."""
+    return Path(_not_empty(text, "a folder"))
 
 
 def thread_count(text: str) -> int:
@@ -258,7 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
         "capture", help="grab one camera frame; save it, its threshold mask and model inputs",
         description="Grab one camera frame, read it, and save what the model saw: the frame, "
         "the searched area, the threshold mask, the boxes and each 28x28 input.")
-    capture.add_argument("--out", type=Path, required=True, help="folder for the PNG files")
+    capture.add_argument("--out", type=out_folder, required=True, help="folder for the PNG files")
     capture.add_argument("--camera", default="auto",
                          help=f"{SPEC_FORMS} (default %(default)s)")
     capture.add_argument("--json", action="store_true",

@@ -205,6 +205,14 @@ def test_an_empty_path_is_refused_not_read_as_the_current_folder(images, model_a
     assert captured.err.splitlines()[-1] == (
         "python -m device predict: error: argument IMAGE: '' is an empty path: name an image "
         "file or a folder ('.' for the current one)")
+    before = sorted(Path().iterdir())
+    with pytest.raises(SystemExit) as exited:  # '' once wrote frame.png and more in here
+        main(["capture", "--out", "", "--camera", f"file:{images['three']}", *model_args])
+    captured = capsys.readouterr()
+    assert exited.value.code == 2 and sorted(Path().iterdir()) == before
+    assert captured.err.splitlines()[-1] == (
+        "python -m device capture: error: argument --out: '' is an empty path: name a folder "
+        "('.' for the current one)")
 
 
 def test_a_device_or_pipe_is_no_image_file(model_args, capsys) -> None:
