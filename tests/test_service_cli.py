@@ -106,6 +106,16 @@ def test_bad_setting_exits_with_one_line(tmp_path: Path) -> None:
     assert "missing.env" in line
 
 
+@pytest.mark.parametrize(
+    ("flag", "value", "setting"),
+    [("--max-image-pixels", str(2**64), "max_image_pixels")],
+)
+def test_out_of_range_setting_exits_with_one_line(flag: str, value: str, setting: str) -> None:
+    # Each of these values once got past the settings and crashed the start-up further on.
+    line = _one_line_error(_serve(flag, value, "--camera", "none"))
+    assert line.startswith(f"python -m device serve: error: invalid setting ({setting}: ")
+
+
 def test_taken_port_exits_with_one_line(digit_model_path: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

@@ -98,8 +98,12 @@ class ServiceSettings(BaseSettings):
     # core the other requests need (+23% CPU per 28×28 upload under load, docs/BENCHMARKS.md).
     threads: int = Field(1, ge=1, le=MAX_THREADS, description="interpreter threads")
     max_upload_bytes: int = Field(8 * 1024 * 1024, ge=1, description="largest accepted upload")
+    # The cap keeps the value one OpenCV can parse: run_serve hands it over as
+    # OPENCV_IO_MAX_IMAGE_PIXELS, and one past 2**64 aborted the process at `import cv2` with
+    # nothing in the log. A BGR frame of 2**32 pixels is 12 GiB, more than any Pi has.
     max_image_pixels: int = Field(
-        40_000_000, ge=1, description="largest accepted width×height (decompression-bomb guard)"
+        40_000_000, ge=1, le=2**32,
+        description="largest accepted width×height (decompression-bomb guard)",
     )
     token: SecretStr | None = Field(None, description="bearer token required on all but /healthz")
     log_level: Literal["debug", "info", "warning", "error"] = Field("info")
