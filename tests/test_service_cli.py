@@ -108,12 +108,23 @@ def test_bad_setting_exits_with_one_line(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("flag", "value", "setting"),
-    [("--max-image-pixels", str(2**64), "max_image_pixels")],
+    [
+        ("--max-image-pixels", str(2**64), "max_image_pixels"),
+        ("--capture-timeout-s", "inf", "capture_timeout_s"),
+        ("--capture-timeout-s", "1e308", "capture_timeout_s"),
+    ],
 )
 def test_out_of_range_setting_exits_with_one_line(flag: str, value: str, setting: str) -> None:
     # Each of these values once got past the settings and crashed the start-up further on.
-    line = _one_line_error(_serve(flag, value, "--camera", "none"))
+    # A camera, so that the start waits for its first open as it did when these crashed.
+    line = _one_line_error(_serve(flag, value, "--camera", "file:docs/examples/42.jpg"))
     assert line.startswith(f"python -m device serve: error: invalid setting ({setting}: ")
+
+
+def test_camera_that_would_never_be_reopened_is_refused() -> None:
+    # An infinite pause before reopening a failed camera would leave it failed for good.
+    with pytest.raises(ValidationError, match="camera_retry_s"):
+        ServiceSettings(camera_retry_s=float("inf"))
 
 
 def test_taken_port_exits_with_one_line(digit_model_path: Path) -> None:

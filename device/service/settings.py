@@ -111,11 +111,14 @@ class ServiceSettings(BaseSettings):
     preview_fps: float = Field(
         5.0, gt=0, le=30, description="frame-rate cap of the preview stream /stream.mjpg"
     )
+    # Upper bounds: the start-up waits up to capture_timeout_s for the camera's first open,
+    # and the unit gives a start 120 s (TimeoutStartSec); an infinite or huge value crashed
+    # the start with a traceback (a wait past time_t), and an infinite retry never reopened.
     capture_timeout_s: float = Field(
-        5.0, gt=0, description="a camera read slower than this is hung"
+        5.0, gt=0, le=60, description="a camera read slower than this is hung"
     )
     camera_retry_s: float = Field(
-        2.0, gt=0,
+        2.0, gt=0, le=600,
         description="first pause before reopening a failed camera; backs off to 5x that",
     )
     watch: bool = Field(
