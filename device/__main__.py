@@ -317,7 +317,15 @@ def _native_chatter_off_the_terminal() -> Any:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_arguments(argv)
+    # Ctrl-C ends any command quietly with the shell's 130, also while the imports or the
+    # model load before `serve` listens (seconds on a Pi), which printed a traceback.
+    try:
+        return _run(parse_arguments(argv))
+    except KeyboardInterrupt:
+        return 130
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.command == "serve":  # its own logging: JSON lines
         return args.func(args)
     from device.sidecar import ModelError
@@ -330,8 +338,6 @@ def main(argv: list[str] | None = None) -> int:
         except (CommandError, ModelError) as exc:
             print(f"{PROG} {args.command}: error: {exc}", file=sys.stderr)
             return 1
-        except KeyboardInterrupt:
-            return 130
 
 
 if __name__ == "__main__":

@@ -143,3 +143,29 @@ def test_taken_port_exits_with_one_line(digit_model_path: Path) -> None:
         f"python -m device serve: error: cannot listen on 127.0.0.1:{port}: "
         "Address already in use; another program uses it; pick another --port"
     ]
+
+
+# Ctrl-C lands while the model loads: build_context sends this process SIGINT itself, so the
+# moment is exact rather than a race against the start-up.
+CTRL_C_WHILE_LOADING = """
+import signal, sys
+import device.service.context as context
+
+def interrupted_load(*args, **kwargs):
+    signal.raise_signal(signal.SIGINT)
+
+context.build_context = interrupted_load
+from device.__main__ import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_ctrl_c_during_start_up_exits_quietly(digit_model_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", CTRL_C_WHILE_LOADING, "serve", "--camera", "none",
+         "--port", "1", "--model", str(digit_model_path)],
+        check=False, cwd=REPO, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 130
+    assert "Traceback" not in result.stderr
+    assert "KeyboardInterrupt" not in result.stderr
