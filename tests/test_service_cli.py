@@ -121,10 +121,29 @@ def test_out_of_range_setting_exits_with_one_line(flag: str, value: str, setting
     assert line.startswith(f"python -m device serve: error: invalid setting ({setting}: ")
 
 
+def test_a_heartbeat_that_would_busy_the_service_is_refused() -> None:
+    # Stream clients that never read got a comment line each microsecond: CPU spent for none.
+    with pytest.raises(ValidationError, match="stream_heartbeat_s"):
+        ServiceSettings(stream_heartbeat_s=0.000001)
+
+
 def test_camera_that_would_never_be_reopened_is_refused() -> None:
     # An infinite pause before reopening a failed camera would leave it failed for good.
     with pytest.raises(ValidationError, match="camera_retry_s"):
         ServiceSettings(camera_retry_s=float("inf"))
+
+
+def test_a_port_bound_but_not_yet_listened_on_is_taken() -> None:
+    # Two services started at once both bound the port (SO_REUSEADDR allows it until one
+    # listens); the second then failed in uvicorn's listen with an error-level traceback.
+    from device.service.server import ListenError, listen_socket
+
+    first = listen_socket("127.0.0.1", 0)
+    try:
+        with pytest.raises(ListenError, match="another program uses it"):
+            listen_socket("127.0.0.1", first.getsockname()[1])
+    finally:
+        first.close()
 
 
 def test_taken_port_exits_with_one_line(digit_model_path: Path) -> None:

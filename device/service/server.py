@@ -40,6 +40,9 @@ KEEP_ALIVE_S = 15
 # filled with tracebacks. A Pi's clients are a few pollers, a page or two and uploads.
 MAX_CONNECTIONS = 256
 
+# uvicorn's own default, which it passes to listen() again.
+LISTEN_BACKLOG = 2048
+
 ListeningHook = Callable[[], Awaitable[None]]
 
 
@@ -111,6 +114,9 @@ def listen_socket(host: str, port: int) -> socket.socket:
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(address)
+        # Listening now, not when uvicorn does: SO_REUSEADDR lets a second service bind the
+        # port until one listens, and that one's listen then failed in uvicorn with a traceback.
+        sock.listen(LISTEN_BACKLOG)
     except OSError as exc:
         sock.close()
         taken = exc.errno == errno.EADDRINUSE
