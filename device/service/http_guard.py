@@ -20,6 +20,8 @@ from uvicorn.server import ServerState
 
 # nginx takes heads up to 4 × 8 KiB by default, and browsers' cookies stay well under that.
 HEAD_LIMIT_BYTES = 64 * 1024
+# httptools reads a URL of at most this many bytes (its offsets are 16-bit).
+URL_LIMIT_BYTES = 65535
 # nginx's client_header_timeout is 60 s; a head is one packet for any client on any network.
 HEAD_TIMEOUT_S = 20.0
 
@@ -72,6 +74,13 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             if self._head_bytes > HEAD_LIMIT_BYTES:
                 self._refuse(b"431 Request Header Fields Too Large",
                              b"the request's headers are larger than %d bytes" % HEAD_LIMIT_BYTES)
+
+    def send_400_response(self, msg: str) -> None:
+        # A longer URL fails in httptools as "Invalid HTTP request received.", which says
+        # nothing of why.
+        if len(getattr(self, "url", None) or b"") > URL_LIMIT_BYTES:
+            msg = f"the request's URL is longer than {URL_LIMIT_BYTES} bytes"
+        super().send_400_response(msg)
 
     def close_if_late(self, now: float) -> None:
         """Close the connection if its head (or, when it has sent nothing yet, its first) has
