@@ -222,6 +222,7 @@ def test_mqtt_url_is_taken_apart_and_never_shows_the_password() -> None:
         ({"mqtt_url": "http://broker:1883"}, "expected mqtt://"),
         ({"mqtt_url": "mqtt://u:secret@:1883"}, "names no broker host"),
         ({"mqtt_url": "mqtt://u:secret@h:99999"}, "not an MQTT URL"),
+        ({"mqtt_url": "mqtt://h:0"}, "port 0 is no broker's port"),
         ({"mqtt_url": "mqtt://h/digits"}, "DIGITS_MQTT_PREFIX"),
         ({"mqtt_prefix": "digits/#"}, "wildcards"),
         ({"mqtt_prefix": "/digits"}, "topic levels"),

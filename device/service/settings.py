@@ -55,6 +55,9 @@ class MqttBroker:
             )
         if not parts.hostname:
             raise ValueError("the MQTT URL names no broker host, e.g. mqtt://192.168.1.10:1883")
+        if port == 0:  # `port or` below would take it for "none given" and use 1883
+            raise ValueError("port 0 is no broker's port: leave it out for the default (1883, "
+                             "or 8883 with mqtts://) or name the broker's")
         if parts.path not in {"", "/"} or parts.query or parts.fragment:
             raise ValueError("the MQTT URL takes no path or query: set DIGITS_MQTT_PREFIX instead")
         self.tls = parts.scheme == "mqtts"
