@@ -13,7 +13,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from convert.tflite import QUANT_MODES, ConversionError
 from train.arguments import DATA_DIR_HELP, positive_int
 from train.data import DataError
-from train.errors import ModelFileError, check_keras_file
+from train.errors import ModelFileError, OutputError, check_keras_file, writable_folder
 
 PROG = "python -m convert"
 USAGE = f"""\
@@ -49,6 +49,7 @@ def _convert(argv: list[str]) -> int:
                    help="keep an int8 model that loses more than 0.05 pp against float")
     args = p.parse_args(argv)
     _check_keras_model(args.model)  # before MNIST: a wrong file should not wait for the data
+    writable_folder(args.out)
     from convert.pipeline import (
         CALIBRATION_SIZES,
         MAX_INT8_DROP_PP,
@@ -184,12 +185,16 @@ def _compare(argv: list[str]) -> int:
     p.add_argument("--doc", type=Path, default=Path("docs/ARCHITECTURES.md"), metavar="FILE",
                    help="the Markdown table to write (default %(default)s)")
     args = p.parse_args(argv)
+    # Both before the training: the table is written only after every architecture has run.
+    writable_folder(args.out)
+    if args.doc.is_dir():
+        raise OutputError(f"--doc {args.doc} is a folder; pass the Markdown file to write")
+    writable_folder(args.doc.parent, "--doc's folder")
     from convert.compare import compare, render
     from train.data import load_mnist
 
     recipe = Recipe(epochs=args.epochs, augment=args.augment)
     rows = compare(load_mnist(args.data_dir), args.out, recipe, args.arch, args.limit)
-    args.doc.parent.mkdir(parents=True, exist_ok=True)
     args.doc.write_text(render(rows, recipe, args.limit))
     print(f"wrote {args.doc}")
     return 0
@@ -229,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     command = COMMANDS.get(argv[0]) if argv else None
     try:
         return command(argv[1:]) if command else _convert(argv)
-    except (ConversionError, DataError) as exc:
+    except (ConversionError, DataError, OutputError) as exc:
         return _fail(str(exc))
 
 

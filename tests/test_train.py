@@ -330,6 +330,39 @@ def test_warm_start_from_a_missing_model_is_one_clear_line(tmp_path: Path,
     assert "Traceback" not in result.stderr
 
 
+SHIPPED_KERAS = "models/digitnet.keras"
+
+
+@pytest.mark.parametrize("command", [
+    ("train", "--limit", "10"),
+    ("train", "evaluate", SHIPPED_KERAS),
+    ("train", "blend", SHIPPED_KERAS, SHIPPED_KERAS),
+    ("train", "ensemble", SHIPPED_KERAS, SHIPPED_KERAS),
+    ("convert", SHIPPED_KERAS, "--calibration-samples", "100"),
+    ("convert", "compare", "--epochs", "1", "--limit", "10", "--arch", "mlp"),
+], ids=" ".join)
+def test_an_out_that_cannot_be_a_folder_is_one_line_before_any_work(
+        command: tuple[str, ...], tmp_path: Path, mnist_dir: Path) -> None:
+    module, *args = command
+    taken = tmp_path / "taken"
+    taken.write_text("someone's notes\n")
+    for out, why in ((taken, "is a file, not a folder"), (taken / "sub", "cannot write to")):
+        result = run_cli(*args, "--out", str(out), "--data-dir", str(mnist_dir), module=module)
+        assert result.returncode == 1, result.stderr
+        assert why in result.stderr and str(out) in result.stderr
+        assert "Traceback" not in result.stderr
+        assert "MNIST from" not in result.stdout  # refused before the data was loaded
+    assert taken.read_text() == "someone's notes\n"
+
+
+def test_compare_refuses_a_doc_it_could_not_write_before_training(tmp_path: Path) -> None:
+    result = run_cli("compare", "--out", str(tmp_path / "runs"), "--doc", str(tmp_path),
+                     "--limit", "10", "--epochs", "1", "--arch", "mlp", module="convert")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "is a folder; pass the Markdown file" in result.stderr
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
 def test_the_distillation_loss_adds_only_the_teacher_s_disagreement() -> None:
     import tensorflow as tf
 

@@ -16,7 +16,7 @@ from train.arguments import (
     share,
 )
 from train.data import DataError
-from train.errors import ModelFileError, check_keras_file
+from train.errors import ModelFileError, OutputError, check_keras_file, writable_folder
 from train.recipe import ARCHITECTURES, DEFAULT_ARCH
 
 # Keep TensorFlow's C++ start-up chatter out of a user's terminal.
@@ -107,6 +107,7 @@ def _ensemble(argv: list[str]) -> int:
     args = ensemble_parser().parse_args(argv)
     for path in (args.first, args.second):
         check_keras_file(path)
+    writable_folder(args.out)
     from train.data import load_mnist
     from train.ensemble import ensemble_and_report
 
@@ -125,6 +126,7 @@ def _blend(argv: list[str]) -> int:
     args = blend_parser().parse_args(argv)
     for path in (args.base, args.tuned):
         check_keras_file(path)
+    writable_folder(args.out)
     from train.blend import blend_and_report
     from train.data import load_mnist
 
@@ -139,11 +141,11 @@ def _blend(argv: list[str]) -> int:
 def _evaluate(argv: list[str]) -> int:
     args = evaluate_parser().parse_args(argv)
     check_keras_file(args.model)  # before MNIST: a wrong path should not wait for the data
+    out = writable_folder(args.out or args.model.parent / "evaluation")
     from train.data import load_mnist
     from train.run import evaluate_saved
 
     mnist = load_mnist(args.data_dir)
-    out = args.out or args.model.parent / "evaluation"
     metrics = evaluate_saved(args.model, mnist, out)
     print(f"test accuracy {metrics['test_accuracy']:.4%} ({metrics['errors']} errors); "
           f"reports in {out}")
@@ -155,6 +157,7 @@ def _train(argv: list[str]) -> int:
     for path in (args.init_from, args.teacher):
         if path:
             check_keras_file(path)
+    writable_folder(args.out)
     from train.data import load_mnist
     from train.report import format_per_class
     from train.run import train_and_report
@@ -202,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         if argv[:1] == ["ensemble"]:
             return _ensemble(argv[1:])
         return _train(argv)
-    except (DataError, ModelFileError) as exc:
+    except (DataError, ModelFileError, OutputError) as exc:
         return _fail(str(exc))
     except KeyboardInterrupt:
         return _fail("interrupted")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -24,3 +25,26 @@ def check_keras_file(path: Path) -> None:
             f"{path} is not a readable Keras model: a .keras file is the zip archive that "
             "python -m train (model.save) writes"
         )
+
+
+class OutputError(Exception):
+    """An output folder cannot be written; the message names it and says what to pass instead."""
+
+
+def writable_folder(path: Path, flag: str = "--out") -> Path:
+    """Create ``path`` if needed and prove a file can be written in it, or raise OutputError.
+
+    Called before MNIST is loaded and before any training or conversion, so that a wrong
+    folder costs a second, not the minutes of work whose results could then not be saved.
+    """
+    if path.exists() and not path.is_dir():
+        raise OutputError(f"{flag} {path} is a file, not a folder; pass a folder (it is "
+                          "created if needed)")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        raise OutputError(f"cannot write to {flag} {path} ({exc.strerror or exc}); pass a "
+                          "folder you can write to") from None
+    return path
