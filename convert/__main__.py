@@ -236,6 +236,9 @@ def main(argv: list[str] | None = None) -> int:
         return command(argv[1:]) if command else _convert(argv)
     except (ConversionError, DataError, OutputError) as exc:
         return _fail(str(exc))
+    except KeyboardInterrupt:
+        # A converted model and its sidecar are put in place together, after verification.
+        return _fail("interrupted; a model and sidecar already in --out were left as they were")
 
 
 if __name__ == "__main__":

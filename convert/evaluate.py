@@ -64,13 +64,14 @@ class TFLiteClassifier:
         return float(np.median(times) * 1e6)
 
 
-def evaluate_tflite(model_path: Path, x_test: np.ndarray, y_test: np.ndarray,
+def evaluate_tflite(model: Path | bytes, x_test: np.ndarray, y_test: np.ndarray,
                     keras_outputs: np.ndarray | None = None, threads: int = 1) -> dict:
-    """Accuracy, per-class report, confusion matrix, size and speed of a .tflite model."""
-    classifier = TFLiteClassifier(model_path, threads=threads)
+    """Accuracy, per-class report, confusion matrix, size and speed of a .tflite model (a
+    file, or a flatbuffer not yet written: conversion measures it before putting it in place)."""
+    classifier = TFLiteClassifier(model, threads=threads)
     probs = classifier.predict_all(x_test)
     metrics = classification_metrics(y_test, probs)
-    metrics["bytes"] = model_path.stat().st_size
+    metrics["bytes"] = len(model) if isinstance(model, bytes) else model.stat().st_size
     metrics["median_us_per_digit"] = round(classifier.median_us_per_digit(x_test), 1)
     metrics["threads"] = threads
     if keras_outputs is not None:  # probabilities or logits: only their argmax is compared

@@ -112,11 +112,10 @@ def convert_network(network: keras.Model, trained: dict, out_dir: Path, quant: s
 
     out_dir.mkdir(parents=True, exist_ok=True)
     tflite_path = out_dir / f"{name or arch.replace('-', '_')}_{quant}.tflite"
-    tflite_path.write_bytes(flatbuffer)
 
     keras_logits = network.predict(mnist.test.x, batch_size=1024, verbose=0)
     float_accuracy = float((keras_logits.argmax(1) == mnist.test.y).mean())
-    evaluation = evaluate_tflite(tflite_path, mnist.test.x, mnist.test.y, keras_logits)
+    evaluation = evaluate_tflite(flatbuffer, mnist.test.x, mnist.test.y, keras_logits)
     drop_pp = (float_accuracy - evaluation["test_accuracy"]) * 100
     metrics = {
         "tflite_test_accuracy": evaluation["test_accuracy"],
@@ -135,10 +134,11 @@ def convert_network(network: keras.Model, trained: dict, out_dir: Path, quant: s
         metrics["calibration"] = calibration
     versions = trained.get("versions", {})
     versions = {f"{k}_version": v for k, v in versions.items()}
-    card = sidecar.build(tflite_path, quant=quant, arch=arch, metrics=metrics,
+    card = sidecar.build(flatbuffer, tflite_path.name, quant=quant, arch=arch, metrics=metrics,
                          versions=versions, source_model=source_model)
     card["confidence"] = confidence
-    sidecar.write(tflite_path, card)
+    # Only now, measured and described, does the model replace the one in out_dir.
+    sidecar.publish(flatbuffer, tflite_path, card)
     return tflite_path, card
 
 

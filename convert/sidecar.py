@@ -22,10 +22,6 @@ PREPROCESSING = {
 }
 
 
-def sha256_of(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def _tensor(detail: dict) -> dict:
     scale, zero_point = detail.get("quantization", (0.0, 0))
     return {
@@ -37,17 +33,19 @@ def _tensor(detail: dict) -> dict:
     }
 
 
-def build(tflite_path: Path, *, quant: str, arch: str, metrics: dict,
+def build(flatbuffer: bytes, model_file: str, *, quant: str, arch: str, metrics: dict,
           versions: dict[str, str], source_model: str) -> dict:
-    """The sidecar for a written .tflite file; metrics are merged in by the caller's evaluation."""
+    """The sidecar for ``flatbuffer``, to be published as ``model_file``; metrics are merged in
+    by the caller's evaluation. Built from the bytes, not a file, so that it is complete before
+    either file is put in place (`publish`)."""
     from ai_edge_litert.interpreter import Interpreter
 
-    interpreter = Interpreter(model_path=str(tflite_path))
+    interpreter = Interpreter(model_content=flatbuffer)
     return {
         "format_version": FORMAT_VERSION,
-        "model_file": tflite_path.name,
-        "sha256": sha256_of(tflite_path),
-        "bytes": tflite_path.stat().st_size,
+        "model_file": model_file,
+        "sha256": hashlib.sha256(flatbuffer).hexdigest(),
+        "bytes": len(flatbuffer),
         "labels": LABELS,
         "quantization": quant,
         "input": _tensor(interpreter.get_input_details()[0]),
@@ -63,7 +61,41 @@ def sidecar_path(tflite_path: Path) -> Path:
     return tflite_path.with_suffix(".json")
 
 
+def staging_path(path: Path) -> Path:
+    """Where ``path`` is written before it is renamed into place: beside it, so the rename is
+    atomic, and hidden, so nothing that globs for models picks it up."""
+    return path.with_name(f".{path.name}.partial")
+
+
+def write_whole(path: Path, data: bytes) -> None:
+    """Write ``path`` whole or not at all. A run stopped part way (Ctrl-C, a full disk) leaves
+    the previous file, never a truncated one that the device would load or refuse."""
+    staged = staging_path(path)
+    try:
+        staged.write_bytes(data)
+        staged.replace(path)
+    finally:
+        staged.unlink(missing_ok=True)
+
+
+def _json_bytes(card: dict) -> bytes:
+    return (json.dumps(card, indent=2) + "\n").encode()
+
+
 def write(tflite_path: Path, sidecar: dict) -> Path:
     path = sidecar_path(tflite_path)
-    path.write_text(json.dumps(sidecar, indent=2) + "\n")
+    write_whole(path, _json_bytes(sidecar))
     return path
+
+
+def publish(flatbuffer: bytes, tflite_path: Path, sidecar: dict) -> None:
+    """Put a verified model and its sidecar in place, each by an atomic rename and one right
+    after the other: until then the previous pair (which the device checks by sha256) is
+    left as it was, so an interrupted conversion never leaves a model its sidecar disowns."""
+    staged = staging_path(tflite_path)
+    try:
+        staged.write_bytes(flatbuffer)
+        write_whole(sidecar_path(tflite_path), _json_bytes(sidecar))
+        staged.replace(tflite_path)
+    finally:
+        staged.unlink(missing_ok=True)

@@ -100,6 +100,31 @@ def test_missing_and_corrupt_models_get_one_line(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+def test_an_interrupted_conversion_leaves_the_previous_model_and_sidecar(
+        trained: Path, mnist_dir: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    from convert.__main__ import main
+
+    # The pair a device serves; a new one must replace both or neither (sha256 ties them).
+    (tmp_path / "digits_int8.tflite").write_bytes(b"the model in service")
+    (tmp_path / "digits_int8.json").write_text('{"sha256": "of the model in service"}\n')
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+
+    def ctrl_c(*_args, **_kwargs):  # Ctrl-C while the new model is measured on the test digits
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("convert.pipeline.evaluate_tflite", ctrl_c)
+    try:
+        code = main([str(trained), "--out", str(tmp_path), "--name", "digits",
+                     "--calibration-samples", "100", "--data-dir", str(mnist_dir)])
+    except KeyboardInterrupt:
+        code = None  # it escaped: a traceback for the user
+    # Neither file written over, and no half-made one left behind.
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "interrupted" in err and "left as they were" in err
+
+
 def test_calibration_comes_from_the_runs_training_digits(trained: Path, mnist) -> None:
     import keras
 
