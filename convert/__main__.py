@@ -152,8 +152,11 @@ def _first_look(argv: list[str]) -> int:
     if not args.sidecar.is_file():
         raise ConversionError(f"sidecar {args.sidecar} does not exist; convert the joined "
                               "model first (python -m convert JOINED.keras)")
-    from convert.first_look import add_first_look
+    from convert import sidecar
+    from convert.first_look import add_first_look, calibrated_model_of
     from train.data import load_mnist
+
+    calibrated_model_of(args.sidecar, sidecar.read(args.sidecar))  # before MNIST and the work
 
     path, card = add_first_look(args.model, args.sidecar, load_mnist(args.data_dir),
                                 role=args.member)

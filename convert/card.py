@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from convert import sidecar
+from convert.tflite import ConversionError
 from train.report import format_per_class
 
 
@@ -200,7 +202,16 @@ def _phases(phases: list[dict], indent: str = "") -> list[str]:
 
 
 def write_card(sidecar_path: Path, out: Path | None = None) -> Path:
-    card = json.loads(sidecar_path.read_text())
+    card = sidecar.read(sidecar_path)
+    try:
+        text = render(card)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        # render only reads the sidecar, so any of these is a field missing or of a wrong type
+        # (a hand-edited or foreign file), which the device's own check does not cover.
+        raise ConversionError(
+            f"sidecar {sidecar_path} lacks a figure the card needs or holds one of the wrong "
+            f"type ({type(exc).__name__}: {exc}); write it again with python -m convert "
+            "MODEL.keras") from None
     target = out or sidecar_path.parent / "MODEL_CARD.md"
-    target.write_text(render(card))
+    target.write_text(text)
     return target

@@ -16,7 +16,6 @@ body and kernel frozen), so nothing is fitted on the digits that choose the thre
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import keras
@@ -95,12 +94,28 @@ def choose_accept_at(first: np.ndarray, full: np.ndarray, full_uncertain_below: 
                           f"({', '.join(map(str, ACCEPT_AT))}); ship the model without one")
 
 
+def calibrated_model_of(sidecar_path: Path, card: dict) -> Path:
+    """The converted model ``card`` describes, beside it; ConversionError unless the card names
+    one that is there, its precision and its calibrated confidence. Checked before the member's
+    minutes of conversion, whose end (the threshold) needs all three."""
+    model_file, confidence = card.get("model_file"), card.get("confidence") or {}
+    if not (isinstance(model_file, str) and model_file
+            and Path(sidecar_path).with_name(model_file).is_file()
+            and isinstance(card.get("quantization"), str)
+            and confidence.get("temperature") and confidence.get("uncertain_below")):
+        raise ConversionError(
+            f"sidecar {sidecar_path} does not describe a calibrated model beside it (it needs "
+            "'model_file' naming the .tflite there, 'quantization' and 'confidence'); convert "
+            "the joined model again with python -m convert JOINED.keras")
+    return Path(sidecar_path).with_name(model_file)
+
+
 def add_first_look(joined_path: Path, sidecar_path: Path, mnist: Mnist, *, role: str = "second",
                    calibration_sizes: tuple[int, ...] = CALIBRATION_SIZES) -> tuple[Path, dict]:
     """Write the member as its own verified .tflite and sidecar beside ``sidecar_path`` (the
     joined model's, converted from ``joined_path``) and record it there as its first look."""
-    card = json.loads(Path(sidecar_path).read_text())
-    full_path = Path(sidecar_path).with_name(card["model_file"])
+    card = sidecar.read(sidecar_path)
+    full_path = calibrated_model_of(sidecar_path, card)
     trained = source_metrics(joined_path)
     seed = trained.get("seed", Recipe().seed)
     train, val = held_out_split(mnist, trained)

@@ -57,6 +57,18 @@ def build(flatbuffer: bytes, model_file: str, *, quant: str, arch: str, metrics:
     }
 
 
+def read(path: Path) -> dict:
+    """A sidecar's JSON, checked as the device checks it (an object of the supported format,
+    its sha256, labels and confidence); ConversionError names the file and the fault."""
+    from convert.tflite import ConversionError
+    from device.sidecar import ModelError, Sidecar
+
+    try:
+        return Sidecar.load(path).raw
+    except ModelError as exc:
+        raise ConversionError(str(exc)) from None
+
+
 def sidecar_path(tflite_path: Path) -> Path:
     return tflite_path.with_suffix(".json")
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.conftest import REPO
 from tests.test_train import run_cli
 
 pytest.importorskip("tensorflow")
@@ -123,6 +125,56 @@ def test_an_interrupted_conversion_leaves_the_previous_model_and_sidecar(
     assert code == 1
     err = capsys.readouterr().err
     assert "interrupted" in err and "left as they were" in err
+
+
+def shipped_sidecar(**changes: object) -> dict:
+    """models/digitnet_int8.json with some fields replaced (None: removed)."""
+    card = json.loads((REPO / "models" / "digitnet_int8.json").read_text())
+    card.update(changes)
+    return {k: v for k, v in card.items() if v is not None}
+
+
+def _wrong_accuracy() -> dict:
+    card = shipped_sidecar()
+    card["metrics"]["tflite_test_accuracy"] = "99.6%"
+    return card
+
+
+@pytest.mark.parametrize("text", [
+    '{"format_version": 1, "sha',  # cut off
+    "[1, 2]",
+    json.dumps(shipped_sidecar(metrics=None)),
+    json.dumps(shipped_sidecar(metrics="good")),
+    json.dumps(_wrong_accuracy()),
+    json.dumps(shipped_sidecar(confidence={"temperature": 1.1})),
+], ids=["truncated", "a list", "no metrics", "metrics a string", "accuracy a string",
+        "confidence half there"])
+def test_a_card_from_a_broken_sidecar_is_one_line(text: str, tmp_path: Path) -> None:
+    broken = tmp_path / "digitnet_int8.json"
+    broken.write_text(text)
+    result = run_cli("card", str(broken), module="convert")
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr and str(broken) in result.stderr
+    assert "python -m convert" in result.stderr  # how to make a good one
+    assert not (tmp_path / "MODEL_CARD.md").exists()
+
+
+@pytest.mark.parametrize(("card", "why"), [
+    (None, "not valid JSON"),
+    (shipped_sidecar(confidence={"temperature": 1.1}), "does not describe a calibrated model"),
+    (shipped_sidecar(model_file="elsewhere_int8.tflite"), "does not describe a calibrated model"),
+], ids=["truncated", "no threshold", "no model beside it"])
+def test_first_look_refuses_a_broken_sidecar_before_the_work(card: dict | None, why: str,
+                                                             tmp_path: Path) -> None:
+    shutil.copy(REPO / "models" / "digitnet_int8.tflite", tmp_path)
+    broken = tmp_path / "digitnet_int8.json"
+    broken.write_text(json.dumps(card) if card else '{"format_version": 1, "sha')
+    result = run_cli("first-look", str(REPO / "models" / "digitnet.keras"), str(broken),
+                     module="convert")
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr and why in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["digitnet_int8.json",
+                                                          "digitnet_int8.tflite"]
 
 
 def test_calibration_comes_from_the_runs_training_digits(trained: Path, mnist) -> None:
