@@ -137,6 +137,17 @@ def test_a_blend_keeps_the_tuned_run_s_history(short_run: Path, mnist_dir: Path,
     assert blended["val_accuracy"] == pytest.approx(tuned["val_accuracy"], abs=1e-6)
 
 
+def test_a_blend_of_two_architectures_is_one_line(short_run: Path, mnist_dir: Path,
+                                                  tmp_path: Path) -> None:
+    other = tmp_path / "mini.keras"
+    models.build("digitnet-mini").save(other)
+    result = run_cli("blend", str(other), str(short_run / "model.keras"), "--data-dir",
+                     str(mnist_dir), "--out", str(tmp_path / "blend"))
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert "differ in architecture" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "blend" / "model.keras").exists()
+
+
 def test_an_ensemble_averages_its_members_logits() -> None:
     from convert.confidence import logits_model
     from train.ensemble import ensemble

@@ -131,7 +131,11 @@ def _blend(argv: list[str]) -> int:
     from train.data import load_mnist
 
     mnist = load_mnist(args.data_dir)
-    metrics = blend_and_report(args.base, args.tuned, mnist, weight=args.weight, out=args.out)
+    try:
+        metrics = blend_and_report(args.base, args.tuned, mnist, weight=args.weight,
+                                   out=args.out)
+    except ValueError as exc:  # two architectures: it says to blend a model with its own kind
+        return _fail(str(exc))
     print(f"blend ({args.weight:g} of {args.tuned}): test accuracy "
           f"{metrics['test_accuracy']:.4%} (validation {metrics['val_accuracy']:.4%}); "
           f"reports in {args.out}")
