@@ -198,6 +198,7 @@ def _compare(argv: list[str]) -> int:
 
     recipe = Recipe(epochs=args.epochs, augment=args.augment)
     rows = compare(load_mnist(args.data_dir), args.out, recipe, args.arch, args.limit)
+    args.doc.parent.mkdir(parents=True, exist_ok=True)
     args.doc.write_text(render(rows, recipe, args.limit))
     print(f"wrote {args.doc}")
     return 0

@@ -438,3 +438,15 @@ def test_a_teacher_that_is_not_a_digit_model_is_one_clear_line(mnist_dir: Path,
         assert result.returncode == 1, teacher
         assert says in result.stderr and "Traceback" not in result.stderr, result.stderr[-800:]
     assert not (tmp_path / "out").exists()
+    # The same model everywhere a digit model is loaded (each was a Keras traceback).
+    for command in (["--init-from", str(tmp_path / "five.keras"), "--limit", "300",
+                     "--out", str(tmp_path / "out")],
+                    ["evaluate", str(tmp_path / "five.keras")]):
+        result = run_cli(*command, "--data-dir", str(mnist_dir))
+        assert result.returncode == 1, command
+        assert "answers 10 probabilities" in result.stderr, result.stderr[-800:]
+        assert "Traceback" not in result.stderr
+    result = run_cli("evaluate", "models/digitnet_int8.tflite", "--keras",
+                     str(tmp_path / "five.keras"), "--data-dir", str(mnist_dir), module="convert")
+    assert result.returncode == 1 and "answers 10 probabilities" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 import zipfile
 from pathlib import Path
@@ -32,14 +33,18 @@ class OutputError(Exception):
 
 
 def writable_folder(path: Path, flag: str = "--out") -> Path:
-    """Create ``path`` if needed and prove a file can be written in it, or raise OutputError.
+    """Prove a file can be written in ``path`` (a folder, created if needed), or raise
+    OutputError.
 
     Called before MNIST is loaded and before any training or conversion, so that a wrong
     folder costs a second, not the minutes of work whose results could then not be saved.
+    The folders it had to create are removed again: a command refused later (a bad teacher)
+    leaves nothing behind, and the command makes them when it writes.
     """
     if path.exists() and not path.is_dir():
         raise OutputError(f"{flag} {path} is a file, not a folder; pass a folder (it is "
                           "created if needed)")
+    created = [folder for folder in (path, *path.parents) if not folder.exists()]
     try:
         path.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=path):
@@ -47,4 +52,8 @@ def writable_folder(path: Path, flag: str = "--out") -> Path:
     except OSError as exc:
         raise OutputError(f"cannot write to {flag} {path} ({exc.strerror or exc}); pass a "
                           "folder you can write to") from None
+    finally:
+        for folder in created:  # deepest first
+            with contextlib.suppress(OSError):
+                folder.rmdir()
     return path

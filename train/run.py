@@ -28,13 +28,21 @@ from train.split import (
 
 
 def load_saved(path: Path) -> keras.Model:
+    """A saved digit model: 28x28x1 digits in, 10 answers out; ModelFileError otherwise (a
+    model of another shape failed later with Keras's own traceback)."""
     check_keras_file(path)
     try:
         # Without its optimizer: every caller predicts or compiles afresh (a warm start takes a
         # new optimizer), and restoring a custom loop's optimizer only printed a mismatch warning.
-        return keras.models.load_model(path, compile=False)
+        model = keras.models.load_model(path, compile=False)
     except Exception as exc:  # Keras raises ValueError, OSError, zipfile errors...
         raise ModelFileError(f"{path} is not a readable Keras model ({exc})") from exc
+    shapes = (tuple(model.input_shape[1:]), tuple(model.output_shape[1:]))
+    if shapes != (models.INPUT_SHAPE, (models.NUM_CLASSES,)):
+        raise ModelFileError(
+            f"{path} maps {shapes[0]} to {shapes[1]}; a digit model reads 28x28x1 digits and "
+            "answers 10 probabilities (a model saved by python -m train)")
+    return model
 
 
 def versions() -> dict[str, str]:
@@ -63,11 +71,6 @@ def load_teacher(path: Path, split: tuple[float, int, int | None]) -> keras.Mode
     """The teacher of a distillation run, refused unless it held out this run's validation
     digits: a teacher that trained on them would hand the student their labels."""
     teacher = load_saved(path)
-    shapes = (tuple(teacher.input_shape[1:]), tuple(teacher.output_shape[1:]))
-    if shapes != (models.INPUT_SHAPE, (models.NUM_CLASSES,)):
-        raise ModelFileError(
-            f"the teacher {path} maps {shapes[0]} to {shapes[1]}; a teacher reads 28x28x1 digits "
-            "and answers 10 probabilities (a model saved by python -m train)")
     check_teacher_split(path, split)
     return teacher
 
