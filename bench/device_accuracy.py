@@ -50,6 +50,7 @@ sys.path.insert(0, str(REPO))
 from bench import optdigits  # noqa: E402
 from device.reader import DigitReader  # noqa: E402
 from device.runtime import DigitModel  # noqa: E402
+from device.sidecar import ModelError  # noqa: E402
 from tests.camera_like import (  # noqa: E402
     Score,
     camera_like_set,
@@ -58,6 +59,8 @@ from tests.camera_like import (  # noqa: E402
     picture_families,
     sheet_on_table_set,
 )
+from train.arguments import positive_int  # noqa: E402
+from train.data import DataError  # noqa: E402
 
 SHARED = REPO.parent / "shared" / "data"
 FLAGGED_SHARES = (0.0, 0.01, 0.02, 0.03, 0.05, 0.10)
@@ -190,7 +193,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="folder of real photos with LABELS.csv")
     parser.add_argument("--optdigits", type=Path, help="real handwriting from outside this "
                         f"repository, measured only: {optdigits.WHERE}")
-    parser.add_argument("--per-family", type=int, default=500,
+    parser.add_argument("--per-family", type=positive_int, default=500,
                         help="MNIST test digits per picture family (default %(default)s)")
     parser.add_argument("--digits", choices=("test", "validation"), default="test",
                         help="MNIST digits the generated sets are made from: test (the figures "
@@ -201,7 +204,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="which draw of digits the generated sets take: 0 (default) is the "
                         "one every report reads; 1, 2, … take other digits (and other "
                         "camera-like scenes), to settle a choice the usual draw cannot")
-    parser.add_argument("--threads", type=int, default=2, help="interpreter threads")
+    parser.add_argument("--threads", type=positive_int, default=2, help="interpreter threads")
     parser.add_argument("--out", type=Path, help="the report to write (default: "
                         "docs/DEVICE_ACCURACY.md)")
     return parser
@@ -213,11 +216,17 @@ def _pictures(args: argparse.Namespace, parser: argparse.ArgumentParser,
     all before the model loads, so a mistake costs no reading."""
     try:
         sets = generated_sets(args.mnist, args.per_family, args.digits, args.draw)
+    except DataError as error:  # before ValueError: MNIST that cannot be read says which
+        parser.error(str(error))
     except ValueError as error:
         parser.error(f"--draw {args.draw} with --per-family {args.per_family}: {error}")
     if not choosing:  # the development sets are looked at, never chosen on
-        sets["handwriting_dev"] = labelled_pictures(args.handwriting)
-        sets["photos_dev"] = labelled_pictures(args.photos)
+        for name, folder, flag in (("handwriting_dev", args.handwriting, "--handwriting"),
+                                   ("photos_dev", args.photos, "--photos")):
+            try:
+                sets[name] = labelled_pictures(folder)
+            except OSError as error:
+                parser.error(f"{flag} {folder}: {error.strerror or error}")
     if args.optdigits:
         if choosing:
             parser.error("--optdigits is measured only: leave it out of a --digits validation run")
@@ -244,11 +253,17 @@ def main() -> int:
     if args.out is None:
         args.out = (REPO / "bench" / "out" / "DEVICE_ACCURACY_validation.md" if choosing
                     else REPO / "docs" / "DEVICE_ACCURACY.md")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        parser.error(f"--out {args.out}: cannot make its folder ({error.strerror or error})")
 
     started = time.perf_counter()
     sets = _pictures(args, parser, choosing)
-    model = DigitModel(args.model, threads=args.threads)
+    try:
+        model = DigitModel(args.model, threads=args.threads)
+    except ModelError as error:
+        parser.error(str(error))
     reader = DigitReader(model)
     dev_sets = [name for name in ("handwriting_dev", "photos_dev", optdigits.NAME) if name in sets]
     reader.read(sets["camera-like set"][0][1])  # warm-up: first calls pay for allocation

@@ -33,6 +33,8 @@ sys.path.insert(0, str(REPO))
 
 from bench.images import default_mnist_dir, mnist_test_images  # noqa: E402
 from device.runtime import DigitModel, load_interpreter_class  # noqa: E402
+from device.sidecar import ModelError  # noqa: E402
+from train.arguments import positive_int  # noqa: E402
 
 WARMUP_CALLS = 20
 DEFAULT_CALLS = {"fast": 2000, "predict": 200}
@@ -151,15 +153,15 @@ def run(args: argparse.Namespace) -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=positive_int, default=1)
     parser.add_argument("--tflite-model", type=Path,
                         default=REPO / "models" / "digitnet_int8.tflite")
     parser.add_argument("--keras-model", type=Path, help="the float Keras model (needs TF)")
     parser.add_argument("--float-tflite", type=Path, default=REPO / "bench" / "out" /
                         "digitnet_float32.tflite", help="converted from --keras-model if absent")
     parser.add_argument("--mnist-dir", type=Path, default=default_mnist_dir())
-    parser.add_argument("--calls", type=int, default=DEFAULT_CALLS["fast"])
-    parser.add_argument("--predict-calls", type=int, default=DEFAULT_CALLS["predict"])
+    parser.add_argument("--calls", type=positive_int, default=DEFAULT_CALLS["fast"])
+    parser.add_argument("--predict-calls", type=positive_int, default=DEFAULT_CALLS["predict"])
     parser.add_argument("--pause-ms", type=float, default=0.0,
                         help="idle this long before each timed call (default: back to back); "
                         "e.g. 50, a camera at 20 fps: shows what waking the interpreter's "
@@ -169,7 +171,10 @@ def main(argv: list[str] | None = None) -> None:
                         "rounds with --tflite-model: time per digit as a ratio, same load")
     parser.add_argument("--json", type=Path, help="also write the result here")
     args = parser.parse_args(argv)
-    result = run(args)
+    try:
+        result = run(args)
+    except ModelError as error:  # a missing or damaged model: one line, as argparse's own
+        parser.error(str(error))
     text = json.dumps(result, indent=2)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

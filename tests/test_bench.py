@@ -364,3 +364,34 @@ def test_a_file_that_is_not_optdigits_is_one_line_before_any_reading(tmp_path: P
         assert message in last
         assert "Traceback" not in done.stderr
         assert not (tmp_path / "r.md").exists()
+
+
+def test_bad_arguments_of_the_accuracy_and_inference_benches_are_one_line(
+        tmp_path: Path, mnist_dir: Path) -> None:
+    """Each of these was a traceback (ZeroDivisionError, ModelError, FileNotFoundError,
+    FileExistsError, IndexError)."""
+    from tests.test_train import run_cli
+
+    garbage = tmp_path / "garbage.tflite"
+    garbage.write_bytes(b"\0" * 100)
+    (tmp_path / "file").write_text("")
+    report = ["--out", str(tmp_path / "r.md")]
+    for extra, says in (
+        (["--per-family", "0", *report], "'0' is not a whole number of at least 1"),
+        (["--per-family", "10", "--handwriting", str(tmp_path / "absent"), *report],
+         f"--handwriting {tmp_path / 'absent'}: No such file or directory"),
+        (["--per-family", "10", "--model", str(garbage), *report], "garbage"),
+        (["--per-family", "10", "--out", str(tmp_path / "file" / "r.md")], "--out"),
+    ):
+        done = run_cli("--mnist", str(mnist_dir), *extra, module="bench.device_accuracy")
+        assert done.returncode == 2, (extra, done.stderr[-800:])
+        assert says in done.stderr.strip().splitlines()[-1], (extra, done.stderr[-800:])
+        assert "Traceback" not in done.stderr
+        assert not (tmp_path / "r.md").exists()
+    for extra, says in ((["--threads", "0"], "'0' is not a whole number of at least 1"),
+                        (["--calls", "0"], "'0' is not a whole number of at least 1"),
+                        (["--tflite-model", str(garbage)], "garbage")):
+        done = run_cli("--mnist-dir", str(mnist_dir), *extra, module="bench.inference")
+        assert done.returncode == 2, (extra, done.stderr[-800:])
+        assert says in done.stderr.strip().splitlines()[-1], (extra, done.stderr[-800:])
+        assert "Traceback" not in done.stderr
