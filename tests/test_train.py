@@ -137,6 +137,19 @@ def test_a_blend_keeps_the_tuned_run_s_history(short_run: Path, mnist_dir: Path,
     assert blended["val_accuracy"] == pytest.approx(tuned["val_accuracy"], abs=1e-6)
 
 
+def test_a_split_that_leaves_no_training_or_validation_digit_is_one_line(
+        mnist_dir: Path, tmp_path: Path) -> None:
+    # --limit 1 ended in UnboundLocalError inside Keras, --val-split 0.99 of 5 in tf.data.
+    for extra, says in ((["--limit", "1"], "leaves 1 training and 0 validation digits"),
+                        (["--limit", "5", "--val-split", "0.99"],
+                         "leaves 0 training and 5 validation digits")):
+        result = run_cli(*extra, "--epochs", "1", "--data-dir", str(mnist_dir), "--out",
+                         str(tmp_path / "out"))
+        assert result.returncode == 1, result.stderr[-800:]
+        assert says in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_blend_of_two_architectures_is_one_line(short_run: Path, mnist_dir: Path,
                                                   tmp_path: Path) -> None:
     other = tmp_path / "mini.keras"

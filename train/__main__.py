@@ -158,6 +158,14 @@ def _evaluate(argv: list[str]) -> int:
 
 def _train(argv: list[str]) -> int:
     args = train_parser().parse_args(argv)
+    from train.data import TRAIN_COUNT, validation_size
+
+    count = min(args.limit or TRAIN_COUNT, TRAIN_COUNT)
+    held_out = validation_size(count, args.val_split)
+    if not 0 < held_out < count:  # an empty side ended deep in Keras or tf.data
+        return _fail(f"--limit {count} with --val-split {args.val_split:g} leaves "
+                     f"{count - held_out} training and {held_out} validation digits; each "
+                     "needs at least one: raise --limit or bring --val-split toward 0.1")
     for path in (args.init_from, args.teacher):
         if path:
             check_keras_file(path)

@@ -233,11 +233,16 @@ def _build(arrays: tuple[np.ndarray, ...], source: str) -> Mnist:
 VAL_SPLIT = 0.1
 
 
+def validation_size(count: int, fraction: float) -> int:
+    """How many of ``count`` training digits split_validation holds out."""
+    return round(count * fraction)
+
+
 def split_validation(split: Split, fraction: float, seed: int) -> tuple[Split, Split]:
     """Carve a stratified-by-chance validation set out of the training set."""
     if not 0.0 < fraction < 1.0:
         raise ValueError(f"validation fraction must be between 0 and 1, got {fraction}")
     order = np.random.default_rng(seed).permutation(len(split))
-    n_val = round(len(split) * fraction)
+    n_val = validation_size(len(split), fraction)
     val, train = order[:n_val], order[n_val:]
     return Split(split.x[train], split.y[train]), Split(split.x[val], split.y[val])
