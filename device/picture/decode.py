@@ -376,16 +376,15 @@ def read_picture(path: str | Path, least_side: int | None = None,
     data = _file_bytes(path)
     with _naming_the_setting(limit):
         header = picture_header(data, limit.pixels)
-    with limit.room(decoded_pixels(header, least_side)):
-        with _naming_the_setting(limit):
+        with limit.room(decoded_pixels(header, least_side)):
             frame = decode_for_reading(data, limit.pixels, least_side, header).frame
-        longer = max(frame.shape[:2])
-        if least_side is None or longer <= least_side:
-            return frame
-        height, width = frame.shape[:2]
-        scale = least_side / longer
-        size = (max(1, round(width * scale)), max(1, round(height * scale)))
-        return cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
+            longer = max(frame.shape[:2])
+            if least_side is None or longer <= least_side:
+                return frame
+            height, width = frame.shape[:2]
+            scale = least_side / longer
+            size = (max(1, round(width * scale)), max(1, round(height * scale)))
+            return cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
 
 
 def read_picture_for_reading(path: str | Path, least_side: int | None,
