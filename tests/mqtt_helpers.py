@@ -161,7 +161,7 @@ class Recorder:
     """
 
     def __init__(self, port: int, topics: list[str], user: str | None = None,
-                 password: str | None = None) -> None:
+                 password: str | None = None, tls: TlsFiles | None = None) -> None:
         self.messages: list[Message] = []
         self._lock = threading.Condition()
         self._subscribed = threading.Event()
@@ -169,10 +169,13 @@ class Recorder:
         self.client = paho.Client(CallbackAPIVersion.VERSION2, protocol=paho.MQTTv5)
         if user is not None:
             self.client.username_pw_set(user, password)
+        if tls is not None:  # a TLS broker: trust its self-signed certificate
+            self.client.tls_set(ca_certs=str(tls.cert))
         self.client.on_connect = self._on_connect
         self.client.on_subscribe = lambda *_: self._subscribed.set()
         self.client.on_message = self._on_message
-        self.client.connect("127.0.0.1", port)
+        # The certificate names 'localhost', not 127.0.0.1.
+        self.client.connect("127.0.0.1" if tls is None else "localhost", port)
         self.client.loop_start()
         if not self._subscribed.wait(10):
             raise AssertionError("the test subscriber did not get a SUBACK")

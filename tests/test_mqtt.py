@@ -446,13 +446,14 @@ def test_camera_down_is_the_problem_sensor_and_reading_says_why(
 
 
 @contextlib.contextmanager
-def first_verdict(url: str, within_s: float = 20) -> Iterator[Any]:
-    """A publisher for `url`, started; yields it once its state is no longer 'connecting'."""
+def first_verdict(url: str, within_s: float = 20, **settings: Any) -> Iterator[Any]:
+    """A publisher for `url` (and `settings`), started; yields it once its state is no longer
+    'connecting'."""
     import device.service.publishers.mqtt as mqtt_publisher
     from device.service.metrics import ServiceMetrics
     from device.service.settings import ServiceSettings
 
-    settings = ServiceSettings(camera="opencv:0", mqtt_url=url)
+    settings = ServiceSettings(camera="opencv:0", mqtt_url=url, **settings)
     publisher = mqtt_publisher.create(settings, ServiceMetrics(), "model")
     publisher.start()
     try:
@@ -507,27 +508,62 @@ def tls_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto]:
 
 
 def test_a_certificate_that_is_not_trusted_says_why_and_how_to_trust_it(
-    tls_broker: Mosquitto, monkeypatch: pytest.MonkeyPatch
+    tls_broker: Mosquitto, tmp_path: Path
 ) -> None:
     with first_verdict(tls_broker.url()) as publisher:
         status = publisher.status()
     assert status["state"] == "tls_untrusted", status
     assert "presented a certificate that is not trusted (self-signed certificate)" in (
         status["reason"])
-    assert "SSL_CERT_FILE" in status["reason"] and "update-ca-certificates" in status["reason"]
+    assert "set DIGITS_MQTT_CA to the certificate (PEM) of the CA that signed it" in (
+        status["reason"])
+    assert "update-ca-certificates" in status["reason"]
 
     # What the reason says to do works: with its CA trusted, the same broker is reached by
     # the name on its certificate, and an address it was not issued for is named as such.
     assert tls_broker.tls is not None
-    monkeypatch.setenv("SSL_CERT_FILE", str(tls_broker.tls.cert))
-    with first_verdict(tls_broker.url()) as publisher:
+    ca = tls_broker.tls.cert
+    with first_verdict(tls_broker.url(), mqtt_ca=ca) as publisher:
         status = publisher.status()
     assert status["state"] == "tls_untrusted", status
     assert "IP address mismatch" in status["reason"]
     assert "put a host name the certificate was issued for in DIGITS_MQTT_URL" in (
         status["reason"])
-    with first_verdict(tls_broker.url().replace("127.0.0.1", "localhost")) as publisher:
+    localhost = tls_broker.url().replace("127.0.0.1", "localhost")
+    with first_verdict(localhost, mqtt_ca=ca) as publisher:
         assert publisher.status()["state"] == "connected", publisher.status()
+
+    # A CA that did not sign the broker's certificate is named as the one to change.
+    other = self_signed_certificate(tmp_path).cert
+    with first_verdict(localhost, mqtt_ca=other) as publisher:
+        status = publisher.status()
+    assert status["state"] == "tls_untrusted", status
+    assert f"DIGITS_MQTT_CA ({other}) is not the CA that signed it" in status["reason"]
+
+
+def test_a_broker_with_a_self_signed_certificate_gets_the_reading_with_mqtt_ca(
+    tls_broker: Mosquitto, tmp_path: Path, digit_model_path: Path, still_video: Path
+) -> None:
+    """A home broker's certificate is in no system CA store: --mqtt-ca names it, and the
+    reading arrives over TLS."""
+    assert tls_broker.tls is not None
+    recorder = Recorder(tls_broker.port, ["digits/tls/#"], tls=tls_broker.tls)
+    service = Service(
+        tmp_path, digit_model_path, "--camera", f"opencv:{still_video}", "--mqtt-node-id", "tls",
+        "--mqtt-url", tls_broker.url().replace("127.0.0.1", "localhost"),
+        "--mqtt-ca", str(tls_broker.tls.cert),
+    )
+    try:
+        service.wait_listening()
+        state = recorder.wait_for(lambda _: recorder.on("digits/tls/state"), 30, "the state")
+        assert state[-1].retain and state[-1].json()["number"] == "7"
+        assert recorder.on("digits/tls/availability")[-1].payload == b"online"
+        (mqtt,) = httpx.get(service.base_url + "/readyz", timeout=30).json()["publishers"]
+        assert (mqtt["connected"], mqtt["state"]) == (True, "connected"), mqtt
+        assert mqtt["broker"] == f"mqtts://localhost:{tls_broker.port}"
+    finally:
+        service.stop()
+        recorder.close()
 
 
 def test_mqtts_to_a_plain_mqtt_port_is_a_failed_tls_handshake(broker: Mosquitto) -> None:

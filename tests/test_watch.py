@@ -9,10 +9,12 @@ import re
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from mqtt_helpers import self_signed_certificate
 from pydantic import ValidationError
 from service_helpers import REPO, Service
 
@@ -263,6 +265,50 @@ def test_serve_refuses_a_watch_that_cannot_work_in_one_line(flags: list[str], sa
     assert "Traceback" not in done.stderr and "s3cret" not in done.stderr
     if "invalid float" not in says:  # argparse prints its usage first; ours is one line
         assert len(lines) == 1, lines
+
+
+def test_a_broker_ca_file_that_cannot_be_loaded_is_refused_with_the_reason(
+    tmp_path: Path,
+) -> None:
+    """paho loads DIGITS_MQTT_CA only when the publisher is built; a bad file must stop the
+    start with what is wrong, not a traceback there (or, before DIGITS_MQTT_CA existed, be
+    ignored)."""
+    certificate = self_signed_certificate(tmp_path)
+    der = tmp_path / "ca.der"
+    subprocess.run(["openssl", "x509", "-in", str(certificate.cert), "-outform", "der",
+                    "-out", str(der)], check=True, capture_output=True)
+    mqtts = "mqtts://u:secret@localhost:8883"
+    for ca, message in [
+        (tmp_path / "absent.pem", "absent.pem does not exist"),
+        (tmp_path, "is not a file"),
+        (der, "holds no PEM certificate that loads"),
+        (certificate.key, "holds no PEM certificate that loads"),  # a key, not a certificate
+    ]:
+        with pytest.raises(ValidationError) as refused:
+            ServiceSettings(camera="opencv:0", mqtt_url=mqtts, mqtt_ca=ca)
+        (error,) = refused.value.errors()
+        assert error["loc"] == ("mqtt_ca",) and message in error["msg"], error
+        assert "secret" not in str(refused.value)
+    assert "openssl x509 -inform der" in error["msg"]  # how to make a PEM of a DER file
+    # A CA with a plain connection would verify nothing: refused, not silently unused.
+    with pytest.raises(ValidationError, match="DIGITS_MQTT_URL is plain mqtt://"):
+        ServiceSettings(camera="opencv:0", mqtt_url="mqtt://h:1883", mqtt_ca=certificate.cert)
+    settings = ServiceSettings(camera="opencv:0", mqtt_url=mqtts, mqtt_ca=certificate.cert)
+    assert settings.mqtt_ca == certificate.cert
+
+    # From the command line: one line and exit status 2, as for every other bad setting.
+    for flags, says in [
+        (["--mqtt-url", mqtts, "--mqtt-ca", str(der)], "holds no PEM certificate that loads"),
+        (["--mqtt-url", "mqtt://h", "--mqtt-ca", str(certificate.cert)], "plain mqtt://"),
+    ]:
+        done = subprocess.run(
+            [sys.executable, "-m", "device", "serve", "--camera", "opencv:0", *flags],
+            cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
+        )
+        assert done.returncode == 2
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and says in lines[0], done.stderr
+        assert "Traceback" not in done.stderr and "secret" not in done.stderr
 
 
 def test_node_id_defaults_to_a_usable_hostname(monkeypatch: pytest.MonkeyPatch) -> None:

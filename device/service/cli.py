@@ -17,10 +17,11 @@ DIGITS_HOST, DIGITS_PORT, DIGITS_MODEL, DIGITS_CAMERA, DIGITS_ROI, DIGITS_THREAD
 DIGITS_MAX_UPLOAD_BYTES, DIGITS_MAX_IMAGE_PIXELS, DIGITS_TOKEN, DIGITS_LOG_LEVEL, DIGITS_PREVIEW,
 DIGITS_PREVIEW_FPS, DIGITS_CAPTURE_TIMEOUT_S, DIGITS_CAMERA_RETRY_S, DIGITS_WATCH,
 DIGITS_WATCH_FPS, DIGITS_WATCH_STABLE_FRAMES, DIGITS_WATCH_MIN_CONFIDENCE,
-DIGITS_STREAM_HEARTBEAT_S, DIGITS_MQTT_URL, DIGITS_MQTT_PREFIX, DIGITS_MQTT_NODE_ID,
-DIGITS_MQTT_DISCOVERY, DIGITS_MQTT_DISCOVERY_PREFIX; the env file itself is --env-file or
-DIGITS_ENV_FILE. A flag wins over the environment, which wins over the env file. Put a broker
-password in the env file rather than in --mqtt-url: a command line is visible to every user.
+DIGITS_STREAM_HEARTBEAT_S, DIGITS_MQTT_URL, DIGITS_MQTT_CA, DIGITS_MQTT_PREFIX,
+DIGITS_MQTT_NODE_ID, DIGITS_MQTT_DISCOVERY, DIGITS_MQTT_DISCOVERY_PREFIX; the env file itself is
+--env-file or DIGITS_ENV_FILE. A flag wins over the environment, which wins over the env file.
+Put a broker password in the env file rather than in --mqtt-url: a command line is visible to
+every user.
 """
 
 
@@ -81,6 +82,12 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         "--mqtt-url",
         help="publish to this MQTT broker: mqtt://user:password@host:1883, or mqtts://... for "
         "TLS (implies --watch)",
+    )
+    add(
+        "--mqtt-ca",
+        type=Path,
+        help="with mqtts://, trust the broker certificates this CA file (PEM) signed instead of "
+        "the system's CA certificates; for a self-signed broker, its certificate",
     )
     add("--mqtt-prefix", help="topic prefix (default digits): PREFIX/NODE_ID/state, ...")
     add("--mqtt-node-id", help="this device's name in topics (default: the hostname)")

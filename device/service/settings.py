@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import socket
+import ssl
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import unquote, urlsplit
@@ -50,8 +51,8 @@ class MqttBroker:
             raise ValueError(f"not an MQTT URL ({exc})") from None
         if parts.scheme not in MQTT_PORTS:
             raise ValueError(
-                "expected mqtt://[user:password@]host[:port] or mqtts://... (TLS with the "
-                "system's CA certificates)"
+                "expected mqtt://[user:password@]host[:port] or mqtts://... (TLS, trusting the "
+                "system's CA certificates or DIGITS_MQTT_CA)"
             )
         if not parts.hostname:
             raise ValueError("the MQTT URL names no broker host, e.g. mqtt://192.168.1.10:1883")
@@ -70,6 +71,37 @@ class MqttBroker:
         user = f"{self.username}@" if self.username else ""
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{'mqtts' if self.tls else 'mqtt'}://{user}{host}:{self.port}"
+
+
+def check_ca_file(path: Path) -> None:
+    """Refuse a DIGITS_MQTT_CA that paho could not load, saying why, before anything starts.
+
+    paho loads it only when the publisher is built, where a bad file would be a traceback.
+    """
+    where = "e.g. /etc/pi-digits/broker-ca.pem, readable by the service's user"
+    if not path.exists():
+        raise ValueError(f"{path} does not exist: name the broker's CA certificate file ({where})")
+    # A directory, a device or a FIFO: opening a FIFO would block the start, /dev/zero never ends.
+    if not path.is_file():
+        raise ValueError(f"{path} is not a file: name the broker's CA certificate file ({where})")
+    try:  # OpenSSL would say only "No such file" or "PEM lib" for a file it may not read
+        with path.open("rb"):
+            pass
+    except OSError as exc:
+        raise ValueError(
+            f"cannot read {path} ({exc.strerror}): make it readable by the service's user"
+        ) from None
+    try:
+        # The very call paho's tls_set(ca_certs=...) makes, so what passes here loads there.
+        ssl.create_default_context().load_verify_locations(cafile=str(path))
+    except (ssl.SSLError, ValueError) as exc:
+        why = getattr(exc, "reason", None) or exc
+        raise ValueError(
+            f"{path} holds no PEM certificate that loads ({why}): name the "
+            "CA's certificate in PEM form (-----BEGIN CERTIFICATE-----; for a self-signed broker "
+            "certificate, the certificate itself); convert a DER one with "
+            "openssl x509 -inform der -in ca.der -out ca.pem"
+        ) from None
 
 
 def _topic_levels(value: str, what: str) -> str:
@@ -148,6 +180,11 @@ class ServiceSettings(BaseSettings):
     mqtt_url: SecretStr | None = Field(
         None, description="publish to this broker: mqtt://user:password@host:1883 or mqtts://..."
     )
+    mqtt_ca: Path | None = Field(
+        None,
+        description="with mqtts://, trust the broker certificates this PEM CA file signed "
+        "(instead of the system's CA certificates)",
+    )
     mqtt_prefix: str = Field("digits", description="topics are PREFIX/NODE_ID/state, ...")
     mqtt_node_id: str = Field(
         default_factory=default_node_id, description="this device in topics (default: hostname)"
@@ -195,6 +232,13 @@ class ServiceSettings(BaseSettings):
             MqttBroker(value.get_secret_value())  # raises ValueError with what is wrong
         return value
 
+    @field_validator("mqtt_ca", mode="after")
+    @classmethod
+    def _check_mqtt_ca(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            check_ca_file(value)
+        return value
+
     @field_validator("mqtt_prefix", "mqtt_discovery_prefix", mode="after")
     @classmethod
     def _check_topic_prefix(cls, value: str) -> str:
@@ -214,6 +258,19 @@ class ServiceSettings(BaseSettings):
             raise ValueError(
                 f"{what} reads the camera continuously, but the camera is 'none'; "
                 "set DIGITS_CAMERA (--camera) or leave the watch off"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _ca_needs_tls(self) -> ServiceSettings:
+        # A CA for a plain connection would be loaded by no one: the user believes the
+        # connection is verified when nothing is even encrypted.
+        broker = self.mqtt_broker
+        if self.mqtt_ca is not None and broker is not None and not broker.tls:
+            raise ValueError(
+                "DIGITS_MQTT_CA (--mqtt-ca) names a CA to verify a TLS broker, but "
+                "DIGITS_MQTT_URL is plain mqtt://: use mqtts:// (the broker's TLS port, "
+                "usually 8883) or leave DIGITS_MQTT_CA unset"
             )
         return self
 

@@ -24,6 +24,7 @@ import ssl
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as paho
@@ -65,6 +66,7 @@ def create(settings: ServiceSettings, metrics: ServiceMetrics, model_name: str) 
         metrics,
         discovery_prefix=settings.mqtt_discovery_prefix if settings.mqtt_discovery else None,
         model_name=model_name,
+        ca=settings.mqtt_ca,
     )
 
 
@@ -72,8 +74,12 @@ def create(settings: ServiceSettings, metrics: ServiceMetrics, model_name: str) 
 _NAME_MISMATCH = {62, 64}  # X509_V_ERR_HOSTNAME_MISMATCH, X509_V_ERR_IP_ADDRESS_MISMATCH
 
 
-def connect_failure(broker: MqttBroker, error: BaseException | None) -> tuple[str, str]:
+def connect_failure(
+    broker: MqttBroker, error: BaseException | None, *, ca: Path | None = None
+) -> tuple[str, str]:
     """(state, reason) for a connection attempt that failed before MQTT was spoken.
+
+    `ca` is DIGITS_MQTT_CA, the one CA trusted instead of the system's, if set.
 
     Each cause has its own fix, so each is named: a host name that does not resolve, a TLS
     certificate that is not trusted, a TLS handshake that failed, else down or unreachable.
@@ -88,10 +94,13 @@ def connect_failure(broker: MqttBroker, error: BaseException | None) -> tuple[st
         why = getattr(error, "verify_message", None) or str(error)
         if getattr(error, "verify_code", None) in _NAME_MISMATCH:
             fix = "put a host name the certificate was issued for in DIGITS_MQTT_URL"
+        elif ca is not None:
+            fix = (f"DIGITS_MQTT_CA ({ca}) is not the CA that signed it: name that CA's "
+                   "certificate (for a self-signed broker, the broker's certificate itself)")
         else:
-            fix = ("mqtts:// trusts the system's CA certificates and no setting names another "
-                   "CA: add the broker's CA to them (update-ca-certificates) or point "
-                   "SSL_CERT_FILE at it in the service's environment")
+            fix = ("set DIGITS_MQTT_CA to the certificate (PEM) of the CA that signed it (for a "
+                   "self-signed broker, the broker's certificate itself), or add that CA to "
+                   "the system's CA certificates (update-ca-certificates)")
         return "tls_untrusted", (
             f"the MQTT broker at {broker} presented a certificate that is not trusted "
             f"({why}): {fix}; {retry}"
@@ -122,8 +131,10 @@ class MqttPublisher(Publisher):
         *,
         discovery_prefix: str | None,
         model_name: str,
+        ca: Path | None = None,
     ) -> None:
         self.broker = broker
+        self.ca = ca
         self.topics = topics
         self.metrics = metrics
         self.discovery_prefix = discovery_prefix
@@ -154,7 +165,10 @@ class MqttPublisher(Publisher):
         if self.broker.username is not None:
             client.username_pw_set(self.broker.username, self.broker.password)
         if self.broker.tls:
-            client.tls_set()  # the system's CA certificates
+            # DIGITS_MQTT_CA instead of the system's CA certificates: a home broker's private
+            # CA or self-signed certificate is in no system store. The settings checked that
+            # the file loads.
+            client.tls_set(ca_certs=None if self.ca is None else str(self.ca))
         client.will_set(self.topics.availability, OFFLINE, qos=QOS, retain=True)
         client.reconnect_delay_set(min_delay=1, max_delay=RECONNECT_MAX_S)
         client.max_queued_messages_set(MAX_QUEUED)
@@ -246,7 +260,7 @@ class MqttPublisher(Publisher):
     def _on_connect_fail(self, _client: paho.Client, _userdata: Any) -> None:
         # paho calls this from inside its `except OSError:` around the attempt without passing
         # the error, so the error being handled is the only way to tell the causes apart.
-        self._set_state(*connect_failure(self.broker, sys.exc_info()[1]))
+        self._set_state(*connect_failure(self.broker, sys.exc_info()[1], ca=self.ca))
 
     def _on_disconnect(
         self, _client: paho.Client, _userdata: Any, _flags: Any, reason: Any, _props: Any
