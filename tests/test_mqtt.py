@@ -486,6 +486,51 @@ def test_a_server_that_never_answers_is_named_not_left_connecting(monkeypatch) -
     assert publisher.status()["state"] == "no_answer"  # a clean stop changes nothing
 
 
+@contextlib.contextmanager
+def silent_listener() -> Iterator[int]:
+    """A port that accepts every connection and then neither reads nor writes; yields it."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(5)
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        # Accepted, not left in the backlog: a full backlog would stop taking connections,
+        # which is a different fault (the TCP connect itself going unanswered).
+        with contextlib.suppress(OSError):  # the server socket closed
+            while True:
+                held.append(server.accept()[0])
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield server.getsockname()[1]
+    finally:
+        with contextlib.suppress(OSError):
+            server.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept()
+        server.close()
+        thread.join(10)
+        for connection in held:
+            connection.close()
+
+
+def test_mqtts_to_a_port_that_never_answers_the_tls_handshake_says_so(monkeypatch) -> None:
+    """A port that takes the connection and stays silent was reported 'unreachable' ('down,
+    unreachable or refusing connections'), which sent people looking for a broker that was
+    down; and only paho's default timeout kept the handshake from waiting for good."""
+    import device.service.publishers.mqtt as mqtt_publisher
+
+    # The reason gives paho's timeout, so saying 1 s shows this limit is the one applied.
+    monkeypatch.setattr(mqtt_publisher, "CONNECT_TIMEOUT_S", 1)
+    with silent_listener() as port, first_verdict(f"mqtts://127.0.0.1:{port}") as publisher:
+        status = publisher.status()
+    assert status["state"] == "tls_no_answer", status
+    assert (f"the server at mqtts://127.0.0.1:{port} took the connection but did not answer "
+            "the TLS handshake within 1 s") in status["reason"]
+    assert "probably not an MQTT-over-TLS port" in status["reason"]
+    assert "or a firewall" in status["reason"]
+
+
 def test_a_host_name_that_does_not_resolve_is_named_as_such() -> None:
     """Once reported as 'down, unreachable or refusing connections', which sent people to
     look at a broker when the typo was in DIGITS_MQTT_URL."""

@@ -7,9 +7,10 @@ Topics (PREFIX = DIGITS_MQTT_PREFIX, NODE = DIGITS_MQTT_NODE_ID):
   PREFIX/NODE/availability  "online" once connected; the broker's last will says "offline"
   <discovery>/.../config    Home Assistant discovery, retained; again when HA says "online"
 
-Nothing here can block the event loop: connecting (DNS included) happens on paho's thread, a
-publish while disconnected is skipped, and on every (re)connect the latest reading, camera
-health, availability and discovery are sent again, so only the latest values are ever held.
+Nothing here can block the event loop: connecting (DNS included) happens on paho's thread,
+where a connect or TLS handshake that gets no answer gives up after CONNECT_TIMEOUT_S; a publish
+while disconnected is skipped, and on every (re)connect the latest reading, camera health,
+availability and discovery are sent again, so only the latest values are ever held.
 Each change of the connection state is logged once (not once per retry); the state is in
 /readyz, /metrics and on the preview page.
 """
@@ -24,6 +25,7 @@ import ssl
 import sys
 import threading
 import time
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +53,12 @@ RECONNECT_MAX_S = 30
 # accepts the connection but never acknowledges must not make that grow without end.
 MAX_QUEUED = 64
 GOODBYE_S = 2.0  # how long close() waits for "offline" to reach the broker
+# How long a TCP connect or a TLS handshake may go unanswered before the attempt fails and is
+# retried. Set here, not left to paho's default, because the handshake runs on paho's thread
+# with nothing else to end it: without a limit a server that takes the connection and never
+# answers would hold the publisher (and close(), which waits for that thread) for good.
+# paho's 5 s: ample for a Pi's handshake over Wi-Fi, and a stop waits at most this long.
+CONNECT_TIMEOUT_S = 5.0
 
 
 def configured(settings: ServiceSettings) -> bool:
@@ -74,15 +82,28 @@ def create(settings: ServiceSettings, metrics: ServiceMetrics, model_name: str) 
 _NAME_MISMATCH = {62, 64}  # X509_V_ERR_HOSTNAME_MISMATCH, X509_V_ERR_IP_ADDRESS_MISMATCH
 
 
+def _in_tls_handshake(error: BaseException) -> bool:
+    """Whether `error` was raised by the TLS handshake (ssl's do_handshake), not before it.
+
+    A timeout looks the same from a TCP connect no one answers (a host that is down or
+    firewalled) and from a handshake no one answers; only where it was raised tells them apart.
+    """
+    return any(frame.f_code.co_name == "do_handshake"
+               for frame, _ in traceback.walk_tb(error.__traceback__))
+
+
 def connect_failure(
-    broker: MqttBroker, error: BaseException | None, *, ca: Path | None = None
+    broker: MqttBroker, error: BaseException | None, *, ca: Path | None = None,
+    timeout_s: float = CONNECT_TIMEOUT_S,
 ) -> tuple[str, str]:
     """(state, reason) for a connection attempt that failed before MQTT was spoken.
 
-    `ca` is DIGITS_MQTT_CA, the one CA trusted instead of the system's, if set.
+    `ca` is DIGITS_MQTT_CA, the one CA trusted instead of the system's, if set; `timeout_s`
+    is how long the attempt waited for an answer.
 
     Each cause has its own fix, so each is named: a host name that does not resolve, a TLS
-    certificate that is not trusted, a TLS handshake that failed, else down or unreachable.
+    certificate that is not trusted, a TLS handshake that got no answer or failed, else down or
+    unreachable.
     """
     retry = f"retrying every 1 to {RECONNECT_MAX_S} s"
     if isinstance(error, socket.gaierror):
@@ -104,6 +125,15 @@ def connect_failure(
         return "tls_untrusted", (
             f"the MQTT broker at {broker} presented a certificate that is not trusted "
             f"({why}): {fix}; {retry}"
+        )
+    if broker.tls and isinstance(error, TimeoutError) and _in_tls_handshake(error):
+        # The TCP connection was made, so the broker is not down: whatever listens there does
+        # not speak TLS first (a service waiting for its client to talk), or something in
+        # between holds the connection without passing anything on.
+        return "tls_no_answer", (
+            f"the server at {broker} took the connection but did not answer the TLS handshake "
+            f"within {timeout_s:g} s: probably not an MQTT-over-TLS port (is port {broker.port} "
+            f"the broker's TLS listener, usually 8883?), or a firewall in between; {retry}"
         )
     if broker.tls and isinstance(error, (ssl.SSLError, ConnectionResetError)):
         # A reset here came after the TCP connection was made (a closed port refuses it), so
@@ -169,6 +199,7 @@ class MqttPublisher(Publisher):
             # CA or self-signed certificate is in no system store. The settings checked that
             # the file loads.
             client.tls_set(ca_certs=None if self.ca is None else str(self.ca))
+        client.connect_timeout = CONNECT_TIMEOUT_S
         client.will_set(self.topics.availability, OFFLINE, qos=QOS, retain=True)
         client.reconnect_delay_set(min_delay=1, max_delay=RECONNECT_MAX_S)
         client.max_queued_messages_set(MAX_QUEUED)
@@ -260,7 +291,10 @@ class MqttPublisher(Publisher):
     def _on_connect_fail(self, _client: paho.Client, _userdata: Any) -> None:
         # paho calls this from inside its `except OSError:` around the attempt without passing
         # the error, so the error being handled is the only way to tell the causes apart.
-        self._set_state(*connect_failure(self.broker, sys.exc_info()[1], ca=self.ca))
+        # paho's own timeout, so that the reason says the time that was really waited.
+        self._set_state(*connect_failure(
+            self.broker, sys.exc_info()[1], ca=self.ca, timeout_s=self._client.connect_timeout,
+        ))
 
     def _on_disconnect(
         self, _client: paho.Client, _userdata: Any, _flags: Any, reason: Any, _props: Any
