@@ -463,3 +463,68 @@ def test_a_teacher_that_is_not_a_digit_model_is_one_clear_line(mnist_dir: Path,
                      str(tmp_path / "five.keras"), "--data-dir", str(mnist_dir), module="convert")
     assert result.returncode == 1 and "answers 10 probabilities" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def _folder(path: Path) -> dict[str, bytes]:
+    """Every file in ``path``, hidden ones (a staging folder's) included, by name."""
+    return {p.name: p.read_bytes() if p.is_file() else b"<folder>" for p in path.iterdir()}
+
+
+def _stopped_while_reporting(monkeypatch, stop: type[BaseException]) -> None:
+    """Stop the reports part way, after metrics.json (and, before the fix, the model) were
+    written: as Ctrl-C or a crash in the plots (a full disk) would."""
+    def plot_stopped(*_args, **_kwargs):
+        raise stop("stopped while the reports were written")
+
+    monkeypatch.setattr("train.report.plot_confusion", plot_stopped)
+
+
+@pytest.mark.parametrize("stop", [KeyboardInterrupt, OSError])
+def test_a_run_stopped_while_reporting_leaves_the_previous_run_whole(
+        small_mnist, tmp_path: Path, monkeypatch, stop: type[BaseException]) -> None:
+    out = tmp_path / "run"
+    recipe = Recipe(epochs=1, clean_epochs=1, batch_size=64)
+    metrics = train_and_report(small_mnist, arch="mlp", out=out, val_split=0.1, recipe=recipe,
+                               limit_n=300)
+    assert {"model.keras", "phase1.keras", "metrics.json", "curves.png"} <= set(_folder(out))
+    assert not [name for name in _folder(out) if name.startswith(".")]  # no staging left
+    # The clean phase's warm start is recorded where the checkpoint ends up, not where it was
+    # staged: training_phases follows it within the run's folder.
+    assert metrics["phases"][1]["init_from"] == str(out / "phase1.keras")
+    before = _folder(out)
+    _stopped_while_reporting(monkeypatch, stop)
+    # Fine-tuning the folder's own model in place, as --init-from out/model.keras does.
+    with pytest.raises(stop):
+        train_and_report(small_mnist, arch=None, out=out, val_split=0.1, recipe=recipe,
+                         limit_n=300, init_from=out / "model.keras")
+    assert _folder(out) == before  # the old model beside its own reports, nothing new
+    with pytest.raises(stop):  # a first run into a new folder leaves no folder behind
+        train_and_report(small_mnist, arch="mlp", out=tmp_path / "new" / "run", val_split=0.1,
+                         recipe=recipe, limit_n=300)
+    assert not (tmp_path / "new").exists()
+
+
+def test_a_ctrl_c_while_a_run_is_put_in_place_waits_for_its_last_file(
+        tmp_path: Path, monkeypatch) -> None:
+    import signal
+
+    from train.publish import published_together
+
+    out = tmp_path / "run"
+    out.mkdir()
+    for name in ("metrics.json", "model.keras"):
+        (out / name).write_text("old")
+    renamed = Path.replace
+
+    def rename_then_ctrl_c(self: Path, target: Path) -> Path:
+        moved = renamed(self, target)
+        signal.raise_signal(signal.SIGINT)  # as if pressed right after the first rename
+        return moved
+
+    with pytest.raises(KeyboardInterrupt), published_together(out) as staging:
+        for name in ("metrics.json", "model.keras"):
+            (staging / name).write_text("new")
+        monkeypatch.setattr(Path, "replace", rename_then_ctrl_c)
+    # Delivered once both were in place: this run's pair, not one file of each run.
+    assert {p.name: p.read_text() for p in out.iterdir()} == {"metrics.json": "new",
+                                                              "model.keras": "new"}

@@ -16,6 +16,7 @@ from train.augment import augment_dataset
 from train.data import Mnist, Split
 from train.errors import ModelFileError, check_keras_file
 from train.fit import compile_model, fit_custom, fit_keras, strategy
+from train.publish import published_together
 from train.recipe import DEFAULT_ARCH, Recipe, clean_pass
 from train.report import write_reports
 from train.split import (
@@ -111,58 +112,64 @@ def train_and_report(mnist: Mnist, *, arch: str | None, recipe: Recipe, out: Pat
                if recipe.teacher else None)
     train, val = training_split(mnist, val_split, recipe.seed, limit_n)
     test = limit(mnist.test, limit_n)
-    out.mkdir(parents=True, exist_ok=True)
-    model, history, phase = _fit_phase(train, val, arch=arch, recipe=recipe, loop=loop,
-                                       init_from=init_from, teacher=teacher)
-    phases = [phase]
-    if recipe.augment and recipe.clean_epochs:
-        phase["saved_as"] = "phase1.keras"
-        model.save(out / phase["saved_as"])
-        model, clean_history, phase = _fit_phase(train, val, arch=arch, loop=loop,
-                                                 recipe=clean_pass(recipe),
-                                                 init_from=out / "phase1.keras",
-                                                 teacher=teacher)
-        history = {k: v + clean_history.get(k, []) for k, v in history.items()}
-        phases.append(phase)
+    # Everything is written in `staging` and put in `out` only once all of it is: a run stopped
+    # in training or reporting (Ctrl-C, a crash) leaves the previous run's model beside its own
+    # reports, not this run's model beside them.
+    with published_together(out) as staging:
+        model, history, phase = _fit_phase(train, val, arch=arch, recipe=recipe, loop=loop,
+                                           init_from=init_from, teacher=teacher)
+        phases = [phase]
+        if recipe.augment and recipe.clean_epochs:
+            phase["saved_as"] = "phase1.keras"
+            model.save(staging / phase["saved_as"])
+            model, clean_history, phase = _fit_phase(train, val, arch=arch, loop=loop,
+                                                     recipe=clean_pass(recipe),
+                                                     init_from=staging / "phase1.keras",
+                                                     teacher=teacher)
+            # Recorded where the checkpoint ends up: training_phases follows a warm start that
+            # points into the run's own folder.
+            phase["init_from"] = str(out / "phase1.keras")
+            history = {k: v + clean_history.get(k, []) for k, v in history.items()}
+            phases.append(phase)
 
-    phase["saved_as"] = "model.keras"
-    model.save(out / phase["saved_as"])
-    lines: list[str] = []
-    model.summary(print_fn=lambda line, **_: lines.append(line))
-    (out / "summary.txt").write_text("\n".join(lines) + "\n")
+        phase["saved_as"] = "model.keras"
+        model.save(staging / phase["saved_as"])
+        lines: list[str] = []
+        model.summary(print_fn=lambda line, **_: lines.append(line))
+        (staging / "summary.txt").write_text("\n".join(lines) + "\n")
 
-    val_probs = model.predict(val.x, batch_size=1024, verbose=0)
-    probs = model.predict(test.x, batch_size=1024, verbose=0)
-    x_samples, y_samples = augmented_samples(train, recipe)
-    return write_reports(
-        out,
-        x_test=test.x,
-        y_test=test.y,
-        probs=probs,
-        history=history,
-        x_samples=x_samples,
-        y_samples=y_samples,
-        extra={
-            "arch": models.arch_of(model) or arch or DEFAULT_ARCH,
-            "init_from": str(init_from) if init_from else None,
-            "params": int(model.count_params()),
-            "train_seconds": round(sum(p["train_seconds"] for p in phases), 1),
-            "epochs_run": len(history["loss"]),
-            "phases": phases,
-            "val_accuracy": round(float((val_probs.argmax(1) == val.y).mean()), 6),
-            "val_split": val_split,
-            "limit": limit_n,
-            "train_size": len(train),
-            "val_size": len(val),
-            "test_size": len(test),
-            "seed": recipe.seed,
-            "loop": loop,
-            "recipe": asdict(recipe),
-            "data_source": mnist.source,
-            "data_checksum": mnist.checksum,
-            "versions": versions(),
-        },
-    )
+        val_probs = model.predict(val.x, batch_size=1024, verbose=0)
+        probs = model.predict(test.x, batch_size=1024, verbose=0)
+        x_samples, y_samples = augmented_samples(train, recipe)
+        return write_reports(
+            staging,
+            x_test=test.x,
+            y_test=test.y,
+            probs=probs,
+            history=history,
+            x_samples=x_samples,
+            y_samples=y_samples,
+            extra={
+                "arch": models.arch_of(model) or arch or DEFAULT_ARCH,
+                "init_from": str(init_from) if init_from else None,
+                "params": int(model.count_params()),
+                "train_seconds": round(sum(p["train_seconds"] for p in phases), 1),
+                "epochs_run": len(history["loss"]),
+                "phases": phases,
+                "val_accuracy": round(float((val_probs.argmax(1) == val.y).mean()), 6),
+                "val_split": val_split,
+                "limit": limit_n,
+                "train_size": len(train),
+                "val_size": len(val),
+                "test_size": len(test),
+                "seed": recipe.seed,
+                "loop": loop,
+                "recipe": asdict(recipe),
+                "data_source": mnist.source,
+                "data_checksum": mnist.checksum,
+                "versions": versions(),
+            },
+        )
 
 
 def evaluate_saved(model_path: Path, mnist: Mnist, out: Path) -> dict:

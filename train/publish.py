@@ -1,0 +1,65 @@
+"""A run's files go into its output folder together, once all of them are written.
+
+A model and the reports about it (metrics.json's split and accuracy, the plots) are read as a
+pair: `python -m convert` calibrates a model on the validation digits its metrics.json names.
+Written one by one in place, a run stopped half way (Ctrl-C, a crash) left a new model beside
+the previous run's reports. Free of TensorFlow, so that every trainer can use it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import signal
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+STAGING_PREFIX = ".partial-"
+
+
+@contextlib.contextmanager
+def published_together(out: Path) -> Iterator[Path]:
+    """Yield a hidden folder inside ``out`` to write a run's files in, under their own names.
+
+    When the block ends normally each file is renamed into ``out`` (in the same folder, so each
+    rename is atomic), one right after the other with Ctrl-C held off until the last: ``out``
+    then holds this run's files. When it ends by an exception or Ctrl-C, the staging folder is
+    removed and ``out`` is left as it was (a folder made for this run is removed again).
+    """
+    created = [folder for folder in (out, *out.parents) if not folder.exists()]
+    out.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=out))
+    published = False
+    try:
+        yield staging
+        with _interrupts_held():
+            for path in sorted(staging.iterdir()):
+                path.replace(out / path.name)
+            published = True
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        if not published:
+            for folder in created:  # deepest first; only while empty
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
+
+
+@contextlib.contextmanager
+def _interrupts_held() -> Iterator[None]:
+    """Deliver a Ctrl-C that arrives inside the block only once the block is done: an interrupt
+    between two renames would leave half of a run's files in place."""
+    # Only the main thread may set handlers, and one not set from Python cannot be put back.
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is None):
+        yield
+        return
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, _frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        signal.raise_signal(signal.SIGINT)  # to the handler that was there (KeyboardInterrupt)
