@@ -504,6 +504,30 @@ def test_a_run_stopped_while_reporting_leaves_the_previous_run_whole(
     assert not (tmp_path / "new").exists()
 
 
+@pytest.mark.parametrize("command", ["blend", "ensemble", "evaluate"])
+def test_a_blend_ensemble_or_evaluation_stopped_while_reporting_leaves_the_previous_one_whole(
+        command: str, small_mnist, tmp_path: Path, monkeypatch) -> None:
+    from train.blend import blend_and_report
+    from train.ensemble import ensemble_and_report
+    from train.run import evaluate_saved
+
+    source = tmp_path / "mlp.keras"
+    models.build("mlp").save(source)
+    out = tmp_path / "out"
+    out.mkdir()
+    previous = {"model.keras": b"the previous model", "metrics.json": b'{"errors": 1}\n',
+                "per_class.txt": b"the previous table\n"}
+    for name, data in previous.items():
+        (out / name).write_bytes(data)
+    run = {"blend": lambda: blend_and_report(source, source, small_mnist, weight=0.5, out=out),
+           "ensemble": lambda: ensemble_and_report(source, source, small_mnist, out=out),
+           "evaluate": lambda: evaluate_saved(source, small_mnist, out)}[command]
+    _stopped_while_reporting(monkeypatch, KeyboardInterrupt)
+    with pytest.raises(KeyboardInterrupt):
+        run()
+    assert _folder(out) == previous
+
+
 def test_a_ctrl_c_while_a_run_is_put_in_place_waits_for_its_last_file(
         tmp_path: Path, monkeypatch) -> None:
     import signal

@@ -176,11 +176,13 @@ def evaluate_saved(model_path: Path, mnist: Mnist, out: Path) -> dict:
     """Re-evaluate a saved .keras model on the full test set, writing the same reports."""
     model = load_saved(model_path)
     probs = model.predict(mnist.test.x, batch_size=1024, verbose=0)
-    return write_reports(
-        out, x_test=mnist.test.x, y_test=mnist.test.y, probs=probs, history=None,
-        extra={"model": str(model_path), "params": int(model.count_params()),
-               "data_checksum": mnist.checksum, "versions": versions()},
-    )
+    # Together: an evaluation stopped part way leaves the previous one's reports, not a mix.
+    with published_together(out) as staging:
+        return write_reports(
+            staging, x_test=mnist.test.x, y_test=mnist.test.y, probs=probs, history=None,
+            extra={"model": str(model_path), "params": int(model.count_params()),
+                   "data_checksum": mnist.checksum, "versions": versions()},
+        )
 
 
 def report_made_model(model: keras.Model, mnist: Mnist, out: Path, *, arch: str | None,
@@ -189,25 +191,26 @@ def report_made_model(model: keras.Model, mnist: Mnist, out: Path, *, arch: str 
     write the training reports for it: validation on the split recorded in ``like`` (a source
     run's metrics), test for the final figures. ``phases`` is its whole history, whose times
     and epochs add up to the model's."""
-    out.mkdir(parents=True, exist_ok=True)
-    model.save(out / "model.keras")
     val_split, seed, limit_n = recorded_split(like)
     _, val = training_split(mnist, val_split, seed, limit_n)
     val_probs = model.predict(val.x, batch_size=1024, verbose=0)
     probs = model.predict(mnist.test.x, batch_size=1024, verbose=0)
-    return write_reports(
-        out, x_test=mnist.test.x, y_test=mnist.test.y, probs=probs, history=None,
-        extra={
-            "arch": arch, "params": int(model.count_params()),
-            "phases": phases,
-            "train_seconds": round(sum(p.get("train_seconds", 0.0) for p in phases), 1),
-            "epochs_run": sum(p.get("epochs_run", 0) for p in phases),
-            "val_accuracy": round(float((np.argmax(val_probs, 1) == val.y).mean()), 6),
-            "val_split": val_split, "limit": limit_n, "seed": seed,
-            "data_source": mnist.source, "data_checksum": mnist.checksum,
-            "versions": versions(),
-        },
-    )
+    # As a training run's: the model goes into `out` with its reports, once all are written.
+    with published_together(out) as staging:
+        model.save(staging / "model.keras")
+        return write_reports(
+            staging, x_test=mnist.test.x, y_test=mnist.test.y, probs=probs, history=None,
+            extra={
+                "arch": arch, "params": int(model.count_params()),
+                "phases": phases,
+                "train_seconds": round(sum(p.get("train_seconds", 0.0) for p in phases), 1),
+                "epochs_run": sum(p.get("epochs_run", 0) for p in phases),
+                "val_accuracy": round(float((np.argmax(val_probs, 1) == val.y).mean()), 6),
+                "val_split": val_split, "limit": limit_n, "seed": seed,
+                "data_source": mnist.source, "data_checksum": mnist.checksum,
+                "versions": versions(),
+            },
+        )
 
 
 def training_phases(model_path: Path) -> list[dict]:
