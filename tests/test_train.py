@@ -504,6 +504,24 @@ def test_a_run_stopped_while_reporting_leaves_the_previous_run_whole(
     assert not (tmp_path / "new").exists()
 
 
+def test_ctrl_c_is_one_line_that_says_out_was_left_whole(mnist_dir: Path, tmp_path: Path,
+                                                         monkeypatch, capsys) -> None:
+    from train.__main__ import main
+
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "model.keras").write_bytes(b"the previous model")
+    (out / "metrics.json").write_text('{"errors": 1}\n')
+    before = _folder(out)
+    _stopped_while_reporting(monkeypatch, KeyboardInterrupt)
+    status = main(["--arch", "mlp", "--limit", "300", "--epochs", "1", "--clean-epochs", "0",
+                   "--data-dir", str(mnist_dir), "--out", str(out)])
+    assert status == 1
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith("python -m train: error: interrupted; --out holds the previous run")
+    assert _folder(out) == before
+
+
 @pytest.mark.parametrize("command", ["blend", "ensemble", "evaluate"])
 def test_a_blend_ensemble_or_evaluation_stopped_while_reporting_leaves_the_previous_one_whole(
         command: str, small_mnist, tmp_path: Path, monkeypatch) -> None:

@@ -220,7 +220,9 @@ def main(argv: list[str] | None = None) -> int:
     except (DataError, ModelFileError, OutputError) as exc:
         return _fail(str(exc))
     except KeyboardInterrupt:
-        return _fail("interrupted")
+        # A run's model and reports are put in place together, once all are written.
+        return _fail("interrupted; --out holds the previous run's model and reports, or all of "
+                     "this one's: never a mix")
 
 
 if __name__ == "__main__":
