@@ -8,6 +8,7 @@ import gzip
 import io
 import json
 import re
+import socket
 import struct
 import subprocess
 import sys
@@ -78,6 +79,85 @@ def test_health_answers_head_as_uptime_monitors_probe(client: httpx.Client) -> N
         assert response.status_code == 200, path
         assert response.content == b""
         assert response.headers["content-type"] == "application/json"
+
+
+# Paths whose answer is the same from one request to the next, so GET's Content-Length is what
+# HEAD must say; the others (a fresh reading, counters, a timestamp) differ between two calls.
+_SAME_EVERY_TIME = {"/healthz", "/model", "/", "/static/app.js", "/openapi.json", "/docs", "/redoc"}
+
+
+def test_every_get_path_answers_head_with_its_headers_and_no_body(
+    client: httpx.Client, served: Service
+) -> None:
+    # HEAD /, HEAD /stream.mjpg and every GET route but the health checks were 405 Method Not
+    # Allowed (found probing with `curl -I`); HTTP has a server answer HEAD wherever it
+    # answers GET (RFC 9110 §9.3.2), and uptime monitors probe with it.
+    spec = client.get("/openapi.json").json()
+    paths = [path for path, operations in spec["paths"].items() if "get" in operations]
+    paths += ["/static/app.js", "/openapi.json", "/docs", "/redoc"]
+    assert {"/", "/stream.mjpg", "/readings/stream", "/predict", "/metrics"} <= set(paths)
+    for path in paths:
+        if path == "/stream.mjpg":
+            continue  # its GET never ends: see the test below
+        got, head = client.get(path), client.head(path)
+        assert head.status_code == got.status_code, path
+        assert head.content == b"", path
+        assert head.headers["content-type"] == got.headers["content-type"], path
+        if path in _SAME_EVERY_TIME:
+            assert head.headers["content-length"] == got.headers["content-length"], path
+    # Logged and counted as the HEAD it was, under its route.
+    access = served.wait_for_log_entry(
+        lambda entry: entry["method"] == "HEAD" and entry["path"] == "/model",
+        "device.service.access")
+    assert access["status"] == 200
+    assert ('digits_http_requests_total{endpoint="/model",method="HEAD",status="200"}'
+            in client.get("/metrics").text)
+    # A method a path does not take is answered 405 with the ones it does, HEAD among them.
+    assert set(client.put("/healthz").headers["allow"].split(", ")) == {"GET", "HEAD"}
+
+
+def _head_then_healthz(port: int, path: str) -> tuple[bytes, bytes]:
+    """HEAD `path` and, on the same connection right behind it, GET /healthz: the head of the
+    first answer, and everything after it. The second answer comes only once the first has
+    ended, so a HEAD that started an endless body would leave this waiting (and time out)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(f"HEAD {path} HTTP/1.1\r\nHost: x\r\n\r\n"
+                     "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        answer = b""
+        while not answer.endswith(b'{"status":"alive"}'):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+    head, _, rest = answer.partition(b"\r\n\r\n")
+    return head, rest
+
+
+@pytest.fixture(scope="module")
+def watching(
+    tmp_path_factory: pytest.TempPathFactory, digit_model_path: Path, camera_scene_dir: Path
+) -> Iterator[Service]:
+    """A service with the watch loop on, so /readings/stream streams."""
+    tmp = tmp_path_factory.mktemp("watching")
+    yield from running(tmp, digit_model_path, "--camera", f"file:{camera_scene_dir}", "--watch")
+
+
+def test_head_on_a_stream_answers_its_headers_and_starts_no_stream(
+    served: Service, watching: Service
+) -> None:
+    for service, path, content_type in (
+        (served, "/stream.mjpg", b"content-type: multipart/x-mixed-replace"),
+        (watching, "/readings/stream", b"content-type: text/event-stream"),
+    ):
+        head, rest = _head_then_healthz(service.port, path)
+        assert head.startswith(b"HTTP/1.1 200 "), (path, head)
+        assert content_type in head.lower(), (path, head)
+        assert b"cache-control: no-store" in head.lower(), (path, head)
+        # Not a byte of the stream: the next answer follows the headers right away.
+        assert rest.startswith(b"HTTP/1.1 200 "), (path, rest[:200])
+    clients = re.search(rb"^digits_stream_clients (\S+)$",
+                        httpx.get(watching.base_url + "/metrics").content, re.M)
+    assert clients is not None and float(clients[1]) == 0
 
 
 def test_readyz_reports_model_and_camera(client: httpx.Client, digit_model_path: Path) -> None:

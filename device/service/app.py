@@ -14,7 +14,7 @@ from fastapi_offline import FastAPIOffline
 
 from device.service.context import ServiceContext, build_context
 from device.service.errors import install_error_handlers
-from device.service.middleware import RequestMiddleware
+from device.service.middleware import HeadAsGet, RequestMiddleware
 from device.service.routes import health, metrics, model, predict, preview, readings
 from device.service.settings import ServiceSettings
 
@@ -79,6 +79,8 @@ def create_app(settings: ServiceSettings, context: ServiceContext | None = None)
     app = FastAPIOffline(
         title="Pi digit reader",
         summary="Reads handwritten digits from the camera or an uploaded image.",
+        # HEAD is answered by a middleware, not listed per route (see middleware.HeadAsGet).
+        description="Every GET path also answers HEAD: the same status and headers, no body.",
         version="1",
         lifespan=lifespan,
         static_url=DOCS_ASSETS_URL,
@@ -91,6 +93,8 @@ def create_app(settings: ServiceSettings, context: ServiceContext | None = None)
         app.include_router(module.router)
     if settings.preview:  # off: /, /stream.mjpg and /preview/latest are plain 404s
         app.include_router(preview.router)
+    # Inside RequestMiddleware (added later, so outside it), which logs and counts a HEAD as such.
+    app.add_middleware(HeadAsGet)
     app.add_middleware(
         RequestMiddleware,
         metrics=context.metrics,

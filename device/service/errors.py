@@ -61,8 +61,14 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
+        headers = dict(exc.headers or {})
+        allowed = headers.get("Allow", "").split(", ")
+        if exc.status_code == 405 and "GET" in allowed and "HEAD" not in allowed:
+            # middleware.HeadAsGet answers HEAD wherever GET is; the router, which never sees a
+            # HEAD, would leave it out of the methods a 405 says the path takes.
+            headers["Allow"] = ", ".join([*allowed, "HEAD"])
         return JSONResponse(
-            error_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers
+            error_body(code, str(exc.detail)), status_code=exc.status_code, headers=headers
         )
 
     @app.exception_handler(RequestValidationError)

@@ -1,6 +1,7 @@
-"""Around every request: the bearer-token check, one JSON log line, and the request metrics.
+"""Around every request: the bearer-token check, one JSON log line, and the request metrics;
+and HEAD answered wherever GET is.
 
-A plain ASGI middleware (not BaseHTTPMiddleware) so streamed bodies pass through untouched.
+Plain ASGI middlewares (not BaseHTTPMiddleware) so streamed bodies pass through untouched.
 """
 
 from __future__ import annotations
@@ -112,3 +113,47 @@ class RequestMiddleware:
         }
         fields.update(scope["state"].get("log_fields", {}))
         log_request(fields)
+
+
+class _HeadersSentError(Exception):
+    """Stops the app once a HEAD request's headers are out: all it would send next is a body."""
+
+
+class HeadAsGet:
+    """HEAD answered on every GET path with GET's status and headers and no body (RFC 9110
+    §9.3.2: uptime monitors and `curl -I` probe with it); FastAPI answers only the methods a
+    route lists, so everything but the health checks was 405. Listing HEAD on every route
+    instead put a second operation under the same operationId on each path of /openapi.json,
+    and left the stream routes running their endless bodies for nobody.
+
+    The app sees a GET, and is stopped by an exception from `send` as soon as it has sent its
+    headers: a StreamingResponse sends them before it first asks its body for anything, so a
+    HEAD on /stream.mjpg or /readings/stream starts no stream and holds no viewer or client.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def headers_only(message: Message) -> None:
+            await send(message)
+            if message["type"] == "http.response.start":
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                raise _HeadersSentError
+
+        # A copy: the server goes on seeing the HEAD it received (so uvicorn expects no body
+        # whatever Content-Length the headers give), and so does RequestMiddleware's log line.
+        as_get = {**scope, "method": "GET"}
+        try:
+            await self.app(as_get, receive, headers_only)
+        except _HeadersSentError:
+            pass
+        finally:
+            # The router leaves the matched route on the scope it was given; RequestMiddleware
+            # counts the request under it.
+            if "route" in as_get:
+                scope["route"] = as_get["route"]

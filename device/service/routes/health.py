@@ -11,16 +11,14 @@ from device.service.schemas import Readiness
 router = APIRouter(tags=["health"])
 
 
-# HEAD too: uptime monitors often probe with it, and uvicorn leaves the body out.
-@router.api_route("/healthz", methods=["GET", "HEAD"],
-                  summary="The process is alive (never needs the token)")
+# HEAD too, as uptime monitors probe: for every GET route (middleware.HeadAsGet).
+@router.get("/healthz", summary="The process is alive (never needs the token)")
 async def healthz() -> dict[str, str]:
     return {"status": "alive"}
 
 
-@router.api_route(
+@router.get(
     "/readyz",
-    methods=["GET", "HEAD"],
     response_model=Readiness,
     responses={503: {"model": Readiness, "description": "the configured camera is not usable"}},
     summary="Model loaded and camera usable (or explicitly disabled)",
