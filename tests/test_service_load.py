@@ -300,6 +300,57 @@ def _whole_answer(client, until: bytes = b"ok") -> bytes:
     return answer
 
 
+def test_a_request_head_past_the_limit_is_431_however_its_bytes_arrive(
+        tmp_path, digit_model_path) -> None:
+    """A ~70 KB head sent in one sendall was served (found by reproducing it here): the limit
+    was only checked while a head was still incomplete after a read, so a head that one read
+    brought whole, or whose last read ended it, went through at any size. A head within the
+    limit is still served, and so is a small head whose body takes the read past the limit."""
+    import socket
+
+    from device.service.http_guard import HEAD_LIMIT_BYTES
+
+    def exchange(service: Service, *parts: bytes) -> bytes:
+        """All the service answers to `parts`, sent one after the other, until it closes the
+        connection (each request below asks it to, or it closes on a refusal)."""
+        client = socket.create_connection(("127.0.0.1", service.port))
+        client.settimeout(30)
+        for part in parts:
+            client.sendall(part)
+            if part is not parts[-1]:
+                time.sleep(0.2)  # most likely a read of its own: either way the same answer
+        answer = b""
+        # A connection closed with bytes of ours unread ends in a reset, after the answer.
+        with suppress(ConnectionResetError):
+            while chunk := client.recv(65536):
+                answer += chunk
+        client.close()
+        return answer
+
+    def head(*fields: bytes) -> bytes:
+        return (b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + b"".join(fields)
+                + b"\r\n")
+
+    big = head(b"X-Big: " + b"a" * (HEAD_LIMIT_BYTES + 4096) + b"\r\n")
+    many = head(*(b"X-Field-%04d: %s\r\n" % (n, b"b" * 100) for n in range(700)))  # 80 KB
+    within = head(b"X-Big: " + b"a" * (HEAD_LIMIT_BYTES - 1024) + b"\r\n")
+    with contextmanager(running)(tmp_path, digit_model_path, "--camera", "none") as service:
+        for parts in ([big], [many], [big[:-8192], big[-8192:]]):
+            answer = exchange(service, *parts)
+            assert answer.startswith(b"HTTP/1.1 431 "), answer[:200]
+            assert b"larger than %d bytes" % HEAD_LIMIT_BYTES in answer
+        assert exchange(service, within).startswith(b"HTTP/1.1 200 ")
+        # A small head with a large body, in one read past the limit: only a head counts.
+        scene = cv2.imencode(".png", digit_scene(3, (480, 640)),
+                             [cv2.IMWRITE_PNG_COMPRESSION, 0])[1].tobytes()
+        assert len(scene) > 4 * HEAD_LIMIT_BYTES
+        upload = (b"POST /predict HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                  b"Content-Type: image/png\r\nContent-Length: %d\r\n\r\n" % len(scene) + scene)
+        answer = exchange(service, upload)
+        assert answer.startswith(b"HTTP/1.1 200 ") and b'"digit":3' in answer, answer[:300]
+        assert "Traceback" not in service.log()
+
+
 def test_a_request_head_that_never_ends_or_never_starts_is_closed(monkeypatch) -> None:
     """uvicorn gives a client forever to finish its headers, so a client sending a byte now
     and then held one of the 256 connections for good; a connection that never sent anything,

@@ -9,6 +9,17 @@ uvicorn's fallback parser h11 has a size limit of its own (16 KiB) but no time l
 Here a head larger than HEAD_LIMIT_BYTES is answered 431, and one that takes longer than
 HEAD_TIMEOUT_S to arrive is answered 408; both close the connection. A connection waiting
 between requests is still closed after uvicorn's keep-alive timeout.
+
+The size holds however the bytes arrive. While a head is still coming, the reads since it
+began are counted whole after each one (one addition a read; the first may also hold the end
+of the request before), so a head that never ends is cut off once they pass the limit. When a
+head ends, those reads and the one that ended it bound its size: only where they come to more
+than the limit (a large head, or a read that also held a large body or many requests one
+behind the other) is the head measured, from what the parser made of it (method, URL, header
+fields; the blanks it drops around values not counted). Checking only the first way let a head
+of any size through when one read brought it whole, or when its last read ended it. An
+exception from the parser's callback is what stops httptools there, so uvicorn also logs such
+a refusal as "Invalid HTTP request received.".
 """
 
 from __future__ import annotations
@@ -24,6 +35,14 @@ HEAD_LIMIT_BYTES = 64 * 1024
 URL_LIMIT_BYTES = 65535
 # nginx's client_header_timeout is 60 s; a head is one packet for any client on any network.
 HEAD_TIMEOUT_S = 20.0
+
+
+_TOO_LARGE = (b"431 Request Header Fields Too Large",
+              b"the request's headers are larger than %d bytes" % HEAD_LIMIT_BYTES)
+
+
+class _HeadTooLargeError(Exception):
+    """Raised from a parser callback to stop httptools at a head past HEAD_LIMIT_BYTES."""
 
 
 def _refusal(status: bytes, detail: bytes) -> bytes:
@@ -50,7 +69,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._in_head = False  # between a request's first byte and the end of its headers
-        self._head_bytes = 0
+        self._head_bytes = 0  # the reads before this one since the present head began
+        self._read_bytes = 0  # this read's
+        self._too_large = False
         self._begun = False  # uvicorn gives a connection that never sends a byte forever
         self._waiting_since = self.loop.time()  # connected, or the present head's first byte
         if getattr(self.server_state, "head_sweep", None) is None:
@@ -64,22 +85,37 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._in_head = False
+        if (self._head_bytes + self._read_bytes > HEAD_LIMIT_BYTES
+                and self._parsed_head_bytes() > HEAD_LIMIT_BYTES):
+            # An exception is what stops httptools mid-read (the rest may be a body or more
+            # requests): uvicorn answers it with send_400_response, which answers 431 instead.
+            self._too_large = True
+            raise _HeadTooLargeError
         super().on_headers_complete()
 
+    def _parsed_head_bytes(self) -> int:
+        """The head as the parser has it: "METHOD URL HTTP/1.1", a "name: value" line per
+        field, and their line ends (the blanks around values, which it drops, not counted)."""
+        fields = sum(len(name) + len(value) + 4 for name, value in self.headers)
+        return len(self.parser.get_method()) + len(self.url) + 12 + fields + 2
+
     def data_received(self, data: bytes) -> None:
+        self._read_bytes = len(data)
         super().data_received(data)  # the parser's callbacks above say where the head is
         if self._in_head:
             # Counted whole: a chunk may also end the body of the request before.
             self._head_bytes += len(data)
             if self._head_bytes > HEAD_LIMIT_BYTES:
-                self._refuse(b"431 Request Header Fields Too Large",
-                             b"the request's headers are larger than %d bytes" % HEAD_LIMIT_BYTES)
+                self._refuse(*_TOO_LARGE)
 
     def send_400_response(self, msg: str) -> None:
         # A longer URL fails in httptools as "Invalid HTTP request received.", which says
-        # nothing of why.
+        # nothing of why. Such a head is also past HEAD_LIMIT_BYTES: the URL is named first.
         if len(getattr(self, "url", None) or b"") > URL_LIMIT_BYTES:
             msg = f"the request's URL is longer than {URL_LIMIT_BYTES} bytes"
+        elif self._too_large:  # see on_headers_complete
+            self._refuse(*_TOO_LARGE)
+            return
         super().send_400_response(msg)
 
     def close_if_late(self, now: float) -> None:
