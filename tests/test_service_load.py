@@ -305,7 +305,8 @@ def test_a_request_head_past_the_limit_is_431_however_its_bytes_arrive(
     """A ~70 KB head sent in one sendall was served (found by reproducing it here): the limit
     was only checked while a head was still incomplete after a read, so a head that one read
     brought whole, or whose last read ended it, went through at any size. A head within the
-    limit is still served, and so is a small head whose body takes the read past the limit."""
+    limit is still served, and so is a small head whose body takes the read past the limit,
+    and small requests sent one behind the other."""
     import socket
 
     from device.service.http_guard import HEAD_LIMIT_BYTES
@@ -348,6 +349,13 @@ def test_a_request_head_past_the_limit_is_431_however_its_bytes_arrive(
                   b"Content-Type: image/png\r\nContent-Length: %d\r\n\r\n" % len(scene) + scene)
         answer = exchange(service, upload)
         assert answer.startswith(b"HTTP/1.1 200 ") and b'"digit":3' in answer, answer[:300]
+        # Small requests one behind the other, 256 KB of them in one sendall: a read that
+        # ended inside one of them was counted whole as its head, and every request on the
+        # connection was answered 431 instead (found by this test).
+        keep = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+        count = 4 * HEAD_LIMIT_BYTES // len(keep)
+        answer = exchange(service, keep * count + head())
+        assert answer.count(b"HTTP/1.1 200 ") == count + 1, answer[:200]
         assert "Traceback" not in service.log()
 
 

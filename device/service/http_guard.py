@@ -10,16 +10,18 @@ Here a head larger than HEAD_LIMIT_BYTES is answered 431, and one that takes lon
 HEAD_TIMEOUT_S to arrive is answered 408; both close the connection. A connection waiting
 between requests is still closed after uvicorn's keep-alive timeout.
 
-The size holds however the bytes arrive. While a head is still coming, the reads since it
-began are counted whole after each one (one addition a read; the first may also hold the end
-of the request before), so a head that never ends is cut off once they pass the limit. When a
-head ends, those reads and the one that ended it bound its size: only where they come to more
-than the limit (a large head, or a read that also held a large body or many requests one
-behind the other) is the head measured, from what the parser made of it (method, URL, header
-fields; the blanks it drops around values not counted). Checking only the first way let a head
-of any size through when one read brought it whole, or when its last read ended it. An
-exception from the parser's callback is what stops httptools there, so uvicorn also logs such
-a refusal as "Invalid HTTP request received.".
+The size holds however the bytes arrive, checked with an addition or two a read. While a head
+is still coming, the reads after the one it began in are all head: a head that never ends is
+cut off once they pass the limit (holding the limit and a read or two at most: asyncio reads
+up to 256 KiB at a time). The read it began in is not counted there, as it may hold requests
+before it: counting it whole answered every request of a pipelined burst 431. When a head
+ends, the reads since it began and the one that ended it bound its size: only where they come
+to more than the limit (a large head, or a read that also held a large body or many requests
+one behind the other) is the head measured, from what the parser made of it (method, URL,
+header fields; the blanks it drops around values not counted). Checking only while a head was
+unfinished let a head of any size through when one read brought it whole, or when its last
+read ended it. An exception from the parser's callback is what stops httptools there, so
+uvicorn also logs such a refusal as "Invalid HTTP request received.".
 """
 
 from __future__ import annotations
@@ -70,6 +72,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().connection_made(transport)
         self._in_head = False  # between a request's first byte and the end of its headers
         self._head_bytes = 0  # the reads before this one since the present head began
+        self._whole_bytes = 0  # those of them after the one it began in: all of them head
         self._read_bytes = 0  # this read's
         self._too_large = False
         self._begun = False  # uvicorn gives a connection that never sends a byte forever
@@ -80,7 +83,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._in_head = self._begun = True
-        self._head_bytes = 0
+        self._head_bytes = self._whole_bytes = 0
         self._waiting_since = self.loop.time()
 
     def on_headers_complete(self) -> None:
@@ -103,10 +106,13 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._read_bytes = len(data)
         super().data_received(data)  # the parser's callbacks above say where the head is
         if self._in_head:
-            # Counted whole: a chunk may also end the body of the request before.
+            if self._head_bytes:  # the head began in an earlier read: this one is all head
+                self._whole_bytes += len(data)
+                if self._whole_bytes > HEAD_LIMIT_BYTES:
+                    self._refuse(*_TOO_LARGE)
+            # The read it began in may also hold requests before it (pipelined, or the end of
+            # a body): counted in the bound on_headers_complete checks, not here.
             self._head_bytes += len(data)
-            if self._head_bytes > HEAD_LIMIT_BYTES:
-                self._refuse(*_TOO_LARGE)
 
     def send_400_response(self, msg: str) -> None:
         # A longer URL fails in httptools as "Invalid HTTP request received.", which says
