@@ -514,6 +514,47 @@ def silent_listener() -> Iterator[int]:
             connection.close()
 
 
+def test_a_tls_server_that_never_answers_as_a_broker_is_not_asked_about_tls(
+        monkeypatch, tmp_path: Path) -> None:
+    """Over mqtts:// the reason asked "does the broker want TLS (mqtts://)?" of a server whose
+    TLS handshake had just gone through."""
+    import ssl
+
+    import device.service.publishers.mqtt as mqtt_publisher
+
+    tls = self_signed_certificate(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(tls.cert, tls.key)
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(5)
+    held: list[socket.socket] = []
+
+    def accept() -> None:  # completes every handshake, then says nothing
+        with contextlib.suppress(OSError):
+            while True:
+                held.append(context.wrap_socket(server.accept()[0], server_side=True))
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    monkeypatch.setattr(mqtt_publisher, "KEEPALIVE_S", 1)  # paho gives up after this long
+    port = server.getsockname()[1]
+    try:
+        with first_verdict(f"mqtts://localhost:{port}", mqtt_ca=tls.cert) as publisher:
+            status = publisher.status()
+    finally:
+        with contextlib.suppress(OSError):
+            server.shutdown(socket.SHUT_RDWR)
+        server.close()
+        thread.join(10)
+        for connection in held:
+            connection.close()
+    assert status["state"] == "no_answer", status
+    assert "never answered as an MQTT broker" in status["reason"]
+    assert "is it the broker's TLS listener (usually 8883)?" in status["reason"]
+    assert "does the broker want TLS" not in status["reason"]
+
+
 def test_mqtts_to_a_port_that_never_answers_the_tls_handshake_says_so(monkeypatch) -> None:
     """A port that takes the connection and stays silent was reported 'unreachable' ('down,
     unreachable or refusing connections'), which sent people looking for a broker that was

@@ -309,11 +309,15 @@ class MqttPublisher(Publisher):
             return
         if not was_connected:
             if self._state != "refused":
+                # Over TLS the handshake went through, so TLS is not what is missing.
+                question = ("is it the broker's TLS listener (usually 8883)?" if self.broker.tls
+                            else "is it the broker's port, and does the broker want TLS "
+                                 "(mqtts://)?")
                 self._set_state(
                     "no_answer",
                     f"the server at {self.broker} took the connection but never answered as an "
-                    f"MQTT broker ({reason}): is it the broker's port, and does the broker want "
-                    f"TLS (mqtts://)? retrying every 1 to {RECONNECT_MAX_S} s",
+                    f"MQTT broker ({reason}): {question} retrying every 1 to "
+                    f"{RECONNECT_MAX_S} s",
                 )
         else:
             # paho's word for "the broker closed the socket" is "Unspecified error".
