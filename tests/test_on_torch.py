@@ -135,6 +135,32 @@ def test_a_run_on_torch_trains_distills_and_loads_under_tensorflow(
                        "--out", str(tmp_path / "student"), python=torch_python)
     assert student.returncode == 0, student.stderr
 
+    # Run again into the same folder and stopped (Ctrl-C) once both models are saved, before
+    # metrics.json: the folder holds the first run whole (the models were saved in place, so
+    # a new model.keras stood beside the first run's metrics.json).
+    kept = {p.name: p.read_bytes() for p in (tmp_path / "first").iterdir()}
+    again = ["--arch", "digitnet-mini", "--epochs", "1", "--clean-epochs", "1", *common,
+             "--out", str(tmp_path / "first")]
+    stopped = subprocess.run([str(torch_python), "-c", (
+        "import sys\n"
+        "import train.on_torch.run as run\n"
+        "from train.on_torch.__main__ import main\n"
+        "recorded = run.asdict\n"
+        "calls = []\n"
+        "def stop_after_both_models(value):\n"
+        "    calls.append(value)\n"
+        "    if len(calls) == 3:  # phase 1 and phase 2 recorded: the metrics come next\n"
+        "        raise KeyboardInterrupt\n"
+        "    return recorded(value)\n"
+        "run.asdict = stop_after_both_models\n"
+        f"sys.exit(main({again!r}))\n")],
+        cwd=REPO, env={**os.environ, "KERAS_BACKEND": "torch"}, capture_output=True, text=True,
+        timeout=300, check=False)
+    assert stopped.returncode == 1, stopped.stderr
+    assert stopped.stderr.strip().splitlines()[-1].endswith("never a mix"), stopped.stderr
+    assert "Traceback" not in stopped.stderr
+    assert {p.name: p.read_bytes() for p in (tmp_path / "first").iterdir()} == kept
+
     metrics = json.loads((tmp_path / "first" / "metrics.json").read_text())
     assert [p["saved_as"] for p in metrics["phases"]] == ["phase1.keras", "model.keras"]
     assert metrics["phases"][0]["recipe"]["device_inputs"] == 150

@@ -108,7 +108,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print(f"{PROG}: error: interrupted", file=sys.stderr)
+        # A run's models and reports are put in place together, once all are written.
+        print(f"{PROG}: error: interrupted; --out holds the previous run's model and reports, "
+              "or all of this one's: never a mix", file=sys.stderr)
         return 1
     print(f"{metrics['arch']}: validation {metrics['val_accuracy']:.4%}, "
           f"{metrics['train_seconds']:.0f} s training; model in {args.out}")

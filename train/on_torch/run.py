@@ -7,6 +7,7 @@ import json
 import platform
 import time
 from dataclasses import asdict
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -14,12 +15,13 @@ import torch
 
 from train import models
 from train.arguments import recipe_from
-from train.data import load_mnist
+from train.data import Mnist, Split, load_mnist
 from train.errors import check_keras_file
 from train.on_torch import PROG
 from train.on_torch.inputs import training_digits
 from train.on_torch.loop import fit_phase
-from train.recipe import clean_pass
+from train.publish import published_together
+from train.recipe import Recipe, clean_pass
 from train.split import check_teacher_split, training_split
 
 
@@ -40,7 +42,17 @@ def train_run(args: argparse.Namespace) -> dict:
         check_keras_file(args.teacher)
         check_teacher_split(args.teacher, (args.val_split, recipe.seed, args.limit))
         teacher = keras.models.load_model(args.teacher, compile=False)
-    args.out.mkdir(parents=True, exist_ok=True)
+    # Everything is written in `staging` and put in --out only once all of it is, as `python -m
+    # train` does: a run stopped part way leaves the previous run's model beside its own
+    # metrics.json (whose split convert calibrates on), not this run's model beside them.
+    with published_together(args.out) as staging:
+        return _train_into(args, staging, recipe=recipe, mnist=mnist, train=train, val=val,
+                           teacher=teacher)
+
+
+def _train_into(args: argparse.Namespace, staging: Path, *, recipe: Recipe, mnist: Mnist,
+                train: Split, val: Split, teacher: keras.Model | None) -> dict:
+    """Both phases, their models and metrics written in ``staging``."""
     model = models.build(args.arch)
     # As `python -m train` saves them: the augmented phase as phase1.keras, the clean phase
     # (warm-started from it) as model.keras; without a clean phase the first is model.keras.
@@ -57,7 +69,7 @@ def train_run(args: argparse.Namespace) -> dict:
         phase_history = fit_phase(model, digits, val, phase_recipe, teacher=teacher,
                                   budget_s=budget)
         history = {k: history.get(k, []) + v for k, v in phase_history.items()}
-        model.save(args.out / name)
+        model.save(staging / name)
         phases.append({"recipe": asdict(phase_recipe), "init_from": init_from,
                        "epochs_run": len(phase_history["loss"]), "saved_as": name,
                        "train_seconds": round(time.perf_counter() - started, 1)})
@@ -73,6 +85,6 @@ def train_run(args: argparse.Namespace) -> dict:
         "trained_by": PROG, "device_inputs_file": str(args.device_inputs_file or ""),
         "data_source": mnist.source, "data_checksum": mnist.checksum, "versions": versions(),
     }
-    (args.out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    (args.out / "history.json").write_text(json.dumps(history, indent=2) + "\n")
+    (staging / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    (staging / "history.json").write_text(json.dumps(history, indent=2) + "\n")
     return metrics
