@@ -517,6 +517,15 @@ def test_unknown_path_and_wrong_method_are_json(client: httpx.Client) -> None:
     _assert_error(client.delete("/predict"), 405, "method_not_allowed")
 
 
+def test_a_405_lists_every_method_its_path_takes(client: httpx.Client) -> None:
+    # PUT /predict said "Allow: GET, HEAD" (found probing with curl): the router answers with
+    # the first route that matches the path, and POST /predict is another route. RFC 9110
+    # §15.5.6 has the Allow header list every method the path takes.
+    response = client.put("/predict", content=b"")
+    _assert_error(response, 405, "method_not_allowed")
+    assert set(response.headers["allow"].split(", ")) == {"GET", "HEAD", "POST"}
+
+
 # ---- token, env file, camera none ---------------------------------------------------------
 
 

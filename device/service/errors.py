@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 log = logging.getLogger("device.service")
 
@@ -53,20 +54,39 @@ def error_response(error: ServiceError) -> JSONResponse:
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}
 
 
+# The methods a route here can take; HEAD is middleware.HeadAsGet's, wherever GET is.
+_METHODS = ("DELETE", "GET", "OPTIONS", "PATCH", "POST", "PUT")
+
+
+def _allowed_methods(request: Request, allow: str) -> list[str]:
+    """Every method the request's path takes, for a 405's Allow header.
+
+    The router answers a 405 from the first route whose path matches, so its Allow header left
+    out the methods of the path's other routes (GET /predict is one route, POST another). Each
+    method is asked of the router as the request would be, through the routes' own matching
+    (FastAPI nests included routers' routes where walking them would need its internals).
+    """
+    methods = set(allow.split(", ")) - {""}
+    for method in _METHODS:
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] is Match.FULL for route in request.app.router.routes):
+            methods.add(method)
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
     async def _service_error(_: Request, exc: ServiceError) -> JSONResponse:
         return error_response(exc)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
         headers = dict(exc.headers or {})
-        allowed = headers.get("Allow", "").split(", ")
-        if exc.status_code == 405 and "GET" in allowed and "HEAD" not in allowed:
-            # middleware.HeadAsGet answers HEAD wherever GET is; the router, which never sees a
-            # HEAD, would leave it out of the methods a 405 says the path takes.
-            headers["Allow"] = ", ".join([*allowed, "HEAD"])
+        if exc.status_code == 405 and "Allow" in headers:
+            headers["Allow"] = ", ".join(_allowed_methods(request, headers["Allow"]))
         return JSONResponse(
             error_body(code, str(exc.detail)), status_code=exc.status_code, headers=headers
         )
