@@ -8,7 +8,9 @@ uvicorn's fallback parser h11 has a size limit of its own (16 KiB) but no time l
 
 Here a head larger than HEAD_LIMIT_BYTES is answered 431, and one that takes longer than
 HEAD_TIMEOUT_S to arrive is answered 408; both close the connection. A connection waiting
-between requests is still closed after uvicorn's keep-alive timeout.
+between requests is still closed after uvicorn's keep-alive timeout. The trailer fields a
+chunked body may end with are a header section too, kept the same way (uvicorn adds them to the
+request's headers): past HEAD_LIMIT_BYTES they are answered 431 as well.
 
 The size holds however the bytes arrive, checked with an addition or two a read. While a head
 is still coming, the reads after the one it began in are all head: a head that never ends is
@@ -75,6 +77,12 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._whole_bytes = 0  # those of them after the one it began in: all of them head
         self._read_bytes = 0  # this read's
         self._too_large = False
+        # A chunked body's last (empty) chunk may be followed by trailer fields, a header
+        # section of its own: a chunk header no body bytes have followed yet may be that one.
+        self._in_trailers = False
+        self._trailers_began = False  # in this read
+        self._trailer_fields = 0  # the trailer fields' bytes, as on_header has them
+        self._trailer_bytes = 0  # the reads after the one the trailers began in
         self._begun = False  # uvicorn gives a connection that never sends a byte forever
         self._waiting_since = self.loop.time()  # connected, or the present head's first byte
         if getattr(self.server_state, "head_sweep", None) is None:
@@ -84,6 +92,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().on_message_begin()
         self._in_head = self._begun = True
         self._head_bytes = self._whole_bytes = 0
+        self._in_trailers = False
         self._waiting_since = self.loop.time()
 
     def on_headers_complete(self) -> None:
@@ -95,6 +104,28 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self._too_large = True
             raise _HeadTooLargeError
         super().on_headers_complete()
+
+    # uvicorn adds trailer fields to the request's headers, and httptools builds each value up
+    # until it ends, with no limit of either's: they are held to HEAD_LIMIT_BYTES as a head is.
+    def on_chunk_header(self) -> None:
+        self._in_trailers = self._trailers_began = True
+        self._trailer_fields = self._trailer_bytes = 0
+
+    def on_body(self, body: bytes) -> None:
+        self._in_trailers = False  # the chunk had data: not the last one
+        super().on_body(body)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if self._in_trailers:
+            self._trailer_fields += len(name) + len(value) + 4
+            if self._trailer_fields > HEAD_LIMIT_BYTES:
+                self._too_large = True
+                raise _HeadTooLargeError  # stops httptools; answered in send_400_response
+        super().on_header(name, value)
+
+    def on_message_complete(self) -> None:
+        self._in_trailers = False
+        super().on_message_complete()
 
     def _parsed_head_bytes(self) -> int:
         """The head as the parser has it: "METHOD URL HTTP/1.1", a "name: value" line per
@@ -113,6 +144,14 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             # The read it began in may also hold requests before it (pipelined, or the end of
             # a body): counted in the bound on_headers_complete checks, not here.
             self._head_bytes += len(data)
+        elif self._in_trailers and not self._trailers_began:
+            # A trailer value is built up whole before on_header sees it: the reads after the
+            # one the trailers began in (which may hold the body before them) are all
+            # trailers, counted as a head's are above.
+            self._trailer_bytes += len(data)
+            if self._trailer_bytes > HEAD_LIMIT_BYTES:
+                self._refuse(*_TOO_LARGE)
+        self._trailers_began = False
 
     def send_400_response(self, msg: str) -> None:
         # A longer URL fails in httptools as "Invalid HTTP request received.", which says
