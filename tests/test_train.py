@@ -379,6 +379,26 @@ def test_an_out_that_cannot_be_a_folder_is_one_line_before_any_work(
     assert taken.read_text() == "someone's notes\n"
 
 
+def test_evaluate_into_the_model_s_own_run_folder_is_one_line_that_keeps_its_metrics(
+        tmp_path: Path, mnist_dir: Path) -> None:
+    # `train evaluate run/model.keras --out run` replaced the run's metrics.json with the
+    # evaluation's, which records no split: blend, ensemble, --teacher and convert then took the
+    # model for one trained on the default split (found probing --out). Refused before the data.
+    run = tmp_path / "run"
+    run.mkdir()
+    models.build("mlp").save(run / "model.keras")
+    recorded = '{"val_split": 0.2, "seed": 7, "limit": 300}\n'
+    (run / "metrics.json").write_text(recorded)
+    result = run_cli("evaluate", str(run / "model.keras"), "--out", str(run),
+                     "--data-dir", str(mnist_dir))
+    assert result.returncode == 1, result.stderr
+    [line] = result.stderr.splitlines()
+    assert "metrics.json" in line and str(run / "evaluation") in line, line
+    assert "MNIST from" not in result.stdout and "test accuracy" not in result.stdout
+    assert (run / "metrics.json").read_text() == recorded
+    assert sorted(p.name for p in run.iterdir()) == ["metrics.json", "model.keras"]
+
+
 def test_compare_refuses_a_doc_it_could_not_write_before_training(tmp_path: Path) -> None:
     result = run_cli("compare", "--out", str(tmp_path / "runs"), "--doc", str(tmp_path),
                      "--limit", "10", "--epochs", "1", "--arch", "mlp", module="convert")

@@ -145,7 +145,15 @@ def _blend(argv: list[str]) -> int:
 def _evaluate(argv: list[str]) -> int:
     args = evaluate_parser().parse_args(argv)
     check_keras_file(args.model)  # before MNIST: a wrong path should not wait for the data
-    out = writable_folder(args.out or args.model.parent / "evaluation")
+    beside = args.model.parent / "evaluation"
+    if (args.out is not None and (args.out / "metrics.json").is_file()
+            and args.out.resolve() == args.model.resolve().parent):
+        # That metrics.json is the model's training run's: blend, ensemble, --teacher and
+        # convert read the split it was trained on there, which an evaluation's does not record.
+        return _fail(f"--out {args.out} is the folder of {args.model}, whose metrics.json "
+                     "records the split it was trained on: the evaluation's would replace it; "
+                     f"leave --out out (reports go to {beside}) or pass another folder")
+    out = writable_folder(args.out or beside)
     from train.data import load_mnist
     from train.run import evaluate_saved
 
