@@ -538,7 +538,8 @@ def test_ctrl_c_is_one_line_that_says_out_was_left_whole(mnist_dir: Path, tmp_pa
                    "--data-dir", str(mnist_dir), "--out", str(out)])
     assert status == 1
     [line] = capsys.readouterr().err.splitlines()
-    assert line.startswith("python -m train: error: interrupted; --out holds the previous run")
+    assert line == ("python -m train: error: interrupted; --out has none of this run's files or "
+                    "all of them")
     assert _folder(out) == before
 
 

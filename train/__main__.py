@@ -229,8 +229,8 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(str(exc))
     except KeyboardInterrupt:
         # A run's model and reports are put in place together, once all are written.
-        return _fail("interrupted; --out holds the previous run's model and reports, or all of "
-                     "this one's: never a mix")
+        # (Files of an earlier run that this one does not write stay beside them.)
+        return _fail("interrupted; --out has none of this run's files or all of them")
 
 
 if __name__ == "__main__":

@@ -109,8 +109,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         # A run's models and reports are put in place together, once all are written.
-        print(f"{PROG}: error: interrupted; --out holds the previous run's model and reports, "
-              "or all of this one's: never a mix", file=sys.stderr)
+        print(f"{PROG}: error: interrupted; --out has none of this run's files or all of them",
+              file=sys.stderr)
         return 1
     print(f"{metrics['arch']}: validation {metrics['val_accuracy']:.4%}, "
           f"{metrics['train_seconds']:.0f} s training; model in {args.out}")
