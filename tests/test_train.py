@@ -591,3 +591,25 @@ def test_a_ctrl_c_while_a_run_is_put_in_place_waits_for_its_last_file(
     # Delivered once both were in place: this run's pair, not one file of each run.
     assert {p.name: p.read_text() for p in out.iterdir()} == {"metrics.json": "new",
                                                               "model.keras": "new"}
+
+
+def test_a_staging_folder_left_by_a_killed_run_is_removed_by_the_next(tmp_path: Path) -> None:
+    """A run killed outright (SIGKILL, a power cut) left its hidden staging folder, a copy of
+    a model in each, for good; one of a run still going is left alone."""
+    import subprocess
+
+    from train.publish import STAGING_PREFIX, published_together
+
+    out = tmp_path / "run"
+    gone = subprocess.Popen(["true"])  # a process that has ended: its pid is free
+    gone.wait()
+    killed = out / f"{STAGING_PREFIX}{gone.pid}-abc"
+    running = out / f"{STAGING_PREFIX}{os.getpid()}-def"
+    for folder in (killed, running):
+        folder.mkdir(parents=True)
+        (folder / "model.keras").write_text("a copy")
+    with published_together(out) as staging:
+        (staging / "model.keras").write_text("new")
+    assert not killed.exists()
+    assert (running / "model.keras").read_text() == "a copy"
+    assert (out / "model.keras").read_text() == "new"

@@ -9,6 +9,7 @@ the previous run's reports. Free of TensorFlow, so that every trainer can use it
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import signal
 import tempfile
@@ -30,7 +31,9 @@ def published_together(out: Path) -> Iterator[Path]:
     """
     created = [folder for folder in (out, *out.parents) if not folder.exists()]
     out.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=out))
+    _remove_abandoned(out)
+    # Named after this process, so that a later run can tell a staging folder it may remove.
+    staging = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=out))
     published = False
     try:
         yield staging
@@ -44,6 +47,26 @@ def published_together(out: Path) -> Iterator[Path]:
             for folder in created:  # deepest first; only while empty
                 with contextlib.suppress(OSError):
                     folder.rmdir()
+
+
+def _remove_abandoned(out: Path) -> None:
+    """Remove the staging folders in ``out`` of runs that ended without cleaning up (killed,
+    a power cut), each holding a copy of a model; not those of a run still going, which may
+    write into the same folder."""
+    for folder in out.glob(f"{STAGING_PREFIX}*-*"):
+        pid = folder.name.removeprefix(STAGING_PREFIX).split("-", 1)[0]
+        if folder.is_dir() and pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):  # another user's process; not a pid at all
+        return pid > 0
+    return True
 
 
 @contextlib.contextmanager
