@@ -613,3 +613,21 @@ def test_a_staging_folder_left_by_a_killed_run_is_removed_by_the_next(tmp_path: 
     assert not killed.exists()
     assert (running / "model.keras").read_text() == "a copy"
     assert (out / "model.keras").read_text() == "new"
+
+
+def test_a_staging_folder_that_cannot_be_made_leaves_no_new_out_behind(
+        tmp_path: Path, monkeypatch) -> None:
+    """--out made for a run whose staging folder could not be made (a full disk, a folder it
+    may not write in) was left behind, empty."""
+    import tempfile
+
+    from train.publish import published_together
+
+    def full_disk(**_: object) -> str:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(tempfile, "mkdtemp", full_disk)
+    out = tmp_path / "new" / "run"
+    with pytest.raises(OSError, match="No space"), published_together(out):
+        pass
+    assert not (tmp_path / "new").exists()

@@ -30,19 +30,21 @@ def published_together(out: Path) -> Iterator[Path]:
     removed and ``out`` is left as it was (a folder made for this run is removed again).
     """
     created = [folder for folder in (out, *out.parents) if not folder.exists()]
-    out.mkdir(parents=True, exist_ok=True)
-    _remove_abandoned(out)
-    # Named after this process, so that a later run can tell a staging folder it may remove.
-    staging = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=out))
+    staging: Path | None = None
     published = False
     try:
+        out.mkdir(parents=True, exist_ok=True)
+        _remove_abandoned(out)
+        # Named after this process, so that a later run can tell a staging folder it may remove.
+        staging = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=out))
         yield staging
         with _interrupts_held():
             for path in sorted(staging.iterdir()):
                 path.replace(out / path.name)
             published = True
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
         if not published:
             for folder in created:  # deepest first; only while empty
                 with contextlib.suppress(OSError):
