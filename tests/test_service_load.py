@@ -395,6 +395,68 @@ def test_trailer_fields_past_the_limit_are_431_as_a_head_s_are(
         assert "Traceback" not in service.log()
 
 
+def test_a_request_body_that_stops_arriving_is_closed(monkeypatch) -> None:
+    """uvicorn waited forever for a body: an upload sent a byte a minute held a connection and
+    its share of the uploads' memory. A body from which nothing arrives for
+    BODY_IDLE_TIMEOUT_S (here 0.5 s) is answered 408; one that keeps arriving, however slowly
+    in all, and a client waiting for its 100 Continue are served."""
+    import socket
+    import threading
+
+    import uvicorn
+    from service_helpers import free_port
+
+    from device.service import http_guard
+
+    monkeypatch.setattr(http_guard, "HEAD_TIMEOUT_S", 0.5)  # the sweep comes every 0.05 s
+    monkeypatch.setattr(http_guard, "BODY_IDLE_TIMEOUT_S", 0.5)
+    asked = threading.Event()
+
+    async def app(scope, receive, send) -> None:
+        if scope["path"] == "/late":  # takes its time before it asks for the body
+            await asyncio.sleep(1.0)
+        asked.set()
+        while (await receive()).get("more_body"):
+            pass
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-length", b"2")]})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None,
+                                           http=http_guard.GuardedHttpToolsProtocol,
+                                           lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    head = b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: 30\r\n%s\r\n"
+    try:
+        while not server.started:
+            time.sleep(0.02)
+        def connect() -> socket.socket:  # each just before it sends: a silent one is closed
+            client = socket.create_connection(("127.0.0.1", port))
+            client.settimeout(5)
+            return client
+
+        stalled = connect()
+        stalled.sendall(head % (b"/", b"") + b"0123456789")
+        assert stalled.recv(4096).startswith(b"HTTP/1.1 408 ")
+        assert stalled.recv(4096) == b""  # and closed
+        slow = connect()
+        slow.sendall(head % (b"/", b""))
+        for _ in range(3):  # 1.2 s in all, never 0.5 s without a byte
+            time.sleep(0.4)
+            slow.sendall(b"0123456789")
+        assert _whole_answer(slow).startswith(b"HTTP/1.1 200 ")
+        waiting = connect()
+        waiting.sendall(head % (b"/late", b"Expect: 100-continue\r\n"))
+        assert waiting.recv(4096).startswith(b"HTTP/1.1 100 ")  # after the app's 1 s
+        waiting.sendall(b"0123456789" * 3)
+        assert _whole_answer(waiting).startswith(b"HTTP/1.1 200 ")
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
 def test_a_request_head_that_never_ends_or_never_starts_is_closed(monkeypatch) -> None:
     """uvicorn gives a client forever to finish its headers, so a client sending a byte now
     and then held one of the 256 connections for good; a connection that never sent anything,

@@ -7,8 +7,10 @@ holds its connection, and one of the service's 256 (server.MAX_CONNECTIONS), for
 uvicorn's fallback parser h11 has a size limit of its own (16 KiB) but no time limit either.
 
 Here a head larger than HEAD_LIMIT_BYTES is answered 431, and one that takes longer than
-HEAD_TIMEOUT_S to arrive is answered 408; both close the connection. A connection waiting
-between requests is still closed after uvicorn's keep-alive timeout. The trailer fields a
+HEAD_TIMEOUT_S to arrive is answered 408; both close the connection. A body from which nothing
+arrives for BODY_IDLE_TIMEOUT_S is answered 408 too (uvicorn waited for it forever: an upload
+sent a byte a minute held a connection and its share of the uploads' memory). A connection
+waiting between requests is still closed after uvicorn's keep-alive timeout. The trailer fields a
 chunked body may end with are a header section too, kept the same way (uvicorn adds them to the
 request's headers): past HEAD_LIMIT_BYTES they are answered 431 as well.
 
@@ -39,6 +41,9 @@ HEAD_LIMIT_BYTES = 64 * 1024
 URL_LIMIT_BYTES = 65535
 # nginx's client_header_timeout is 60 s; a head is one packet for any client on any network.
 HEAD_TIMEOUT_S = 20.0
+# nginx's client_body_timeout: the longest a body may go without a byte arriving (not the
+# whole body's time: a large photo over a slow link keeps arriving).
+BODY_IDLE_TIMEOUT_S = 60.0
 
 
 _TOO_LARGE = (b"431 Request Header Fields Too Large",
@@ -85,6 +90,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._trailer_bytes = 0  # the reads after the one the trailers began in
         self._begun = False  # uvicorn gives a connection that never sends a byte forever
         self._waiting_since = self.loop.time()  # connected, or the present head's first byte
+        self._in_body = False  # between the end of a request's head and the end of its body
+        self._body_since = 0.0  # when its body last made progress
         if getattr(self.server_state, "head_sweep", None) is None:
             _sweep(self.loop, self.server_state)
 
@@ -104,6 +111,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self._too_large = True
             raise _HeadTooLargeError
         super().on_headers_complete()
+        self._in_body = True
+        self._body_since = self.loop.time()
 
     # uvicorn adds trailer fields to the request's headers, and httptools builds each value up
     # until it ends, with no limit of either's: they are held to HEAD_LIMIT_BYTES as a head is.
@@ -124,7 +133,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().on_header(name, value)
 
     def on_message_complete(self) -> None:
-        self._in_trailers = False
+        self._in_trailers = self._in_body = False
         super().on_message_complete()
 
     def _parsed_head_bytes(self) -> int:
@@ -135,6 +144,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         self._read_bytes = len(data)
+        if self._in_body:
+            self._body_since = self.loop.time()
         super().data_received(data)  # the parser's callbacks above say where the head is
         if self._in_head:
             if self._head_bytes:  # the head began in an earlier read: this one is all head
@@ -165,18 +176,32 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def close_if_late(self, now: float) -> None:
         """Close the connection if its head (or, when it has sent nothing yet, its first) has
-        taken longer than HEAD_TIMEOUT_S; between requests uvicorn's keep-alive timeout rules."""
+        taken longer than HEAD_TIMEOUT_S, or its body has stalled for BODY_IDLE_TIMEOUT_S;
+        between requests uvicorn's keep-alive timeout rules."""
         if (self._in_head or not self._begun) and now - self._waiting_since > HEAD_TIMEOUT_S:
             if not self._in_head:
                 self.transport.close()  # it never sent anything: nothing to answer
             else:
                 self._refuse(b"408 Request Timeout", b"the request's headers did not arrive "
                                                      b"within %g s" % HEAD_TIMEOUT_S)
+        elif self._in_body:
+            if self.flow.read_paused or (self.cycle is not None
+                                         and self.cycle.waiting_for_100_continue):
+                # The service is not reading yet (it has enough of the body buffered, or has
+                # not asked for it, which a client sending `Expect: 100-continue` waits for):
+                # the client is not the one keeping it waiting.
+                self._body_since = now
+            elif now - self._body_since > BODY_IDLE_TIMEOUT_S:
+                # Where it was answered already (e.g. 413 before the body), only closed.
+                answered = self.cycle is not None and self.cycle.response_started
+                self._refuse(b"408 Request Timeout", b"nothing of the request's body arrived "
+                             b"for %g s" % BODY_IDLE_TIMEOUT_S, answer=not answered)
 
-    def _refuse(self, status: bytes, detail: bytes) -> None:
+    def _refuse(self, status: bytes, detail: bytes, *, answer: bool = True) -> None:
         if self.transport.is_closing():
             return
         self.logger.warning("closed a connection from %s: %s", self.client and self.client[0],
                             detail.decode())
-        self.transport.write(_refusal(status, detail))
+        if answer:
+            self.transport.write(_refusal(status, detail))
         self.transport.close()
