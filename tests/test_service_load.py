@@ -13,7 +13,7 @@ import random
 import socket
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
@@ -395,12 +395,10 @@ def test_trailer_fields_past_the_limit_are_431_as_a_head_s_are(
         assert "Traceback" not in service.log()
 
 
-def test_a_request_body_that_stops_arriving_is_closed(monkeypatch) -> None:
-    """uvicorn waited forever for a body: an upload sent a byte a minute held a connection and
-    its share of the uploads' memory. A body from which nothing arrives for
-    BODY_IDLE_TIMEOUT_S (here 0.5 s) is answered 408; one that keeps arriving, however slowly
-    in all, and a client waiting for its 100 Continue are served."""
-    import socket
+@contextmanager
+def _guarded_uvicorn(app) -> Iterator[int]:
+    """Real uvicorn with the service's protocol, in this process so that a test can shorten
+    http_guard's limits; yields its port."""
     import threading
 
     import uvicorn
@@ -408,30 +406,42 @@ def test_a_request_body_that_stops_arriving_is_closed(monkeypatch) -> None:
 
     from device.service import http_guard
 
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None,
+                                           http=http_guard.GuardedHttpToolsProtocol,
+                                           timeout_keep_alive=30, lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            time.sleep(0.02)
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def test_a_request_body_that_stops_arriving_is_closed(monkeypatch) -> None:
+    """uvicorn waited forever for a body: an upload sent a byte a minute held a connection and
+    its share of the uploads' memory. A body from which nothing arrives for
+    BODY_IDLE_TIMEOUT_S (here 0.5 s) is answered 408; one that keeps arriving, however slowly
+    in all, and a client waiting for its 100 Continue are served."""
+    from device.service import http_guard
+
     monkeypatch.setattr(http_guard, "HEAD_TIMEOUT_S", 0.5)  # the sweep comes every 0.05 s
     monkeypatch.setattr(http_guard, "BODY_IDLE_TIMEOUT_S", 0.5)
-    asked = threading.Event()
 
     async def app(scope, receive, send) -> None:
         if scope["path"] == "/late":  # takes its time before it asks for the body
             await asyncio.sleep(1.0)
-        asked.set()
         while (await receive()).get("more_body"):
             pass
         await send({"type": "http.response.start", "status": 200,
                     "headers": [(b"content-length", b"2")]})
         await send({"type": "http.response.body", "body": b"ok"})
 
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None,
-                                           http=http_guard.GuardedHttpToolsProtocol,
-                                           lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
     head = b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: 30\r\n%s\r\n"
-    try:
-        while not server.started:
-            time.sleep(0.02)
+    with _guarded_uvicorn(app) as port:
         def connect() -> socket.socket:  # each just before it sends: a silent one is closed
             client = socket.create_connection(("127.0.0.1", port))
             client.settimeout(5)
@@ -452,9 +462,6 @@ def test_a_request_body_that_stops_arriving_is_closed(monkeypatch) -> None:
         assert waiting.recv(4096).startswith(b"HTTP/1.1 100 ")  # after the app's 1 s
         waiting.sendall(b"0123456789" * 3)
         assert _whole_answer(waiting).startswith(b"HTTP/1.1 200 ")
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 def test_a_request_head_that_never_ends_or_never_starts_is_closed(monkeypatch) -> None:
@@ -462,12 +469,6 @@ def test_a_request_head_that_never_ends_or_never_starts_is_closed(monkeypatch) -
     and then held one of the 256 connections for good; a connection that never sent anything,
     too. Each has HEAD_TIMEOUT_S (here 0.5 s): a started head is answered 408. Real uvicorn
     with the service's protocol, in this process so the deadline can be short."""
-    import socket
-    import threading
-
-    import uvicorn
-    from service_helpers import free_port
-
     from device.service import http_guard
 
     monkeypatch.setattr(http_guard, "HEAD_TIMEOUT_S", 0.5)
@@ -477,15 +478,7 @@ def test_a_request_head_that_never_ends_or_never_starts_is_closed(monkeypatch) -
                     "headers": [(b"content-length", b"2")]})
         await send({"type": "http.response.body", "body": b"ok"})
 
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None,
-                                           http=http_guard.GuardedHttpToolsProtocol,
-                                           timeout_keep_alive=30, lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        while not server.started:
-            time.sleep(0.02)
+    with _guarded_uvicorn(app) as port:
         slow, idle, kept = (socket.create_connection(("127.0.0.1", port)) for _ in range(3))
         for client in (slow, idle, kept):
             client.settimeout(5)
@@ -501,6 +494,3 @@ def test_a_request_head_that_never_ends_or_never_starts_is_closed(monkeypatch) -
         time.sleep(0.8)
         kept.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         assert _whole_answer(kept).startswith(b"HTTP/1.1 200 ")
-    finally:
-        server.should_exit = True
-        thread.join(10)
