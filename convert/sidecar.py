@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from train.publish import published_together
+
 FORMAT_VERSION = 1
 LABELS = [str(d) for d in range(10)]
 # How a frame must be turned into model input: MNIST's own recipe (LeCun et al.):
@@ -73,41 +75,23 @@ def sidecar_path(tflite_path: Path) -> Path:
     return tflite_path.with_suffix(".json")
 
 
-def staging_path(path: Path) -> Path:
-    """Where ``path`` is written before it is renamed into place: beside it, so the rename is
-    atomic, and hidden, so nothing that globs for models picks it up."""
-    return path.with_name(f".{path.name}.partial")
-
-
-def write_whole(path: Path, data: bytes) -> None:
-    """Write ``path`` whole or not at all. A run stopped part way (Ctrl-C, a full disk) leaves
-    the previous file, never a truncated one that the device would load or refuse."""
-    staged = staging_path(path)
-    try:
-        staged.write_bytes(data)
-        staged.replace(path)
-    finally:
-        staged.unlink(missing_ok=True)
-
-
 def _json_bytes(card: dict) -> bytes:
     return (json.dumps(card, indent=2) + "\n").encode()
 
 
 def write(tflite_path: Path, sidecar: dict) -> Path:
+    """Write (or rewrite) a model's sidecar whole or not at all: a run stopped part way (Ctrl-C,
+    a full disk) leaves the previous file, never a truncated one the device would refuse."""
     path = sidecar_path(tflite_path)
-    write_whole(path, _json_bytes(sidecar))
+    with published_together(path.parent) as staging:
+        (staging / path.name).write_bytes(_json_bytes(sidecar))
     return path
 
 
 def publish(flatbuffer: bytes, tflite_path: Path, sidecar: dict) -> None:
-    """Put a verified model and its sidecar in place, each by an atomic rename and one right
-    after the other: until then the previous pair (which the device checks by sha256) is
+    """Put a verified model and its sidecar in place together, as `python -m train` puts a run's
+    files (train.publish): until then the previous pair (which the device checks by sha256) is
     left as it was, so an interrupted conversion never leaves a model its sidecar disowns."""
-    staged = staging_path(tflite_path)
-    try:
-        staged.write_bytes(flatbuffer)
-        write_whole(sidecar_path(tflite_path), _json_bytes(sidecar))
-        staged.replace(tflite_path)
-    finally:
-        staged.unlink(missing_ok=True)
+    with published_together(tflite_path.parent) as staging:
+        (staging / tflite_path.name).write_bytes(flatbuffer)
+        (staging / sidecar_path(tflite_path).name).write_bytes(_json_bytes(sidecar))

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import tempfile
 import zipfile
 from pathlib import Path
+
+from train.publish import missing_folders, remove_while_empty
 
 
 class ModelFileError(Exception):
@@ -44,7 +45,7 @@ def writable_folder(path: Path, flag: str = "--out") -> Path:
     if path.exists() and not path.is_dir():
         raise OutputError(f"{flag} {path} is a file, not a folder; pass a folder (it is "
                           "created if needed)")
-    created = [folder for folder in (path, *path.parents) if not folder.exists()]
+    created = missing_folders(path)
     try:
         path.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=path):
@@ -53,7 +54,5 @@ def writable_folder(path: Path, flag: str = "--out") -> Path:
         raise OutputError(f"cannot write to {flag} {path} ({exc.strerror or exc}); pass a "
                           "folder you can write to") from None
     finally:
-        for folder in created:  # deepest first
-            with contextlib.suppress(OSError):
-                folder.rmdir()
+        remove_while_empty(created)
     return path

@@ -29,7 +29,7 @@ def published_together(out: Path) -> Iterator[Path]:
     then holds this run's files. When it ends by an exception or Ctrl-C, the staging folder is
     removed and ``out`` is left as it was (a folder made for this run is removed again).
     """
-    created = [folder for folder in (out, *out.parents) if not folder.exists()]
+    created = missing_folders(out)
     staging: Path | None = None
     published = False
     try:
@@ -46,9 +46,19 @@ def published_together(out: Path) -> Iterator[Path]:
         if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)
         if not published:
-            for folder in created:  # deepest first; only while empty
-                with contextlib.suppress(OSError):
-                    folder.rmdir()
+            remove_while_empty(created)
+
+
+def missing_folders(path: Path) -> list[Path]:
+    """``path`` and those of its parents that do not exist yet, deepest first."""
+    return [folder for folder in (path, *path.parents) if not folder.exists()]
+
+
+def remove_while_empty(folders: list[Path]) -> None:
+    """Remove folders a command made, deepest first, each only while empty."""
+    for folder in folders:
+        with contextlib.suppress(OSError):
+            folder.rmdir()
 
 
 def _remove_abandoned(out: Path) -> None:
